@@ -1,0 +1,22 @@
+"""tapegrad: reverse- and forward-mode automatic differentiation on NumPy.
+
+>>> import tapegrad as tg
+>>> x = tg.tensor(1.0, requires_grad=True)
+>>> y = tg.tensor(2.0, requires_grad=True)
+>>> L = tg.sin(x) + x * y
+>>> L.backward()
+>>> round(x.grad.item(), 6), y.grad.item()
+(2.540302, 1.0)
+"""
+
+from __future__ import annotations
+
+from . import autograd, linalg, nn, random
+from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .creation import *  # noqa: F403
+from .errors import *  # noqa: F403
+from .ops import *  # noqa: F403
+from .tensor import Tensor
+from . import testing
+
+__version__ = "0.1.0"

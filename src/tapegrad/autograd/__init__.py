@@ -1,0 +1,18 @@
+"""Reverse-mode machinery: grad mode, the tape's nodes, the engine, custom functions."""
+
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+
+__all__ = ["enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled", "backward", "grad",
+           "Function", "FunctionCtx"]
+
+
+def __getattr__(name: str):  # the engine imports Tensor, which imports this package
+    if name in ("backward", "grad"):
+        from . import engine
+
+        return getattr(engine, name)
+    if name in ("Function", "FunctionCtx"):
+        from . import function
+
+        return getattr(function, name)
+    raise AttributeError(name)

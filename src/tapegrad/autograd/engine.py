@@ -1,0 +1,541 @@
+"""The reverse-mode engine: the only place that does gradient bookkeeping.
+
+Invariants
+----------
+* Iterative, never recursive: graphs of any depth (10**6 nodes) are walked with explicit
+  stacks.
+* Dependency counting: a node runs once, after every consumer inside the walked part of the
+  graph has delivered its cotangent, so cotangents are complete when a rule reads them.
+* Rules return cotangents in the broadcast output shape; the engine sums them back to the
+  input's shape (``unbroadcast``), casts to the input's dtype, skips inputs that need no
+  gradient, and accumulates.  Absent cotangents are symbolic zeros (``None``): a node none
+  of whose outputs received a cotangent is skipped.
+* First-order backward runs the rules on raw NumPy arrays.  With ``create_graph=True`` the
+  rules receive tensors instead, so the backward pass is itself recorded.
+* Unless ``retain_graph``, a node's saved values are dropped as soon as it has run.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..errors import GraphFreedError, InplaceModificationError, ShapeMismatchError
+from ..tensor import Tensor
+from . import grad_mode
+from .node import FREED, Meta, Node
+
+__all__ = ["backward", "grad", "register_hook", "retain_grad", "run_backward", "unbroadcast"]
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``g`` over the axes that broadcasting added or stretched to reach ``shape``."""
+    from ..ops import reshape, sum as _sum
+
+    gshape = g.shape
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, d in enumerate(shape) if d == 1 and gshape[i + lead] != 1
+    )
+    if axes:
+        g = _sum(g, axes)
+    if g.shape != shape:
+        g = reshape(g, shape)
+    return g
+
+
+def _as_tensor(v: Any) -> Tensor:
+    return v if isinstance(v, Tensor) else Tensor._wrap(np.asarray(v))
+
+
+def _saved_as_tensors(node: Node) -> tuple[list[Any], Any]:
+    """Saved values as tensors connected to the graph (for create_graph)."""
+    args = list(node.args)
+    for i, v in enumerate(args):
+        if v is None or isinstance(v, Meta) or not isinstance(v, np.ndarray):
+            continue
+        p = node.parents[i]
+        if p is None:
+            args[i] = Tensor._wrap(v)
+        elif isinstance(p, Tensor):
+            args[i] = p
+        else:
+            args[i] = _node_output(p, node.pidx[i] if node.pidx else 0, v)
+    ans = node.ans
+    if ans is not None:
+        if node.prim.nout == 1:
+            ans = _node_output(node, 0, ans)
+        else:
+            ans = tuple(_node_output(node, k, a) for k, a in enumerate(ans))
+    return args, ans
+
+
+def _node_output(node: Node, idx: int, value: np.ndarray) -> Tensor:
+    t = Tensor._wrap(value)
+    t.requires_grad = True
+    t.grad_fn = node
+    t._idx = idx
+    return t
+
+
+def _check_versions(node: Node) -> None:
+    for vc, v in node.versions:
+        if vc[0] != v:
+            raise InplaceModificationError(
+                f"a value saved by '{node.prim.name}' for the backward pass was changed by an "
+                f"in-place operation afterwards (version {vc[0]}, expected {v}). Make a copy "
+                "(x.copy()) before changing it, or use an out-of-place operation."
+            )
+
+
+def _freed_error(node: Node) -> GraphFreedError:
+    return GraphFreedError(
+        f"trying to run backward through '{node.prim.name}' a second time, but its saved "
+        "values were freed after the first backward. Pass retain_graph=True to the first "
+        "backward (or grad) call if you need to go through the graph again."
+    )
+
+
+def _call_hooks(hooks: list[Callable[..., Any]], g: Any, create_graph: bool) -> Any:
+    for h in hooks:
+        res = h(_as_tensor(g))
+        if res is not None:
+            if isinstance(res, Tensor) and not create_graph:
+                res = res.data
+            g = res
+    return g
+
+
+def _collect(roots: list[Node]) -> dict[Node, int]:
+    """Consumer-edge counts of every node reachable from ``roots``."""
+    deps: dict[Node, int] = {}
+    stack = []
+    for r in roots:
+        if r not in deps:
+            deps[r] = 0
+            stack.append(r)
+    while stack:
+        n = stack.pop()
+        for p in n.parents:
+            if p.__class__ is Node:
+                c = deps.get(p)
+                if c is None:
+                    deps[p] = 1
+                    stack.append(p)
+                else:
+                    deps[p] = c + 1
+    return deps
+
+
+def _prune(roots: list[Node], targets_leaf: set[int], targets_node: set[Node]) -> set[Node]:
+    """Nodes whose rules must run to reach the targets (inputs of ``grad``)."""
+    needed: dict[Node, bool] = {}
+    # Iterative post-order DFS.
+    for r in roots:
+        if r in needed:
+            continue
+        stack: list[tuple[Node, int]] = [(r, 0)]
+        needed[r] = False
+        while stack:
+            n, k = stack.pop()
+            parents = n.parents
+            if k < len(parents):
+                stack.append((n, k + 1))
+                p = parents[k]
+                if p.__class__ is Node and p not in needed:
+                    needed[p] = False
+                    stack.append((p, 0))
+                continue
+            flag = False
+            for p in parents:
+                if p is None:
+                    continue
+                if p.__class__ is Node:
+                    if needed[p] or p in targets_node:
+                        flag = True
+                        break
+                elif id(p) in targets_leaf:
+                    flag = True
+                    break
+            needed[n] = flag
+    return {n for n, f in needed.items() if f}
+
+
+def run_backward(
+    roots: Sequence[Tensor],
+    root_grads: Sequence[Any],
+    *,
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: Sequence[Tensor] | None = None,
+    accumulate: bool = True,
+) -> list[Any] | None:
+    """Propagate ``root_grads`` from ``roots`` through the tape.
+
+    With ``accumulate=True`` the gradients of leaves (only of ``inputs`` when given) are
+    added to their ``.grad``.  With ``accumulate=False`` the gradients w.r.t. ``inputs``
+    are returned (``None`` where no gradient flowed) and no ``.grad`` is touched.
+    """
+    leaf_grads: dict[int, list[Any]] = {}
+    buf: dict[Node, Any] = {}
+    root_nodes: list[Node] = []
+    for t, g in zip(roots, root_grads):
+        if create_graph:
+            g = _as_tensor(g)
+        node = t.grad_fn
+        if node is None:
+            _add_leaf(leaf_grads, t, g)
+            continue
+        _add_node(buf, node, t._idx, g)
+        root_nodes.append(node)
+
+    capture: dict[tuple[int, int], Any] | None = None
+    targets_leaf: set[int] = set()
+    targets_node: dict[Node, list[int]] = {}
+    needed: set[Node] | None = None
+    if inputs is not None:
+        for t in inputs:
+            if t.grad_fn is None:
+                targets_leaf.add(id(t))
+            else:
+                targets_node.setdefault(t.grad_fn, []).append(t._idx)
+        capture = {}
+        needed = _prune(root_nodes, targets_leaf, set(targets_node))
+
+    # Dependency counts over the nodes that will run (or be captured).
+    deps: dict[Node, int] = {}
+    stack = []
+    for r in root_nodes:
+        if r not in deps:
+            deps[r] = 0
+            if needed is None or r in needed:
+                stack.append(r)
+    while stack:
+        n = stack.pop()
+        for p in n.parents:
+            if p.__class__ is Node and (needed is None or p in needed or p in targets_node):
+                c = deps.get(p)
+                if c is None:
+                    deps[p] = 1
+                    if needed is None or p in needed:
+                        stack.append(p)
+                else:
+                    deps[p] = c + 1
+
+    ready = [n for n in dict.fromkeys(root_nodes) if deps[n] == 0]
+    prev_mode = grad_mode._state.enabled
+    grad_mode._state.enabled = create_graph
+    try:
+        while ready:
+            node = ready.pop()
+            g = buf.pop(node, None)
+            if node.hooks is not None and g is not None:
+                g = _run_node_hooks(node, g, create_graph)
+            if capture is not None and node in targets_node:
+                for k in targets_node[node]:
+                    gk = g if node.prim.nout == 1 else (None if g is None else g[k])
+                    capture[(id(node), k)] = gk
+            if needed is not None and node not in needed:
+                continue
+            parents = node.parents
+            if g is not None:
+                args = node.args
+                if args is FREED:
+                    raise _freed_error(node)
+                if node.versions is not None:
+                    _check_versions(node)
+                prim = node.prim
+                ans = node.ans
+                if create_graph:
+                    args, ans = _saved_as_tensors(node)
+                if prim.nout != 1:
+                    g = _fill_zeros(g, node.out_meta, create_graph)
+                vjps = prim.vjps
+                params = node.params
+                pidx = node.pidx
+                for i, p in enumerate(parents):
+                    if p is None:
+                        continue
+                    if needed is not None and not (
+                        (p.__class__ is Node and (p in needed or p in targets_node))
+                        or (p.__class__ is not Node and id(p) in targets_leaf)
+                    ):
+                        continue
+                    r = vjps[i](g, ans, *args, **params)
+                    if r is None:
+                        continue
+                    meta = args[i]
+                    shape = meta.shape
+                    if r.shape != shape:
+                        r = unbroadcast(r, shape)
+                    if r.dtype != meta.dtype:
+                        r = r.astype(meta.dtype)
+                    if p.__class__ is Node:
+                        _add_node(buf, p, pidx[i] if pidx else 0, r)
+                    else:
+                        _add_leaf(leaf_grads, p, r)
+            for p in parents:
+                if p.__class__ is Node and p in deps:
+                    c = deps[p] - 1
+                    deps[p] = c
+                    if c == 0:
+                        ready.append(p)
+            if not retain_graph:
+                node.args = FREED
+                node.ans = None
+    finally:
+        grad_mode._state.enabled = prev_mode
+
+    if not accumulate:
+        assert inputs is not None and capture is not None
+        out: list[Any] = []
+        for t in inputs:
+            if t.grad_fn is None:
+                entry = leaf_grads.get(id(t))
+                g = None if entry is None else entry[1]
+                if g is not None and t._hooks:
+                    g = _call_hooks(t._hooks, g, create_graph)
+            else:
+                g = capture.get((id(t.grad_fn), t._idx))
+            out.append(g)
+        return out
+
+    with grad_mode.set_grad_enabled(create_graph):
+        for t, g in leaf_grads.values():
+            if inputs is not None and id(t) not in targets_leaf:
+                continue
+            _accumulate(t, g, create_graph)
+        if inputs is not None and targets_node:
+            for t in inputs:
+                if t.grad_fn is not None:
+                    g = capture.get((id(t.grad_fn), t._idx)) if capture is not None else None
+                    if g is not None:
+                        _accumulate(t, g, create_graph, run_hooks=False)
+    return None
+
+
+def _add_node(buf: dict[Node, Any], node: Node, idx: int, g: Any) -> None:
+    if node.prim.nout == 1:
+        prev = buf.get(node)
+        buf[node] = g if prev is None else prev + g
+        return
+    slots = buf.get(node)
+    if slots is None:
+        slots = buf[node] = [None] * node.prim.nout
+    prev = slots[idx]
+    slots[idx] = g if prev is None else prev + g
+
+
+def _add_leaf(leaf_grads: dict[int, list[Any]], t: Tensor, g: Any) -> None:
+    entry = leaf_grads.get(id(t))
+    if entry is None:
+        leaf_grads[id(t)] = [t, g]
+    else:
+        entry[1] = entry[1] + g
+
+
+def _fill_zeros(gs: list[Any], metas: tuple[Meta, ...], create_graph: bool) -> tuple[Any, ...]:
+    out = []
+    for g, m in zip(gs, metas):
+        if g is None:
+            z = np.zeros(m.shape, m.dtype)
+            g = Tensor._wrap(z) if create_graph else z
+        out.append(g)
+    return tuple(out)
+
+
+def _run_node_hooks(node: Node, g: Any, create_graph: bool) -> Any:
+    hooks = node.hooks
+    assert hooks is not None
+    if node.prim.nout == 1:
+        return _call_hooks(hooks.get(0, ()), g, create_graph) if 0 in hooks else g
+    g = list(g)
+    for k, hs in hooks.items():
+        if g[k] is not None:
+            g[k] = _call_hooks(hs, g[k], create_graph)
+    return g
+
+
+def _accumulate(t: Tensor, g: Any, create_graph: bool, run_hooks: bool = True) -> None:
+    if run_hooks and t._hooks:
+        g = _call_hooks(t._hooks, g, create_graph)
+    if create_graph:
+        g = _as_tensor(g)
+        t.grad = g if t.grad is None else t.grad + g
+        return
+    if isinstance(g, Tensor):
+        g = g.data
+    if t.grad is None:
+        # Always a fresh, writable array: a cotangent may be shared with another leaf.
+        t.grad = Tensor._wrap(np.array(g, dtype=t.data.dtype, copy=True))
+    else:
+        t.grad = Tensor._wrap(t.grad.data + g)
+
+
+def _root_grad(t: Tensor, gradient: Any) -> Any:
+    if gradient is None:
+        if t.data.size != 1:
+            raise ShapeMismatchError(
+                f"backward() of a tensor with shape {t.shape} needs an explicit gradient "
+                "(the cotangent, same shape as the tensor); only a one-element output gets "
+                "the implicit gradient 1"
+            )
+        return np.ones(t.shape, t.dtype)
+    if isinstance(gradient, Tensor):
+        g = gradient
+        shape = g.shape
+    else:
+        g = np.asarray(gradient, dtype=t.dtype)
+        shape = g.shape
+    if shape != t.shape:
+        raise ShapeMismatchError(
+            f"gradient has shape {shape} but the tensor has shape {t.shape}; they must match"
+        )
+    return g
+
+
+def _need_grad(t: Any, what: str) -> None:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{what} must be a Tensor, got {type(t).__name__}")
+    if not t.requires_grad:
+        raise GraphFreedError.__mro__[2](  # RuntimeError
+            f"{what} does not require grad and has no grad_fn: nothing was recorded. Create "
+            "the inputs with requires_grad=True (and compute outside tg.no_grad())"
+        )
+
+
+def backward(
+    tensors: Any,
+    grad_tensors: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs: Any = None,
+) -> None:
+    """Compute the gradient of ``tensors`` w.r.t. graph leaves and accumulate it in ``.grad``.
+
+    Same semantics as ``torch.autograd.backward``; see :meth:`Tensor.backward`.
+    """
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, (Tensor, np.ndarray, float, int)):
+        grad_tensors = [grad_tensors] * len(tensors) if len(tensors) == 1 else (
+            [None] * len(tensors) if grad_tensors is None else [grad_tensors]
+        )
+    grad_tensors = list(grad_tensors)
+    if len(grad_tensors) != len(tensors):
+        raise ValueError(
+            f"got {len(tensors)} tensors but {len(grad_tensors)} gradients; pass one each"
+        )
+    for t in tensors:
+        _need_grad(t, "the tensor passed to backward()")
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not inputs:
+            raise ValueError("inputs= was given but empty; pass at least one tensor or None")
+        for t in inputs:
+            _need_grad(t, "each tensor in inputs=")
+    grads = [_root_grad(t, g) for t, g in zip(tensors, grad_tensors)]
+    run_backward(tensors, grads, retain_graph=retain_graph, create_graph=create_graph,
+                 inputs=inputs)
+
+
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of ``outputs`` w.r.t. ``inputs``, returned instead of accumulated.
+
+    Same semantics as ``torch.autograd.grad``.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> x = tg.tensor(2.0, requires_grad=True)
+    >>> (gx,) = tg.autograd.grad(x ** 3, x, create_graph=True)
+    >>> gx
+    tensor(12., grad_fn=<multiplyBackward>)
+    >>> tg.autograd.grad(gx, x)
+    (tensor(12.),)
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(
+            f"got {len(outputs)} outputs but {len(grad_outputs)} grad_outputs; pass one each"
+        )
+    for t in outputs:
+        _need_grad(t, "each output")
+    for t in inputs:
+        _need_grad(t, "each input")
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = [_root_grad(t, g) for t, g in zip(outputs, grad_outputs)]
+    res = run_backward(outputs, grads, retain_graph=retain_graph, create_graph=create_graph,
+                       inputs=inputs, accumulate=False)
+    assert res is not None
+    out: list[Tensor | None] = []
+    for i, (t, g) in enumerate(zip(inputs, res)):
+        if g is None:
+            if not allow_unused:
+                raise ValueError(
+                    f"input {i} (shape {t.shape}) was not used to compute the outputs, so it "
+                    "has no gradient; pass allow_unused=True to get None for it"
+                )
+            out.append(None)
+        else:
+            out.append(g if isinstance(g, Tensor) else Tensor._wrap(g))
+    return tuple(out)
+
+
+def register_hook(t: Tensor, hook: Callable[[Tensor], Any]) -> Callable[[], None]:
+    if not t.requires_grad:
+        raise RuntimeError(
+            "can't register a hook on a tensor that doesn't require grad; set requires_grad"
+        )
+    if t.grad_fn is None:
+        if t._hooks is None:
+            t._hooks = []
+        hooks = t._hooks
+    else:
+        node = t.grad_fn
+        if node.hooks is None:
+            node.hooks = {}
+        hooks = node.hooks.setdefault(t._idx, [])
+    hooks.append(hook)
+
+    def remove() -> None:
+        if hook in hooks:
+            hooks.remove(hook)
+
+    return remove
+
+
+def retain_grad(t: Tensor) -> None:
+    if not t.requires_grad:
+        raise RuntimeError("can't retain_grad on a tensor that doesn't require grad")
+    if t.grad_fn is None:
+        return
+    ref = weakref.ref(t)
+
+    def _store(g: Tensor) -> None:
+        target = ref()
+        if target is not None:
+            gd = g.detach() if not grad_mode._state.enabled else g
+            target.grad = gd if target.grad is None else target.grad + gd
+
+    register_hook(t, _store)

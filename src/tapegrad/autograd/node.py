@@ -1,0 +1,103 @@
+"""One entry of the tape.
+
+A :class:`Node` is created by a primitive call that has at least one input requiring grad.
+It holds only what the primitive's rules read (its ``save=`` declaration), the shapes and
+dtypes of the differentiable inputs (for the engine's unbroadcast and cast), and edges to
+the inputs' producers.  It never references its own output tensors, so a graph is a DAG of
+plain references with no cycles: dropping the last output frees it at once, even with
+``gc.disable()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Node", "Meta", "FREED"]
+
+
+class Meta:
+    """Shape and dtype of an input whose value the tape does not keep."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def __repr__(self) -> str:
+        return f"Meta(shape={self.shape}, dtype={self.dtype})"
+
+
+class _Freed:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<freed>"
+
+
+FREED: Any = _Freed()
+
+
+class Node:
+    """A recorded primitive application.
+
+    Attributes
+    ----------
+    prim : the primitive (or a custom Function adapter) whose rules run in backward.
+    parents : per positional input: ``None`` (no gradient flows there), the leaf
+        ``Tensor`` itself, or the producing ``Node``.
+    pidx : ``None`` when every parent's output index is 0, else a tuple of indices.
+    args : per input, the saved raw value, a :class:`Meta`, or None; ``FREED`` once freed.
+    ans : the saved output (a tuple for multi-output primitives) or None.
+    params : the primitive's keyword parameters.
+    versions : ``None`` or a tuple of ``(counter, value)`` for saved tensors, checked in
+        backward to detect in-place changes.
+    hooks : ``None`` or ``{output_index: [hook, ...]}`` from ``register_hook``/``retain_grad``.
+    """
+
+    __slots__ = (
+        "prim",
+        "parents",
+        "pidx",
+        "args",
+        "ans",
+        "params",
+        "versions",
+        "hooks",
+        "out_meta",
+        "__weakref__",
+    )
+
+    def __init__(self, prim, parents, pidx, args, ans, params, versions, out_meta):
+        self.prim = prim
+        self.parents = parents
+        self.pidx = pidx
+        self.args = args
+        self.ans = ans
+        self.params = params
+        self.versions = versions
+        self.hooks = None
+        self.out_meta = out_meta
+
+    @property
+    def name(self) -> str:
+        return self.prim.name
+
+    @property
+    def next_functions(self) -> tuple:
+        """The producers of this node's inputs (PyTorch's spelling), ``None`` for constants."""
+        return self.parents
+
+    def __repr__(self) -> str:
+        return f"<{self.prim.name}Backward>"

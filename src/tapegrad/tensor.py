@@ -1,0 +1,652 @@
+"""The Tensor: a NumPy array plus the few fields reverse mode needs.
+
+Nothing numeric is written here: operators and methods forward to the primitives in
+:mod:`tapegrad.ops`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .autograd import grad_mode
+from .errors import InplaceModificationError, NotDifferentiableError
+
+__all__ = ["Tensor"]
+
+_FLOAT_KINDS = ("f", "c")
+
+
+def _check_float(dtype: np.dtype) -> None:
+    if dtype.kind not in _FLOAT_KINDS:
+        raise NotDifferentiableError(
+            f"only floating-point tensors can require grad, got dtype {dtype}; "
+            "convert first, e.g. x.astype('float64')"
+        )
+
+
+def _axis_kw(axis: Any, dim: Any) -> Any:
+    return dim if dim is not None else axis
+
+
+def _keep_kw(keepdims: bool, keepdim: Any) -> bool:
+    return bool(keepdim) if keepdim is not None else keepdims
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    Create tensors with :func:`tapegrad.tensor` (which copies its input) or the creation
+    functions (``tg.zeros``, ``tg.randn``, ...).  ``requires_grad=True`` marks a leaf whose
+    gradient is accumulated into ``.grad`` by :meth:`backward`.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        The values.  Changing it in place bypasses the tape; use tensor operations instead.
+    requires_grad : bool
+        Whether operations on this tensor are recorded.
+    grad : Tensor or None
+        The accumulated gradient (leaves, and non-leaves after :meth:`retain_grad`).
+    grad_fn : Node or None
+        The tape entry that produced this tensor (None for leaves).
+    """
+
+    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "_idx", "_vc", "_hooks",
+                 "__weakref__")
+    # Make NumPy defer to Tensor for mixed binary operators (ndarray + Tensor).
+    __array_priority__ = 1000.0
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        arr = np.array(data.data if isinstance(data, Tensor) else data, dtype=dtype, copy=True)
+        if requires_grad:
+            _check_float(arr.dtype)
+        self.data = arr
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.grad_fn = None
+        self._idx = 0
+        self._vc = None
+        self._hooks = None
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded operation."""
+        return self.grad_fn is None
+
+    @property
+    def T(self) -> Tensor:
+        return _ops.transpose(self)
+
+    @property
+    def mT(self) -> Tensor:
+        return _ops.swapaxes(self, -1, -2)
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's data has seen."""
+        return 0 if self._vc is None else self._vc[0]
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def size_(self) -> tuple[int, ...]:  # pragma: no cover - alias kept private
+        return self.data.shape
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shares memory).  Raises if the tensor requires grad."""
+        if self.requires_grad:
+            raise NotDifferentiableError(
+                "can't call numpy() on a tensor that requires grad: the array would drop the "
+                "tape. Use tensor.detach().numpy() to get the values."
+            )
+        return self.data
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item() needs a tensor with exactly one element, this one has shape "
+                f"{self.data.shape}; index it first"
+            )
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self.requires_grad:
+            raise NotDifferentiableError(
+                "a tensor that requires grad can't be converted to a NumPy array implicitly "
+                "(the gradient would be lost). Use the tapegrad function (tg.sin, tg.sum, ...) "
+                "or tensor.detach().numpy() if you want the values only."
+            )
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        if copy:
+            return self.data.copy()
+        return self.data
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        fn = _ops.UFUNC_DISPATCH.get(ufunc.__name__) if method == "__call__" else None
+        if fn is None or kwargs:
+            if any(isinstance(a, Tensor) and a.requires_grad for a in inputs):
+                raise NotDifferentiableError(
+                    f"numpy.{ufunc.__name__} (method {method!r}) has no tapegrad counterpart "
+                    "that keeps the gradient; use a tapegrad function, or .detach() first"
+                )
+            raw = [a.data if isinstance(a, Tensor) else a for a in inputs]
+            out = getattr(ufunc, method)(*raw, **kwargs)
+            return Tensor._wrap(out) if isinstance(out, np.ndarray) else out
+        return fn(*inputs)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with shape {self.data.shape} is ambiguous; "
+                "use tg.any(...) or tg.all(...)"
+            )
+        return bool(self.data)
+
+    def __index__(self) -> int:
+        return self.data.__index__()
+
+    # ------------------------------------------------------------------ construction helpers
+    @staticmethod
+    def _wrap(arr: Any) -> Tensor:
+        """A constant tensor around ``arr`` without copying."""
+        t = Tensor.__new__(Tensor)
+        t.data = arr if isinstance(arr, np.ndarray) else np.asarray(arr)
+        t.requires_grad = False
+        t.grad = None
+        t.grad_fn = None
+        t._idx = 0
+        t._vc = None
+        t._hooks = None
+        return t
+
+    def detach(self) -> Tensor:
+        """A tensor with the same data (shared memory) that is cut from the graph."""
+        t = Tensor._wrap(self.data)
+        t._vc = self._vc or self._counter()
+        return t
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place on a leaf and return self."""
+        if not requires_grad and self.grad_fn is not None:
+            raise ValueError(
+                "can't set requires_grad=False on a non-leaf tensor; use .detach() instead"
+            )
+        if requires_grad:
+            _check_float(self.data.dtype)
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def copy(self) -> Tensor:
+        """A differentiable copy (new memory)."""
+        return _ops.copy(self)
+
+    clone = copy
+
+    def astype(self, dtype: Any) -> Tensor:
+        """Cast to ``dtype``; differentiable between floating dtypes."""
+        return _ops.astype(self, dtype)
+
+    def float(self) -> Tensor:
+        return _ops.astype(self, np.float32)
+
+    def double(self) -> Tensor:
+        return _ops.astype(self, np.float64)
+
+    # ------------------------------------------------------------------ autograd
+    def backward(
+        self,
+        gradient: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Any = None,
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+        Parameters
+        ----------
+        gradient : array_like, optional
+            The cotangent of ``self``; required unless ``self`` has one element.
+        retain_graph : bool, optional
+            Keep the saved values so that backward can run through the graph again.
+            Defaults to ``create_graph``.
+        create_graph : bool
+            Record the backward pass so the gradients can be differentiated again.
+        inputs : Tensor or sequence of Tensor, optional
+            Accumulate only into these tensors' ``.grad``.
+
+        Examples
+        --------
+        >>> import tapegrad as tg
+        >>> x = tg.tensor(3.0, requires_grad=True)
+        >>> (x * x).backward()
+        >>> x.grad
+        tensor(6.)
+        """
+        from .autograd.engine import backward as _backward
+
+        _backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        from .autograd.engine import retain_grad as _retain
+
+        _retain(self)
+
+    def register_hook(self, hook: Callable[[Tensor], Any]) -> Callable[[], None]:
+        """Call ``hook(grad)`` when the gradient w.r.t. this tensor is computed.
+
+        The hook may return a replacement gradient.  Returns a function that removes it.
+        """
+        from .autograd.engine import register_hook as _register
+
+        return _register(self, hook)
+
+    def zero_(self) -> Tensor:
+        return self._inplace_fill(0)
+
+    def fill_(self, value: Any) -> Tensor:
+        return self._inplace_fill(value)
+
+    def _inplace_fill(self, value: Any) -> Tensor:
+        self._check_inplace()
+        if self.requires_grad and grad_mode._state.enabled:
+            # The new values are constants: no gradient flows to what was there before.
+            self._adopt(_ops.where(False, self, np.full(self.shape, value, self.data.dtype)))
+        else:
+            self.data[...] = value
+            self._bump()
+        return self
+
+    # ------------------------------------------------------------------ in-place machinery
+    def _counter(self) -> list[int]:
+        # The version counter is created on first need.  A tensor whose tape entry saved
+        # it as output ("ans") registers the counter there, so that changing the output in
+        # place (under no_grad) is caught by backward.
+        vc = self._vc = [0]
+        node = self.grad_fn
+        if node is not None and node.ans is not None:
+            node.versions = (node.versions or ()) + ((vc, 0),)
+        return vc
+
+    def _bump(self) -> None:
+        (self._vc or self._counter())[0] += 1
+
+    def _check_inplace(self) -> None:
+        if self.requires_grad and self.grad_fn is None and grad_mode._state.enabled:
+            raise InplaceModificationError(
+                "a leaf tensor that requires grad can't be changed in place while grad mode "
+                "is on (its gradient would be wrong); wrap the update in `with tg.no_grad():` "
+                "or use an out-of-place operation"
+            )
+
+    def _adopt(self, out: Tensor) -> None:
+        # Out-of-place result taken over by self: the old buffer stays intact for any tape
+        # entry that saved it, so no version bump is needed for those entries.
+        self.data = out.data
+        self.grad_fn = out.grad_fn
+        self._idx = out._idx
+        self.requires_grad = out.requires_grad
+        self._vc = out._vc
+
+    def _inplace(self, fn: Callable[..., Any], ufunc: Any, other: Any) -> Tensor:
+        self._check_inplace()
+        other_rg = isinstance(other, Tensor) and other.requires_grad
+        if (self.requires_grad or other_rg) and grad_mode._state.enabled:
+            out = fn(self, other)
+            if out.dtype != self.data.dtype:
+                out = _ops.astype(out, self.data.dtype)
+            self._adopt(out)
+        else:
+            ufunc(self.data, other.data if isinstance(other, Tensor) else other,
+                  out=self.data, casting="same_kind")
+            self._bump()
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace(_ops.add, np.add, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace(_ops.subtract, np.subtract, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace(_ops.multiply, np.multiply, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace(_ops.divide, np.true_divide, other)
+
+    def add_(self, other: Any) -> Tensor:
+        return self.__iadd__(other)
+
+    def sub_(self, other: Any) -> Tensor:
+        return self.__isub__(other)
+
+    def mul_(self, other: Any) -> Tensor:
+        return self.__imul__(other)
+
+    def div_(self, other: Any) -> Tensor:
+        return self.__itruediv__(other)
+
+    def copy_(self, src: Any) -> Tensor:
+        """Overwrite the values with ``src`` (broadcast), in place."""
+        self._check_inplace()
+        src_rg = isinstance(src, Tensor) and src.requires_grad
+        if (self.requires_grad or src_rg) and grad_mode._state.enabled:
+            out = _ops.astype(_ops.broadcast_to(src, self.shape), self.data.dtype)
+            self._adopt(out if out.requires_grad else out.copy())
+        else:
+            np.copyto(self.data, src.data if isinstance(src, Tensor) else src,
+                      casting="same_kind")
+            self._bump()
+        return self
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._check_inplace()
+        val_rg = isinstance(value, Tensor) and value.requires_grad
+        if (self.requires_grad or val_rg) and grad_mode._state.enabled:
+            out = _ops.index_update(self, key, value)
+            if out.dtype != self.data.dtype:
+                out = _ops.astype(out, self.data.dtype)
+            self._adopt(out)
+        else:
+            k = _ops.unwrap_index(key)
+            self.data[k] = value.data if isinstance(value, Tensor) else value
+            self._bump()
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, o: Any) -> Tensor:
+        return _ops.add(self, o)
+
+    def __radd__(self, o: Any) -> Tensor:
+        return _ops.add(o, self)
+
+    def __sub__(self, o: Any) -> Tensor:
+        return _ops.subtract(self, o)
+
+    def __rsub__(self, o: Any) -> Tensor:
+        return _ops.subtract(o, self)
+
+    def __mul__(self, o: Any) -> Tensor:
+        return _ops.multiply(self, o)
+
+    def __rmul__(self, o: Any) -> Tensor:
+        return _ops.multiply(o, self)
+
+    def __truediv__(self, o: Any) -> Tensor:
+        return _ops.divide(self, o)
+
+    def __rtruediv__(self, o: Any) -> Tensor:
+        return _ops.divide(o, self)
+
+    def __floordiv__(self, o: Any) -> Tensor:
+        return _ops.floor_divide(self, o)
+
+    def __rfloordiv__(self, o: Any) -> Tensor:
+        return _ops.floor_divide(o, self)
+
+    def __mod__(self, o: Any) -> Tensor:
+        return _ops.mod(self, o)
+
+    def __rmod__(self, o: Any) -> Tensor:
+        return _ops.mod(o, self)
+
+    def __pow__(self, o: Any) -> Tensor:
+        return _ops.power(self, o)
+
+    def __rpow__(self, o: Any) -> Tensor:
+        return _ops.power(o, self)
+
+    def __matmul__(self, o: Any) -> Tensor:
+        return _ops.matmul(self, o)
+
+    def __rmatmul__(self, o: Any) -> Tensor:
+        return _ops.matmul(o, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.negative(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _ops.abs(self)
+
+    def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
+        return _ops.equal(self, o)
+
+    def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
+        return _ops.not_equal(self, o)
+
+    def __lt__(self, o: Any) -> Tensor:
+        return _ops.less(self, o)
+
+    def __le__(self, o: Any) -> Tensor:
+        return _ops.less_equal(self, o)
+
+    def __gt__(self, o: Any) -> Tensor:
+        return _ops.greater(self, o)
+
+    def __ge__(self, o: Any) -> Tensor:
+        return _ops.greater_equal(self, o)
+
+    def __invert__(self) -> Tensor:
+        return _ops.logical_not(self)
+
+    def __and__(self, o: Any) -> Tensor:
+        return _ops.logical_and(self, o)
+
+    def __or__(self, o: Any) -> Tensor:
+        return _ops.logical_or(self, o)
+
+    def __xor__(self, o: Any) -> Tensor:
+        return _ops.logical_xor(self, o)
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------------ container protocol
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(len(self.data)):
+            yield self[i]
+
+    def __getitem__(self, key: Any) -> Tensor:
+        return _ops.getitem(self, key)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extras = []
+        if self.data.dtype not in (np.float64, np.int64, np.bool_) or self.data.size == 0:
+            extras.append(f"dtype={self.data.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.prim.name}Backward>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    def __format__(self, spec: str) -> str:
+        if self.data.ndim == 0:
+            return format(self.data.item(), spec)
+        return repr(self)
+
+    # ------------------------------------------------------------------ methods -> ops
+    def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: Any = None, dtype: Any = None, out: Any = None) -> Tensor:
+        return _ops.sum(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
+
+    def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+             keepdim: Any = None, dtype: Any = None, out: Any = None) -> Tensor:
+        return _ops.mean(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
+
+    def prod(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+             keepdim: Any = None, dtype: Any = None, out: Any = None) -> Tensor:
+        return _ops.prod(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
+
+    def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: Any = None, out: Any = None) -> Tensor:
+        return _ops.max(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
+
+    def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: Any = None, out: Any = None) -> Tensor:
+        return _ops.min(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
+
+    def argmax(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+               keepdim: Any = None) -> Tensor:
+        return _ops.argmax(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
+
+    def argmin(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+               keepdim: Any = None) -> Tensor:
+        return _ops.argmin(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
+
+    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, *, dim: Any = None,
+            keepdim: Any = None) -> Tensor:
+        return _ops.var(self, _axis_kw(axis, dim), ddof=ddof,
+                        keepdims=_keep_kw(keepdims, keepdim))
+
+    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, *, dim: Any = None,
+            keepdim: Any = None) -> Tensor:
+        return _ops.std(self, _axis_kw(axis, dim), ddof=ddof,
+                        keepdims=_keep_kw(keepdims, keepdim))
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+                  keepdim: Any = None) -> Tensor:
+        return _ops.logsumexp(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
+
+    def norm(self, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.norm(self, ord, axis, keepdims)
+
+    def cumsum(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        return _ops.cumsum(self, _axis_kw(axis, dim))
+
+    def cumprod(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        return _ops.cumprod(self, _axis_kw(axis, dim))
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = tuple(shape[0])
+        return _ops.reshape(self, shape)
+
+    view = reshape
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and not isinstance(axes[0], int):
+            axes = tuple(axes[0])
+        if len(axes) == 2 and self.ndim != 2:
+            return _ops.swapaxes(self, axes[0], axes[1])
+        return _ops.transpose(self, axes or None)
+
+    def permute(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and not isinstance(axes[0], int):
+            axes = tuple(axes[0])
+        return _ops.transpose(self, axes)
+
+    def swapaxes(self, a: int, b: int) -> Tensor:
+        return _ops.swapaxes(self, a, b)
+
+    def moveaxis(self, source: Any, destination: Any) -> Tensor:
+        return _ops.moveaxis(self, source, destination)
+
+    def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        return _ops.squeeze(self, _axis_kw(axis, dim))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return _ops.expand_dims(self, dim)
+
+    def expand_dims(self, axis: Any) -> Tensor:
+        return _ops.expand_dims(self, axis)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        return _ops.broadcast_to(self, shape)
+
+    def expand(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = tuple(shape[0])
+        return _ops.broadcast_to(self, shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def ravel(self) -> Tensor:
+        return _ops.ravel(self)
+
+    def repeat(self, repeats: Any, axis: Any = None) -> Tensor:
+        return _ops.repeat(self, repeats, axis)
+
+    def tile(self, reps: Any) -> Tensor:
+        return _ops.tile(self, reps)
+
+    def flip(self, axis: Any = None) -> Tensor:
+        return _ops.flip(self, axis)
+
+    def roll(self, shift: Any, axis: Any = None) -> Tensor:
+        return _ops.roll(self, shift, axis)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return _ops.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return _ops.trace(self, offset, axis1, axis2)
+
+    def clip(self, a_min: Any = None, a_max: Any = None) -> Tensor:
+        return _ops.clip(self, a_min, a_max)
+
+    clamp = clip
+
+    def dot(self, other: Any) -> Tensor:
+        return _ops.dot(self, other)
+
+    def take(self, indices: Any, axis: Any = None) -> Tensor:
+        return _ops.take(self, indices, axis)
+
+    def __getattr__(self, name: str) -> Any:
+        # Elementwise math methods (x.exp(), x.tanh(), ...) forward to the op of that name.
+        fn = _ops.UNARY_METHODS.get(name)
+        if fn is None:
+            raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+        return lambda: fn(self)
+
+
+from . import ops as _ops  # noqa: E402  (methods above resolve ops at call time)

@@ -1,0 +1,3 @@
+"""Op specs for the reduce family (see tests/opinfo/__init__.py)."""
+
+SPECS: list = []

@@ -1,0 +1,146 @@
+"""Generic tests over the op spec table (tests/opinfo): every op, every sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad.ops.registry import REGISTRY
+
+from .opinfo import OpSpec, Sample, all_specs
+
+try:
+    import torch
+
+    torch.set_default_dtype(torch.float64)
+except ImportError:  # pragma: no cover
+    torch = None
+
+SPECS = all_specs()
+
+
+def _cases(pred=lambda s: True, dtype=np.float64):
+    out = []
+    for spec in SPECS:
+        if not pred(spec):
+            continue
+        samples = spec.samples(np.random.default_rng(0), dtype)
+        for k, sample in enumerate(samples):
+            out.append(pytest.param(spec, sample, id=f"{spec.name}-{k}"))
+    return out
+
+
+def _diff_positions(sample: Sample) -> list[int]:
+    return [i for i, a in enumerate(sample.args)
+            if isinstance(a, np.ndarray) and a.dtype.kind == "f" and i not in sample.nondiff]
+
+
+def _as_inputs(sample: Sample) -> list:
+    diff = _diff_positions(sample)
+    return [tg.Tensor(a) if i in diff else (a.copy() if isinstance(a, np.ndarray) else a)
+            for i, a in enumerate(sample.args)]
+
+
+def _call_with(spec: OpSpec, sample: Sample, requires_grad: bool):
+    diff = _diff_positions(sample)
+    args = [tg.tensor(a, requires_grad=requires_grad) if i in diff else a
+            for i, a in enumerate(sample.args)]
+    return spec.op(*args, **sample.kwargs), [args[i] for i in diff]
+
+
+def _outs(res):
+    return list(res) if isinstance(res, (tuple, list)) else [res]
+
+
+def test_every_primitive_has_a_spec():
+    covered = {p for spec in SPECS for p in spec.prims}
+    missing = sorted(set(REGISTRY) - covered)
+    assert not missing, f"primitives without a test spec in tests/opinfo: {missing}"
+
+
+def test_spec_prims_exist():
+    unknown = sorted({p for spec in SPECS for p in spec.prims} - set(REGISTRY))
+    assert not unknown, f"specs name primitives that are not registered: {unknown}"
+
+
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: s.grad))
+def test_vjp_matches_finite_differences(spec, sample):
+    fn = _bind(spec, sample)
+    tg.testing.gradcheck(fn, _as_inputs(sample), atol=spec.atol, rtol=spec.rtol)
+
+
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: s.gradgrad))
+def test_second_order_matches_finite_differences(spec, sample):
+    fn = _bind(spec, sample)
+    tg.testing.gradgradcheck(fn, _as_inputs(sample), atol=spec.atol, rtol=spec.rtol)
+
+
+def _bind(spec: OpSpec, sample: Sample):
+    kwargs = sample.kwargs
+    return lambda *args: spec.op(*args, **kwargs)
+
+
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: np.float32 in s.dtypes,
+                                                dtype=np.float32))
+def test_float32_stays_float32(spec, sample):
+    res, ins = _call_with(spec, sample, requires_grad=spec.grad)
+    for o in _outs(res):
+        if o.dtype.kind == "f":
+            assert o.dtype == np.float32, f"{spec.name} returned {o.dtype} for float32 inputs"
+    if spec.grad and ins:
+        outs = [o for o in _outs(res) if o.requires_grad]
+        if outs:
+            tg.autograd.backward(outs, [tg.ones_like(o) for o in outs])
+            for t in ins:
+                if t.grad is not None:
+                    assert t.grad.dtype == np.float32
+                    assert t.grad.shape == t.shape
+
+
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: s.numpy_ref is not None))
+def test_values_match_numpy(spec, sample):
+    res, _ = _call_with(spec, sample, requires_grad=False)
+    ref = spec.numpy_ref(*sample.args, **sample.kwargs)
+    for o, r in zip(_outs(res), ref if isinstance(ref, (tuple, list)) else [ref]):
+        np.testing.assert_allclose(o.data, r, rtol=1e-12, atol=1e-12)
+        assert o.data.dtype == np.asarray(r).dtype
+
+
+@pytest.mark.skipif(torch is None, reason="torch not installed")
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: s.torch_fn is not None))
+def test_matches_torch(spec, sample):
+    diff = _diff_positions(sample)
+    res, ins = _call_with(spec, sample, requires_grad=spec.grad)
+    targs = []
+    tins = []
+    for i, a in enumerate(sample.args):
+        if isinstance(a, np.ndarray):
+            ta = torch.tensor(a)
+            if i in diff and spec.grad:
+                ta.requires_grad_(True)
+                tins.append(ta)
+            targs.append(ta)
+        else:
+            targs.append(a)
+    tres = spec.torch_fn(torch, *targs, **sample.kwargs)
+    outs, touts = _outs(res), _outs(tres)
+    assert len(outs) == len(touts)
+    for o, to in zip(outs, touts):
+        np.testing.assert_allclose(o.data, to.detach().numpy(), rtol=1e-10, atol=1e-10,
+                                   err_msg=f"{spec.name}: value differs from torch")
+    if not (spec.grad and ins):
+        return
+    rng = np.random.default_rng(1)
+    pairs = [(o, to) for o, to in zip(outs, touts) if o.requires_grad and o.dtype.kind == "f"]
+    if not pairs:
+        return
+    cots = [rng.standard_normal(o.shape) for o, _ in pairs]
+    gs = tg.autograd.grad([o for o, _ in pairs], ins, grad_outputs=cots, allow_unused=True)
+    tgs = torch.autograd.grad([to for _, to in pairs], tins,
+                              grad_outputs=[torch.tensor(c) for c in cots], allow_unused=True)
+    for g, tgr, t in zip(gs, tgs, ins):
+        gv = np.zeros(t.shape) if g is None else g.data
+        tv = np.zeros(t.shape) if tgr is None else tgr.numpy()
+        np.testing.assert_allclose(gv, tv, rtol=1e-9, atol=1e-10,
+                                   err_msg=f"{spec.name}: gradient differs from torch")
