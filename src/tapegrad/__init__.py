@@ -18,5 +18,7 @@ from .errors import *  # noqa: F403
 from .ops import *  # noqa: F403
 from .tensor import Tensor
 from . import testing
+from .autograd.function import Function, custom_vjp
+from .transforms import elementwise_grad, grad, value_and_grad, vjp
 
 __version__ = "0.1.0"

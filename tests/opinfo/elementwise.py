@@ -62,6 +62,7 @@ _UNARY = [
     ("round", _away_from_ints, "round", np.round),
     ("trunc", _away_from_ints, "trunc", np.trunc),
     ("copy", real, "clone", np.copy),
+    ("identity", real, "clone", lambda x: x),
 ]
 
 _NN_TORCH = {

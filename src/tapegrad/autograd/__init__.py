@@ -11,7 +11,7 @@ def __getattr__(name: str):  # the engine imports Tensor, which imports this pac
         from . import engine
 
         return getattr(engine, name)
-    if name in ("Function", "FunctionCtx"):
+    if name in ("Function", "FunctionCtx", "custom_vjp"):
         from . import function
 
         return getattr(function, name)

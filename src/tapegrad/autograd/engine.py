@@ -56,7 +56,7 @@ def _saved_as_tensors(node: Node) -> tuple[list[Any], Any]:
     """Saved values as tensors connected to the graph (for create_graph)."""
     args = list(node.args)
     for i, v in enumerate(args):
-        if v is None or isinstance(v, Meta) or not isinstance(v, np.ndarray):
+        if v is None or isinstance(v, Meta) or not isinstance(v, (np.ndarray, np.generic)):
             continue
         p = node.parents[i]
         if p is None:
@@ -257,6 +257,9 @@ def run_backward(
                 vjps = prim.vjps
                 params = node.params
                 pidx = node.pidx
+                joint = prim.joint
+                if joint is not None:
+                    joint_out = joint(g, create_graph, node)
                 for i, p in enumerate(parents):
                     if p is None:
                         continue
@@ -265,7 +268,10 @@ def run_backward(
                         or (p.__class__ is not Node and id(p) in targets_leaf)
                     ):
                         continue
-                    r = vjps[i](g, ans, *args, **params)
+                    if joint is None:
+                        r = vjps[i](g, ans, *args, **params)
+                    else:
+                        r = joint_out[i]
                     if r is None:
                         continue
                     meta = args[i]
@@ -287,6 +293,8 @@ def run_backward(
             if not retain_graph:
                 node.args = FREED
                 node.ans = None
+                if prim_joint(node):
+                    node.prim.free()
     finally:
         grad_mode._state.enabled = prev_mode
 
@@ -316,6 +324,10 @@ def run_backward(
                     if g is not None:
                         _accumulate(t, g, create_graph, run_hooks=False)
     return None
+
+
+def prim_joint(node: Node) -> bool:
+    return node.prim.joint is not None
 
 
 def _add_node(buf: dict[Node, Any], node: Node, idx: int, g: Any) -> None:

@@ -34,7 +34,7 @@ __all__ = [
     "softplus", "erf", "clip", "maximum", "minimum", "where", "equal", "not_equal", "less",
     "less_equal", "greater", "greater_equal", "logical_not", "logical_and", "logical_or",
     "logical_xor", "isfinite", "isnan", "isinf", "floor", "ceil", "round", "trunc",
-    "copy", "astype",
+    "copy", "astype", "identity",
 ]
 
 _LN2 = math.log(2.0)
@@ -288,6 +288,10 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
 
 
 # --------------------------------------------------------------------------- dtype / copy
+identity = defvjp(Primitive("identity", lambda x: x, view=True,
+                            doc="The input itself, as a new tape entry (used by the transforms "
+                                "to make fresh inputs)."),
+                  lambda g, ans, x: g)
 copy = defvjp(Primitive("copy", lambda x: np.array(x, copy=True), doc="A copy in new memory."),
               lambda g, ans, x: g)
 _astype = defvjp(Primitive("astype", lambda x, *, dtype: np.asarray(x).astype(dtype)),

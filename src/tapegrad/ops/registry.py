@@ -48,7 +48,8 @@ class Primitive:
     """
 
     # __dict__ holds the per-op __doc__/__name__ (for help() and the API reference).
-    __slots__ = ("name", "impl", "vjps", "jvp", "save", "save_ans", "nout", "view", "__dict__")
+    __slots__ = ("name", "impl", "vjps", "jvp", "save", "save_ans", "nout", "view", "joint",
+                 "__dict__")
 
     def __init__(self, name: str, impl: Callable[..., Any], *, save: Sequence[Any] = (),
                  nout: int = 1, view: bool = False, doc: str | None = None,
@@ -62,6 +63,8 @@ class Primitive:
         self.impl = impl
         self.vjps: tuple[Any, ...] = ()
         self.jvp: Any = None
+        # A rule computing all input cotangents at once (custom Functions); None here.
+        self.joint: Any = None
         self.save = frozenset(i for i in save if i != "ans")
         self.save_ans = "ans" in save
         self.nout = nout
@@ -84,6 +87,11 @@ class Primitive:
     def _bind(self, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         vals = [a.data if isinstance(a, Tensor) else a for a in args]
         ans = self.impl(*vals, **params)
+        if self.nout == 1:
+            if type(ans) is not np.ndarray:  # NumPy returns scalars for 0-d results
+                ans = np.asarray(ans)
+        else:
+            ans = tuple(a if type(a) is np.ndarray else np.asarray(a) for a in ans)
         diff = None
         if _state.enabled:
             vjps = self.vjps

@@ -1,0 +1,250 @@
+"""Custom differentiable functions.
+
+* :class:`Function` (PyTorch's form): subclass with static ``forward(ctx, *args)`` and
+  ``backward(ctx, *grads)``; call ``MyOp.apply(*args)``.
+* :func:`custom_vjp` (JAX's form): decorate a pure function, then ``f.defvjp(fwd, bwd)``.
+
+Both record one tape entry whose rule calls the user's backward once for all inputs.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ShapeMismatchError
+from ..tensor import Tensor
+from . import grad_mode
+from .node import Meta, Node
+
+__all__ = ["Function", "FunctionCtx", "custom_vjp"]
+
+
+class FunctionCtx:
+    """The ``ctx`` passed to ``forward`` and ``backward`` of a :class:`Function`.
+
+    Attributes
+    ----------
+    needs_input_grad : tuple of bool
+        For each argument of ``forward``: whether a gradient is wanted for it.
+    """
+
+    def __init__(self) -> None:
+        self.needs_input_grad: tuple[bool, ...] = ()
+        self._saved: tuple[Any, ...] = ()
+        self._versions: tuple[tuple[list[int], int], ...] = ()
+        self._freed = False
+
+    def save_for_backward(self, *tensors: Any) -> None:
+        """Keep these tensors (or None) for ``backward``; in-place changes are detected."""
+        vs = []
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(
+                    f"save_for_backward takes Tensors (or None), got {type(t).__name__}; keep "
+                    "other values as attributes of ctx (ctx.value = ...)"
+                )
+            if t is not None:
+                vc = t._vc or t._counter()
+                vs.append((vc, vc[0]))
+        self._saved = tensors
+        self._versions = tuple(vs)
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        from ..errors import GraphFreedError, InplaceModificationError
+
+        if self._freed:
+            raise GraphFreedError(
+                "the saved tensors of this custom Function were freed by a previous backward; "
+                "pass retain_graph=True to it to run backward twice"
+            )
+        for vc, v in self._versions:
+            if vc[0] != v:
+                raise InplaceModificationError(
+                    "a tensor saved with ctx.save_for_backward was changed in place afterwards "
+                    f"(version {vc[0]}, expected {v}); save a copy instead"
+                )
+        return self._saved
+
+
+class _FunctionRule:
+    """Adapter that lets the engine run a Function's backward as one joint rule."""
+
+    __slots__ = ("name", "fn", "ctx", "nout", "vjps", "joint")
+
+    def __init__(self, fn: type, ctx: FunctionCtx, nout: int, nargs: int) -> None:
+        self.name = fn.__name__
+        self.fn = fn
+        self.ctx = ctx
+        self.nout = nout
+        self.vjps = (None,) * nargs
+        self.joint = self._joint
+
+    def _joint(self, g: Any, create_graph: bool, node: Node) -> tuple[Any, ...]:
+        gs = g if self.nout > 1 else (g,)
+        gs = tuple(x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x)) for x in gs)
+        res = self.fn.backward(self.ctx, *gs)
+        if not isinstance(res, tuple):
+            res = (res,)
+        n = len(node.parents)
+        if len(res) < n:
+            raise TypeError(
+                f"{self.name}.backward returned {len(res)} gradients but forward took {n} "
+                "arguments; return one per argument (None for non-differentiable ones)"
+            )
+        out = []
+        for i, r in enumerate(res[:n]):
+            if r is None or node.parents[i] is None:
+                out.append(None)
+                continue
+            if not isinstance(r, Tensor):
+                r = np.asarray(r)
+            elif not create_graph:
+                r = r.data
+            meta = node.args[i]
+            shape = tuple(r.shape)
+            if shape != meta.shape:
+                try:
+                    np.broadcast_shapes(shape, meta.shape)
+                except ValueError:
+                    raise ShapeMismatchError(
+                        f"{self.name}.backward returned a gradient of shape {shape} for "
+                        f"argument {i}, which has shape {meta.shape}"
+                    ) from None
+            out.append(r)
+        return tuple(out)
+
+    def free(self) -> None:
+        self.ctx._freed = True
+
+
+class Function:
+    """Base class for custom differentiable operations (PyTorch's ``autograd.Function``).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> class Cube(tg.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x ** 3
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return g * 3 * x ** 2
+    >>> x = tg.tensor(2.0, requires_grad=True)
+    >>> Cube.apply(x).backward()
+    >>> x.grad
+    tensor(12.)
+    """
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("subclasses of tg.autograd.Function must define a static forward()")
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *grads: Any) -> Any:
+        raise TypeError("subclasses of tg.autograd.Function must define a static backward()")
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        """Run ``forward`` (not recorded) and record one tape entry for ``backward``."""
+        if cls.forward is Function.forward or cls.backward is Function.backward:
+            raise TypeError(f"{cls.__name__} must define both forward and backward")
+        ctx = FunctionCtx()
+        record = grad_mode._state.enabled and any(
+            isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx.needs_input_grad = tuple(
+            bool(record and isinstance(a, Tensor) and a.requires_grad) for a in args)
+        with grad_mode.no_grad():
+            res = cls.forward(ctx, *args, **kwargs)
+        multi = isinstance(res, tuple)
+        outs = res if multi else (res,)
+        outs = tuple(o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o)) for o in outs)
+        if not record:
+            return outs if multi else outs[0]
+        parents: list[Any] = []
+        metas: list[Any] = []
+        for a, need in zip(args, ctx.needs_input_grad):
+            if need:
+                parents.append(a.grad_fn if a.grad_fn is not None else a)
+                metas.append(Meta(a.shape, a.dtype))
+            else:
+                parents.append(None)
+                metas.append(None)
+        pidx = tuple(a._idx if isinstance(a, Tensor) else 0 for a in args)
+        rule = _FunctionRule(cls, ctx, len(outs), len(args))
+        out_meta = tuple(Meta(o.shape, o.dtype) for o in outs) if len(outs) > 1 else None
+        node = Node(rule, tuple(parents), pidx if any(pidx) else None, metas, None, {}, None,
+                    out_meta)
+        wrapped = []
+        for k, o in enumerate(outs):
+            t = Tensor._wrap(o.data)
+            if o.data.dtype.kind in "fc":
+                t.requires_grad = True
+                t.grad_fn = node
+                t._idx = k
+            wrapped.append(t)
+        return tuple(wrapped) if multi else wrapped[0]
+
+
+def custom_vjp(fun: Callable[..., Any]) -> Any:
+    """Give a pure function its own reverse-mode rule (JAX's ``custom_vjp``).
+
+    ``fwd(*args) -> (out, residuals)`` and ``bwd(residuals, g) -> tuple of cotangents``
+    (one per argument) are attached with ``f.defvjp(fwd, bwd)``.  Arguments and residuals
+    are Tensors detached from the tape; ``g`` is a Tensor.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> @tg.custom_vjp
+    ... def safe_log(x):
+    ...     return tg.log(x)
+    >>> safe_log.defvjp(lambda x: (tg.log(x), x), lambda x, g: (g / tg.maximum(x, 1e-12),))
+    >>> x = tg.tensor(2.0, requires_grad=True)
+    >>> safe_log(x).backward()
+    >>> x.grad
+    tensor(0.5)
+    """
+    return _CustomVJP(fun)
+
+
+class _CustomVJP:
+    def __init__(self, fun: Callable[..., Any]) -> None:
+        self.fun = fun
+        self.fwd: Callable[..., Any] | None = None
+        self.bwd: Callable[..., Any] | None = None
+        functools.update_wrapper(self, fun)
+
+    def defvjp(self, fwd: Callable[..., Any], bwd: Callable[..., Any]) -> None:
+        """Attach the forward (with residuals) and backward rules."""
+        self.fwd, self.bwd = fwd, bwd
+        outer = self
+
+        class _Rule(Function):
+            @staticmethod
+            def forward(ctx: FunctionCtx, *args: Any) -> Any:
+                assert outer.fwd is not None
+                out, res = outer.fwd(*[a.detach() if isinstance(a, Tensor) else a
+                                       for a in args])
+                ctx.residuals = res
+                return out
+
+            @staticmethod
+            def backward(ctx: FunctionCtx, *gs: Any) -> Any:
+                assert outer.bwd is not None
+                res = outer.bwd(ctx.residuals, gs[0] if len(gs) == 1 else gs)
+                return tuple(res) if isinstance(res, (tuple, list)) else (res,)
+
+        _Rule.__name__ = getattr(self.fun, "__name__", "custom_vjp")
+        self._rule = _Rule
+
+    def __call__(self, *args: Any) -> Any:
+        if self.fwd is None:
+            return self.fun(*args)
+        return self._rule.apply(*args)
