@@ -53,8 +53,8 @@ class Tensor:
         The tape entry that produced this tensor (None for leaves).
     """
 
-    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "_idx", "_vc", "_hooks",
-                 "__weakref__")
+    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "_idx", "_version", "_base",
+                 "_hooks", "__weakref__")
     # Make NumPy defer to Tensor for mixed binary operators (ndarray + Tensor).
     __array_priority__ = 1000.0
 
@@ -67,7 +67,8 @@ class Tensor:
         self.grad = None
         self.grad_fn = None
         self._idx = 0
-        self._vc = None
+        self._version = 0
+        self._base = None
         self._hooks = None
 
     # ------------------------------------------------------------------ attributes
@@ -99,11 +100,6 @@ class Tensor:
     @property
     def mT(self) -> Tensor:
         return _ops.swapaxes(self, -1, -2)
-
-    @property
-    def _version(self) -> int:
-        """How many in-place changes this tensor's data has seen."""
-        return 0 if self._vc is None else self._vc[0]
 
     def dim(self) -> int:
         return self.data.ndim
@@ -183,20 +179,12 @@ class Tensor:
     @staticmethod
     def _wrap(arr: Any) -> Tensor:
         """A constant tensor around ``arr`` without copying."""
-        t = Tensor.__new__(Tensor)
-        t.data = arr if isinstance(arr, np.ndarray) else np.asarray(arr)
-        t.requires_grad = False
-        t.grad = None
-        t.grad_fn = None
-        t._idx = 0
-        t._vc = None
-        t._hooks = None
-        return t
+        return new_tensor(arr if isinstance(arr, np.ndarray) else np.asarray(arr), False, None, 0)
 
     def detach(self) -> Tensor:
         """A tensor with the same data (shared memory) that is cut from the graph."""
-        t = Tensor._wrap(self.data)
-        t._vc = self._vc or self._counter()
+        t = new_tensor(self.data, False, None, 0)
+        t._base = self if self._base is None else self._base
         return t
 
     def detach_(self) -> Tensor:
@@ -297,18 +285,17 @@ class Tensor:
         return self
 
     # ------------------------------------------------------------------ in-place machinery
-    def _counter(self) -> list[int]:
-        # The version counter is created on first need.  A tensor whose tape entry saved
-        # it as output ("ans") registers the counter there, so that changing the output in
-        # place (under no_grad) is caught by backward.
-        vc = self._vc = [0]
+    def _bump(self) -> None:
+        # A true in-place change of self.data.  Tape entries that saved this tensor compare
+        # its version (and its base's, for views) in backward; the entry that produced it
+        # and saved it as its output is marked dirty directly.
+        self._version += 1
         node = self.grad_fn
         if node is not None and node.ans is not None:
-            node.versions = (node.versions or ()) + ((vc, 0),)
-        return vc
-
-    def _bump(self) -> None:
-        (self._vc or self._counter())[0] += 1
+            node.dirty = True
+        base = self._base
+        if base is not None:
+            base._bump()
 
     def _check_inplace(self) -> None:
         if self.requires_grad and self.grad_fn is None and grad_mode._state.enabled:
@@ -325,7 +312,7 @@ class Tensor:
         self.grad_fn = out.grad_fn
         self._idx = out._idx
         self.requires_grad = out.requires_grad
-        self._vc = out._vc
+        self._base = out._base
 
     def _inplace(self, fn: Callable[..., Any], ufunc: Any, other: Any) -> Tensor:
         self._check_inplace()
@@ -648,5 +635,21 @@ class Tensor:
             raise AttributeError(f"'Tensor' object has no attribute {name!r}")
         return lambda: fn(self)
 
+
+def new_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Any, idx: int) -> Tensor:
+    """Fast constructor for op outputs (no copy, no checks)."""
+    t = _new(Tensor)
+    t.data = data
+    t.requires_grad = requires_grad
+    t.grad = None
+    t.grad_fn = grad_fn
+    t._idx = idx
+    t._version = 0
+    t._base = None
+    t._hooks = None
+    return t
+
+
+_new = object.__new__
 
 from . import ops as _ops  # noqa: E402  (methods above resolve ops at call time)

@@ -82,14 +82,29 @@ def _node_output(node: Node, idx: int, value: np.ndarray) -> Tensor:
     return t
 
 
+def version_key(t: Tensor) -> Any:
+    """What identifies the state of ``t``'s memory: its version, and its base's for views."""
+    b = t._base
+    return t._version if b is None else (t._version, b._version)
+
+
 def _check_versions(node: Node) -> None:
-    for vc, v in node.versions:
-        if vc[0] != v:
-            raise InplaceModificationError(
-                f"a value saved by '{node.prim.name}' for the backward pass was changed by an "
-                f"in-place operation afterwards (version {vc[0]}, expected {v}). Make a copy "
-                "(x.copy()) before changing it, or use an out-of-place operation."
-            )
+    vs = node.versions
+    bad = node.dirty
+    if vs is not None and not bad:
+        for k in range(0, len(vs), 2):
+            t = vs[k]
+            v = vs[k + 1]
+            now = t._version if t._base is None else (t._version, t._base._version)
+            if now != v:
+                bad = True
+                break
+    if bad:
+        raise InplaceModificationError(
+            f"a value saved by '{node.prim.name}' for the backward pass was changed by an "
+            "in-place operation afterwards. Make a copy (x.copy()) before changing it, or use "
+            "an out-of-place operation."
+        )
 
 
 def _freed_error(node: Node) -> GraphFreedError:
@@ -242,13 +257,13 @@ def run_backward(
             if needed is not None and node not in needed:
                 continue
             parents = node.parents
+            prim = node.prim
             if g is not None:
                 args = node.args
                 if args is FREED:
                     raise _freed_error(node)
-                if node.versions is not None:
+                if node.versions is not None or node.dirty:
                     _check_versions(node)
-                prim = node.prim
                 ans = node.ans
                 if create_graph:
                     args, ans = _saved_as_tensors(node)
@@ -260,41 +275,44 @@ def run_backward(
                 joint = prim.joint
                 if joint is not None:
                     joint_out = joint(g, create_graph, node)
-                for i, p in enumerate(parents):
+                i = -1
+                for p in parents:
+                    i += 1
                     if p is None:
                         continue
+                    is_node = p.__class__ is Node
                     if needed is not None and not (
-                        (p.__class__ is Node and (p in needed or p in targets_node))
-                        or (p.__class__ is not Node and id(p) in targets_leaf)
+                        (p in needed or p in targets_node) if is_node
+                        else id(p) in targets_leaf
                     ):
                         continue
-                    if joint is None:
-                        r = vjps[i](g, ans, *args, **params)
-                    else:
-                        r = joint_out[i]
-                    if r is None:
-                        continue
-                    meta = args[i]
-                    shape = meta.shape
-                    if r.shape != shape:
-                        r = unbroadcast(r, shape)
-                    if r.dtype != meta.dtype:
-                        r = r.astype(meta.dtype)
-                    if p.__class__ is Node:
-                        _add_node(buf, p, pidx[i] if pidx else 0, r)
-                    else:
-                        _add_leaf(leaf_grads, p, r)
+                    r = vjps[i](g, ans, *args, **params) if joint is None else joint_out[i]
+                    if r is not None:
+                        meta = args[i]
+                        if r.shape != meta.shape:
+                            r = unbroadcast(r, meta.shape)
+                        dt = meta.dtype
+                        if r.dtype is not dt and r.dtype != dt:
+                            r = r.astype(dt)
+                        if not is_node:
+                            _add_leaf(leaf_grads, p, r)
+                        elif p.prim.nout == 1:
+                            prev = buf.get(p)
+                            buf[p] = r if prev is None else prev + r
+                        else:
+                            _add_node(buf, p, pidx[i] if pidx else 0, r)
             for p in parents:
-                if p.__class__ is Node and p in deps:
-                    c = deps[p] - 1
-                    deps[p] = c
-                    if c == 0:
-                        ready.append(p)
+                if p.__class__ is Node:
+                    c = deps.get(p)
+                    if c is not None:
+                        if c == 1:
+                            ready.append(p)
+                        deps[p] = c - 1
             if not retain_graph:
                 node.args = FREED
                 node.ans = None
-                if prim_joint(node):
-                    node.prim.free()
+                if prim.joint is not None:
+                    prim.free()
     finally:
         grad_mode._state.enabled = prev_mode
 
@@ -324,10 +342,6 @@ def run_backward(
                     if g is not None:
                         _accumulate(t, g, create_graph, run_hooks=False)
     return None
-
-
-def prim_joint(node: Node) -> bool:
-    return node.prim.joint is not None
 
 
 def _add_node(buf: dict[Node, Any], node: Node, idx: int, g: Any) -> None:

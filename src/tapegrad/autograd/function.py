@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import ShapeMismatchError
 from ..tensor import Tensor
 from . import grad_mode
+from .engine import version_key
 from .node import Meta, Node
 
 __all__ = ["Function", "FunctionCtx", "custom_vjp"]
@@ -34,7 +35,7 @@ class FunctionCtx:
     def __init__(self) -> None:
         self.needs_input_grad: tuple[bool, ...] = ()
         self._saved: tuple[Any, ...] = ()
-        self._versions: tuple[tuple[list[int], int], ...] = ()
+        self._versions: tuple[tuple[Tensor, Any], ...] = ()
         self._freed = False
 
     def save_for_backward(self, *tensors: Any) -> None:
@@ -47,8 +48,7 @@ class FunctionCtx:
                     "other values as attributes of ctx (ctx.value = ...)"
                 )
             if t is not None:
-                vc = t._vc or t._counter()
-                vs.append((vc, vc[0]))
+                vs.append((t, version_key(t)))
         self._saved = tensors
         self._versions = tuple(vs)
 
@@ -61,11 +61,11 @@ class FunctionCtx:
                 "the saved tensors of this custom Function were freed by a previous backward; "
                 "pass retain_graph=True to it to run backward twice"
             )
-        for vc, v in self._versions:
-            if vc[0] != v:
+        for t, v in self._versions:
+            if version_key(t) != v:
                 raise InplaceModificationError(
-                    "a tensor saved with ctx.save_for_backward was changed in place afterwards "
-                    f"(version {vc[0]}, expected {v}); save a copy instead"
+                    "a tensor saved with ctx.save_for_backward was changed in place "
+                    "afterwards; save a copy instead"
                 )
         return self._saved
 

@@ -61,8 +61,9 @@ class Node:
     args : per input, the saved raw value, a :class:`Meta`, or None; ``FREED`` once freed.
     ans : the saved output (a tuple for multi-output primitives) or None.
     params : the primitive's keyword parameters.
-    versions : ``None`` or a tuple of ``(counter, value)`` for saved tensors, checked in
-        backward to detect in-place changes.
+    versions : ``None`` or a flat list ``[tensor, version_key, ...]`` of the saved input
+        tensors, checked in backward to detect in-place changes.
+    dirty : the saved output was changed in place (set by the output tensor itself).
     hooks : ``None`` or ``{output_index: [hook, ...]}`` from ``register_hook``/``retain_grad``.
     """
 
@@ -76,6 +77,7 @@ class Node:
         "versions",
         "hooks",
         "out_meta",
+        "dirty",
         "__weakref__",
     )
 
@@ -89,6 +91,7 @@ class Node:
         self.versions = versions
         self.hooks = None
         self.out_meta = out_meta
+        self.dirty = False
 
     @property
     def name(self) -> str:

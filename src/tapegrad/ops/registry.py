@@ -19,7 +19,12 @@ import numpy as np
 
 from ..autograd import grad_mode
 from ..autograd.node import Meta, Node
-from ..tensor import Tensor
+from ..tensor import Tensor, new_tensor
+
+_ndarray = np.ndarray
+_asarray = np.asarray
+# Positions beyond this many inputs are treated as non-differentiable, unsaved.
+_MAX_ARGS = 16
 
 __all__ = ["Primitive", "primitive", "defvjp", "defjvp", "REGISTRY"]
 
@@ -48,8 +53,8 @@ class Primitive:
     """
 
     # __dict__ holds the per-op __doc__/__name__ (for help() and the API reference).
-    __slots__ = ("name", "impl", "vjps", "jvp", "save", "save_ans", "nout", "view", "joint",
-                 "__dict__")
+    __slots__ = ("name", "impl", "vjps", "jvp", "save", "savemask", "rec", "save_ans", "nout",
+                 "view", "joint", "__dict__")
 
     def __init__(self, name: str, impl: Callable[..., Any], *, save: Sequence[Any] = (),
                  nout: int = 1, view: bool = False, doc: str | None = None,
@@ -66,6 +71,8 @@ class Primitive:
         # A rule computing all input cotangents at once (custom Functions); None here.
         self.joint: Any = None
         self.save = frozenset(i for i in save if i != "ans")
+        self.savemask = tuple(i in self.save for i in range(_MAX_ARGS))
+        self.rec = (False,) * _MAX_ARGS
         self.save_ans = "ans" in save
         self.nout = nout
         self.view = view
@@ -82,104 +89,80 @@ class Primitive:
                 break
         else:
             return self.impl(*args, **params)
-        return self._bind(args, params)
-
-    def _bind(self, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
-        vals = [a.data if isinstance(a, Tensor) else a for a in args]
-        ans = self.impl(*vals, **params)
+        if len(args) == 1:
+            ans = self.impl(a.data, **params)
+        else:
+            ans = self.impl(*[x.data if isinstance(x, Tensor) else x for x in args], **params)
         if self.nout == 1:
-            if type(ans) is not np.ndarray:  # NumPy returns scalars for 0-d results
-                ans = np.asarray(ans)
+            if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
+                ans = _asarray(ans)
         else:
-            ans = tuple(a if type(a) is np.ndarray else np.asarray(a) for a in ans)
-        diff = None
+            ans = tuple(r if r.__class__ is _ndarray else _asarray(r) for r in ans)
         if _state.enabled:
-            vjps = self.vjps
+            rec = self.rec
             i = 0
-            for a in args:
-                if isinstance(a, Tensor) and a.requires_grad and i < len(vjps) and vjps[i]:
-                    if diff is None:
-                        diff = [i]
-                    else:
-                        diff.append(i)
+            for x in args:
+                if rec[i] and isinstance(x, Tensor) and x.requires_grad:
+                    return self._record(args, ans, params)
                 i += 1
-        if diff is None:
-            if self.nout == 1:
-                out = Tensor._wrap(ans)
-                if self.view and isinstance(args[0], Tensor):
-                    _share_version(args[0], out)
-                return out
-            return tuple(Tensor._wrap(a) for a in ans)
-        return self._record(args, vals, params, ans, diff)
-
-    def _record(self, args: tuple[Any, ...], vals: list[Any], params: dict[str, Any],
-                ans: Any, diff: list[int]) -> Any:
-        n = len(args)
-        parents: list[Any] = [None] * n
-        pidx = None
-        saved: list[Any] = [None] * n
-        versions = None
-        save = self.save
-        for i in diff:
-            a = args[i]
-            node = a.grad_fn
-            if node is None:
-                parents[i] = a
-            else:
-                parents[i] = node
-                if a._idx:
-                    if pidx is None:
-                        pidx = [0] * n
-                    pidx[i] = a._idx
-            if i not in save:
-                v = vals[i]
-                saved[i] = Meta(v.shape, v.dtype)
-        for i in save:
-            saved[i] = vals[i]
-            a = args[i]
-            if isinstance(a, Tensor):
-                vc = a._vc or a._counter()
-                if versions is None:
-                    versions = [(vc, vc[0])]
-                else:
-                    versions.append((vc, vc[0]))
-        nout = self.nout
-        if nout == 1:
-            out_meta = None
-        else:
-            out_meta = tuple(Meta(np.shape(a), np.result_type(a)) for a in ans)
-        node = Node(self, tuple(parents), None if pidx is None else tuple(pidx), saved,
-                    ans if self.save_ans else None, params,
-                    None if versions is None else tuple(versions), out_meta)
-        if nout == 1:
-            t = Tensor.__new__(Tensor)
-            t.data = ans
-            t.requires_grad = True
-            t.grad = None
-            t.grad_fn = node
-            t._idx = 0
-            t._vc = None
-            t._hooks = None
+        if self.nout == 1:
+            out = new_tensor(ans, False, None, 0)
             if self.view:
-                _share_version(args[0], t)
-            return t
-        outs = []
-        for k, a in enumerate(ans):
-            t = Tensor.__new__(Tensor)
-            t.data = a
-            t.requires_grad = True
-            t.grad = None
-            t.grad_fn = node
-            t._idx = k
-            t._vc = None
-            t._hooks = None
-            outs.append(t)
-        return tuple(outs)
+                _set_base(out, args[0])
+            return out
+        return tuple(new_tensor(r, False, None, 0) for r in ans)
+
+    def _record(self, args: tuple[Any, ...], ans: Any, params: dict[str, Any]) -> Any:
+        rec = self.rec
+        save = self.savemask
+        parents: list[Any] = []
+        saved: list[Any] = []
+        versions: list[Any] | None = None
+        pidx: list[int] | None = None
+        i = 0
+        for x in args:
+            if isinstance(x, Tensor):
+                if rec[i] and x.requires_grad:
+                    fn = x.grad_fn
+                    parents.append(x if fn is None else fn)
+                    if x._idx:
+                        if pidx is None:
+                            pidx = [0] * len(args)
+                        pidx[i] = x._idx
+                    if save[i]:
+                        saved.append(x.data)
+                    else:
+                        d = x.data
+                        saved.append(Meta(d.shape, d.dtype))
+                else:
+                    parents.append(None)
+                    saved.append(x.data if save[i] else None)
+                if save[i]:
+                    b = x._base
+                    v = x._version if b is None else (x._version, b._version)
+                    if versions is None:
+                        versions = [x, v]
+                    else:
+                        versions += (x, v)
+            else:
+                parents.append(None)
+                saved.append(x if save[i] else None)
+            i += 1
+        nout = self.nout
+        node = Node(self, parents, pidx, saved, ans if self.save_ans else None, params, versions,
+                    None if nout == 1 else tuple(Meta(r.shape, r.dtype) for r in ans))
+        if nout == 1:
+            out = new_tensor(ans, True, node, 0)
+            if self.view:
+                _set_base(out, args[0])
+            return out
+        return tuple(new_tensor(r, True, node, k) for k, r in enumerate(ans))
 
 
-def _share_version(src: Any, out: Tensor) -> None:
+def _set_base(out: Tensor, src: Any) -> None:
+    # A view shares memory with its base: in-place changes through either are seen by both.
     if isinstance(src, Tensor):
-        out._vc = src._vc or src._counter()
+        out._base = src if src._base is None else src._base
 
 
 def primitive(name: str, *, save: Sequence[Any] = (), nout: int = 1, view: bool = False,
@@ -195,6 +178,7 @@ def primitive(name: str, *, save: Sequence[Any] = (), nout: int = 1, view: bool 
 def defvjp(prim: Primitive, *rules: Any) -> Primitive:
     """Attach one vjp rule per positional input (``None``: no gradient flows there)."""
     prim.vjps = tuple(rules)
+    prim.rec = tuple(bool(r) for r in rules) + (False,) * (_MAX_ARGS - len(rules))
     return prim
 
 
