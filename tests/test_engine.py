@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
-from tapegrad.errors import (GraphFreedError, InplaceModificationError,
-                             NotDifferentiableError, ShapeMismatchError, TapegradError)
+from tapegrad.errors import (
+    GraphFreedError,
+    InplaceModificationError,
+    NotDifferentiableError,
+    ShapeMismatchError,
+    TapegradError,
+)
 
 
 def leaf(v, **kw):
@@ -156,7 +161,7 @@ def test_create_graph_gives_second_derivative():
 def test_third_derivative():
     x = leaf(0.7)
     y = tg.exp(2 * x)
-    for k in range(3):
+    for _ in range(3):
         (y,) = tg.autograd.grad(y, x, create_graph=True)
     assert y.item() == pytest.approx(8 * np.exp(1.4))
 

@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
-from . import autograd, linalg, nn, random
+from . import autograd, linalg, nn, random, testing
+from .autograd.function import Function, custom_vjp
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import *  # noqa: F403
 from .errors import *  # noqa: F403
 from .ops import *  # noqa: F403
 from .tensor import Tensor
-from . import testing
-from .autograd.function import Function, custom_vjp
 from .transforms import elementwise_grad, grad, value_and_grad, vjp
 
 __version__ = "0.1.0"

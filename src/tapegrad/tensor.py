@@ -6,7 +6,8 @@ Nothing numeric is written here: operators and methods forward to the primitives
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 

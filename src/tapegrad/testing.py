@@ -8,7 +8,8 @@ the worst entry: which input, which element, the analytic and the numerical valu
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -207,8 +208,9 @@ def gradcheck(
     kind = "output element" if m <= _FULL_JACOBIAN_MAX_OUT else "random cotangent"
     msg = (
         f"gradient check failed for input {diff[j]} (shape {shape}) at element {tuple(idx)}, "
-        f"{kind} {int(r)}: analytic {float(a)!r} vs numerical {float(e)!r} (difference {abs(a - e):.3g}, "
-        f"atol={atol}, rtol={rtol}); {nbad} entries of this input disagree"
+        f"{kind} {int(r)}: analytic {float(a)!r} vs numerical {float(e)!r} "
+        f"(difference {abs(a - e):.3g}, atol={atol}, rtol={rtol}); {nbad} entries of this "
+        "input disagree"
     )
     if raise_exception:
         raise GradientCheckError(msg)

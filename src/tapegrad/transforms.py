@@ -14,7 +14,8 @@ as NumPy scalars); with Tensor inputs, or inside another transform, they are Ten
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -6,8 +6,18 @@ import numpy as np
 
 import tapegrad as tg
 
-from . import (OpSpec, Sample, binary_samples, distinct, gt1, nonzero, positive, real,
-               unary_samples, unit)
+from . import (
+    OpSpec,
+    Sample,
+    binary_samples,
+    distinct,
+    gt1,
+    nonzero,
+    positive,
+    real,
+    unary_samples,
+    unit,
+)
 
 
 def _t(name):

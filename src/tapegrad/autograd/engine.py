@@ -18,7 +18,8 @@ Invariants
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,8 @@ __all__ = ["backward", "grad", "register_hook", "retain_grad", "run_backward", "
 
 def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``g`` over the axes that broadcasting added or stretched to reach ``shape``."""
-    from ..ops import reshape, sum as _sum
+    from ..ops import reshape
+    from ..ops import sum as _sum
 
     gshape = g.shape
     if gshape == shape:
@@ -289,11 +291,12 @@ def run_backward(
                     r = vjps[i](g, ans, *args, **params) if joint is None else joint_out[i]
                     if r is not None:
                         meta = args[i]
-                        if r.shape != meta.shape:
-                            r = unbroadcast(r, meta.shape)
-                        dt = meta.dtype
-                        if r.dtype is not dt and r.dtype != dt:
-                            r = r.astype(dt)
+                        if meta is not None:  # None: shaped and typed like the output
+                            if r.shape != meta.shape:
+                                r = unbroadcast(r, meta.shape)
+                            dt = meta.dtype
+                            if r.dtype is not dt and r.dtype != dt:
+                                r = r.astype(dt)
                         if not is_node:
                             _add_leaf(leaf_grads, p, r)
                         elif p.prim.nout == 1:

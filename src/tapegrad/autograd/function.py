@@ -10,7 +10,8 @@ Both record one tape entry whose rule calls the user's backward once for all inp
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from .elementwise import *  # noqa: F403
 from .elementwise import __all__ as _ew_all
-from .reduce import *  # noqa: F403
-from .reduce import __all__ as _red_all
-from .shape import *  # noqa: F403
-from .shape import __all__ as _shape_all
 from .linalg import *  # noqa: F403
 from .linalg import __all__ as _linalg_all
 from .nn import *  # noqa: F403
 from .nn import __all__ as _nn_all
+from .reduce import *  # noqa: F403
+from .reduce import __all__ as _red_all
 from .registry import REGISTRY, Primitive, defjvp, defvjp, primitive
+from .shape import *  # noqa: F403
+from .shape import __all__ as _shape_all
 
-__all__ = [*_ew_all, *_red_all, *_shape_all, *_linalg_all, *_nn_all, "REGISTRY", "Primitive", "defvjp", "defjvp",
-           "primitive"]
+__all__ = [*_ew_all, *_red_all, *_shape_all, *_linalg_all, *_nn_all, "REGISTRY", "Primitive",
+           "defvjp", "defjvp", "primitive"]
 
 # numpy ufunc name -> tapegrad function, for Tensor.__array_ufunc__ (np.sin(t) keeps the tape).
 UFUNC_DISPATCH = {

@@ -8,7 +8,8 @@ over broadcast axes.  Conventions at kinks follow PyTorch and are stated per op.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -26,15 +27,75 @@ except ImportError:  # pragma: no cover - exercised where scipy is absent
 
 
 __all__ = [
-    "add", "subtract", "multiply", "divide", "true_divide", "floor_divide", "mod",
-    "remainder", "power", "negative", "abs", "absolute", "sign", "exp", "exp2", "expm1",
-    "log", "log2", "log10", "log1p", "sqrt", "cbrt", "square", "reciprocal", "sin", "cos",
-    "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh",
-    "arccosh", "arctanh", "sigmoid", "relu", "leaky_relu", "elu", "gelu", "silu",
-    "softplus", "erf", "clip", "maximum", "minimum", "where", "equal", "not_equal", "less",
-    "less_equal", "greater", "greater_equal", "logical_not", "logical_and", "logical_or",
-    "logical_xor", "isfinite", "isnan", "isinf", "floor", "ceil", "round", "trunc",
-    "copy", "astype", "identity",
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "true_divide",
+    "floor_divide",
+    "mod",
+    "remainder",
+    "power",
+    "negative",
+    "abs",
+    "absolute",
+    "sign",
+    "exp",
+    "exp2",
+    "expm1",
+    "log",
+    "log2",
+    "log10",
+    "log1p",
+    "sqrt",
+    "cbrt",
+    "square",
+    "reciprocal",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "arctan2",
+    "sinh",
+    "cosh",
+    "tanh",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+    "sigmoid",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "silu",
+    "softplus",
+    "erf",
+    "clip",
+    "maximum",
+    "minimum",
+    "where",
+    "equal",
+    "not_equal",
+    "less",
+    "less_equal",
+    "greater",
+    "greater_equal",
+    "logical_not",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "isfinite",
+    "isnan",
+    "isinf",
+    "floor",
+    "ceil",
+    "round",
+    "trunc",
+    "copy",
+    "astype",
+    "identity",
 ]
 
 _LN2 = math.log(2.0)
@@ -43,10 +104,11 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
-def unary(name: str, impl: Callable[..., Any], deriv: Callable[..., Any], save: Any = (0,),
-          doc: str = "") -> Primitive:
+def unary(
+    name: str, impl: Callable[..., Any], deriv: Callable[..., Any], save: Any = (0,), doc: str = ""
+) -> Primitive:
     """Declare an elementwise unary primitive from ``f'(x) = deriv(ans, x)``."""
-    p = Primitive(name, impl, save=save, doc=doc or f"Elementwise ``{name}(x)``.")
+    p = Primitive(name, impl, save=save, elementwise=True, doc=doc or f"Elementwise ``{name}(x)``.")
     defvjp(p, lambda g, ans, x, **kw: g * deriv(ans, x, **kw))
     return p
 
@@ -60,24 +122,39 @@ def _nondiff(name: str, impl: Callable[..., Any], doc: str) -> Primitive:
 
 
 # --------------------------------------------------------------------------- binary
-add = defvjp(Primitive("add", np.add, doc="Elementwise ``x + y`` (broadcasting)."),
-             lambda g, ans, x, y: g,
-             lambda g, ans, x, y: g)
-subtract = defvjp(Primitive("subtract", np.subtract, doc="Elementwise ``x - y``."),
-                  lambda g, ans, x, y: g,
-                  lambda g, ans, x, y: -g)
-multiply = defvjp(Primitive("multiply", np.multiply, save=(0, 1), doc="Elementwise ``x * y``."),
-                  lambda g, ans, x, y: g * y,
-                  lambda g, ans, x, y: g * x)
-divide = defvjp(Primitive("divide", np.true_divide, save=(1, "ans"),
-                          doc="Elementwise true division ``x / y``."),
-                lambda g, ans, x, y: g / y,
-                lambda g, ans, x, y: -g * ans / y)
+add = defvjp(
+    Primitive("add", np.add, elementwise=True, doc="Elementwise ``x + y`` (broadcasting)."),
+    lambda g, ans, x, y: g,
+    lambda g, ans, x, y: g,
+)
+subtract = defvjp(
+    Primitive("subtract", np.subtract, elementwise=True, doc="Elementwise ``x - y``."),
+    lambda g, ans, x, y: g,
+    lambda g, ans, x, y: -g,
+)
+multiply = defvjp(
+    Primitive("multiply", np.multiply, elementwise=True, save=(0, 1), doc="Elementwise ``x * y``."),
+    lambda g, ans, x, y: g * y,
+    lambda g, ans, x, y: g * x,
+)
+divide = defvjp(
+    Primitive(
+        "divide",
+        np.true_divide,
+        elementwise=True,
+        save=(1, "ans"),
+        doc="Elementwise true division ``x / y``.",
+    ),
+    lambda g, ans, x, y: g / y,
+    lambda g, ans, x, y: -g * ans / y,
+)
 true_divide = divide
 floor_divide = _nondiff(
-    "floor_divide", np.floor_divide,
+    "floor_divide",
+    np.floor_divide,
     "Elementwise ``x // y``. Piecewise constant: not differentiable (the output never "
-    "requires grad), as in PyTorch.")
+    "requires grad), as in PyTorch.",
+)
 
 
 def _pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
@@ -91,22 +168,44 @@ def _pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
     return where((x == 0) & (y >= 0), 0.0, g * ans * log(safe))
 
 
-power = defvjp(Primitive("power", np.power, save=(0, 1, "ans"),
-                         doc="Elementwise ``x ** y``; both arguments differentiable. "
-                             "d/dx is 0 where y == 0; d/dy is 0 where x == 0 and y >= 0 "
-                             "(PyTorch's conventions)."),
-               _pow_dx, _pow_dy)
-mod = defvjp(Primitive("mod", np.mod, save=(0, 1),
-                       doc="Elementwise remainder with the sign of the divisor (``x % y``). "
-                           "Differentiable almost everywhere as in PyTorch's remainder: "
-                           "d/dx = 1, d/dy = -floor(x / y)."),
-             lambda g, ans, x, y: g,
-             lambda g, ans, x, y: -g * floor(x / y))
+power = defvjp(
+    Primitive(
+        "power",
+        np.power,
+        elementwise=True,
+        save=(0, 1, "ans"),
+        doc="Elementwise ``x ** y``; both arguments differentiable. "
+        "d/dx is 0 where y == 0; d/dy is 0 where x == 0 and y >= 0 "
+        "(PyTorch's conventions).",
+    ),
+    _pow_dx,
+    _pow_dy,
+)
+mod = defvjp(
+    Primitive(
+        "mod",
+        np.mod,
+        elementwise=True,
+        save=(0, 1),
+        doc="Elementwise remainder with the sign of the divisor (``x % y``). "
+        "Differentiable almost everywhere as in PyTorch's remainder: "
+        "d/dx = 1, d/dy = -floor(x / y).",
+    ),
+    lambda g, ans, x, y: g,
+    lambda g, ans, x, y: -g * floor(x / y),
+)
 remainder = mod
-arctan2 = defvjp(Primitive("arctan2", np.arctan2, save=(0, 1),
-                           doc="Elementwise ``arctan2(y, x)``, the angle of the point (x, y)."),
-                 lambda g, ans, y, x: g * x / (x * x + y * y),
-                 lambda g, ans, y, x: -g * y / (x * x + y * y))
+arctan2 = defvjp(
+    Primitive(
+        "arctan2",
+        np.arctan2,
+        elementwise=True,
+        save=(0, 1),
+        doc="Elementwise ``arctan2(y, x)``, the angle of the point (x, y).",
+    ),
+    lambda g, ans, y, x: g * x / (x * x + y * y),
+    lambda g, ans, y, x: -g * y / (x * x + y * y),
+)
 
 
 def _max_vjp(g: Any, ans: Any, x: Any, y: Any) -> Any:
@@ -117,38 +216,83 @@ def _min_vjp(g: Any, ans: Any, x: Any, y: Any) -> Any:
     return where(x == y, g * 0.5, where(x < y, g, 0.0))
 
 
-maximum = defvjp(Primitive("maximum", np.maximum, save=(0, 1),
-                           doc="Elementwise maximum. At ties the gradient is split evenly "
-                               "(half to each argument), as in PyTorch."),
-                 _max_vjp, lambda g, ans, x, y: _max_vjp(g, ans, y, x))
-minimum = defvjp(Primitive("minimum", np.minimum, save=(0, 1),
-                           doc="Elementwise minimum. At ties the gradient is split evenly."),
-                 _min_vjp, lambda g, ans, x, y: _min_vjp(g, ans, y, x))
-where = defvjp(Primitive("where", np.where, save=(0,),
-                         doc="``where(cond, x, y)``: x where cond is true, else y. "
-                             "cond is not differentiable."),
-               None,
-               lambda g, ans, c, x, y: where(c, g, 0.0),
-               lambda g, ans, c, x, y: where(c, 0.0, g))
+maximum = defvjp(
+    Primitive(
+        "maximum",
+        np.maximum,
+        elementwise=True,
+        save=(0, 1),
+        doc="Elementwise maximum. At ties the gradient is split evenly "
+        "(half to each argument), as in PyTorch.",
+    ),
+    _max_vjp,
+    lambda g, ans, x, y: _max_vjp(g, ans, y, x),
+)
+minimum = defvjp(
+    Primitive(
+        "minimum",
+        np.minimum,
+        elementwise=True,
+        save=(0, 1),
+        doc="Elementwise minimum. At ties the gradient is split evenly.",
+    ),
+    _min_vjp,
+    lambda g, ans, x, y: _min_vjp(g, ans, y, x),
+)
+where = defvjp(
+    Primitive(
+        "where",
+        np.where,
+        elementwise=True,
+        save=(0,),
+        doc="``where(cond, x, y)``: x where cond is true, else y. cond is not differentiable.",
+    ),
+    None,
+    lambda g, ans, c, x, y: where(c, g, 0.0),
+    lambda g, ans, c, x, y: where(c, 0.0, g),
+)
 
 # --------------------------------------------------------------------------- unary
-negative = defvjp(Primitive("negative", np.negative, doc="Elementwise ``-x``."),
-                  lambda g, ans, x: -g)
-abs = unary("abs", np.abs, lambda ans, x: sign(x),
-            doc="Elementwise ``|x|``. abs'(0) = 0 (PyTorch's convention).")
+negative = defvjp(
+    Primitive("negative", np.negative, elementwise=True, doc="Elementwise ``-x``."),
+    lambda g, ans, x: -g,
+)
+abs = unary(
+    "abs",
+    np.abs,
+    lambda ans, x: sign(x),
+    doc="Elementwise ``|x|``. abs'(0) = 0 (PyTorch's convention).",
+)
 absolute = abs
-sign = defvjp(Primitive("sign", np.sign, doc="Elementwise sign; its derivative is 0."), _zero)
+sign = defvjp(
+    Primitive("sign", np.sign, elementwise=True, doc="Elementwise sign; its derivative is 0."),
+    _zero,
+)
 exp = unary("exp", np.exp, lambda ans, x: ans, save=("ans",))
 exp2 = unary("exp2", np.exp2, lambda ans, x: ans * _LN2, save=("ans",))
-expm1 = unary("expm1", np.expm1, lambda ans, x: ans + 1.0, save=("ans",),
-              doc="Elementwise ``exp(x) - 1``, accurate near 0.")
+expm1 = unary(
+    "expm1",
+    np.expm1,
+    lambda ans, x: ans + 1.0,
+    save=("ans",),
+    doc="Elementwise ``exp(x) - 1``, accurate near 0.",
+)
 log = unary("log", np.log, lambda ans, x: 1.0 / x, doc="Elementwise natural logarithm.")
 log2 = unary("log2", np.log2, lambda ans, x: 1.0 / (x * _LN2))
 log10 = unary("log10", np.log10, lambda ans, x: 1.0 / (x * _LN10))
-log1p = unary("log1p", np.log1p, lambda ans, x: 1.0 / (x + 1.0),
-              doc="Elementwise ``log(1 + x)``, accurate near 0.")
-sqrt = unary("sqrt", np.sqrt, lambda ans, x: 0.5 / ans, save=("ans",),
-             doc="Elementwise square root; its derivative at 0 is inf (as in PyTorch).")
+log1p = unary(
+    "log1p",
+    np.log1p,
+    lambda ans, x: 1.0 / (x + 1.0),
+    doc="Elementwise ``log(1 + x)``, accurate near 0.",
+)
+sqrt = unary(
+    "sqrt",
+    np.sqrt,
+    lambda ans, x: 0.5 / ans,
+    save=("ans",),
+    doc="Elementwise square root; its derivative at 0 is inf (as in PyTorch).",
+)
 cbrt = unary("cbrt", np.cbrt, lambda ans, x: 1.0 / (3.0 * ans * ans), save=("ans",))
 square = unary("square", np.square, lambda ans, x: 2.0 * x)
 reciprocal = unary("reciprocal", np.reciprocal, lambda ans, x: -(ans * ans), save=("ans",))
@@ -164,8 +308,12 @@ tanh = unary("tanh", np.tanh, lambda ans, x: 1.0 - ans * ans, save=("ans",))
 arcsinh = unary("arcsinh", np.arcsinh, lambda ans, x: 1.0 / sqrt(x * x + 1.0))
 arccosh = unary("arccosh", np.arccosh, lambda ans, x: 1.0 / sqrt(x * x - 1.0))
 arctanh = unary("arctanh", np.arctanh, lambda ans, x: 1.0 / (1.0 - x * x))
-erf = unary("erf", _erf_impl, lambda ans, x: _TWO_OVER_SQRT_PI * exp(-(x * x)),
-            doc="Elementwise error function.")
+erf = unary(
+    "erf",
+    _erf_impl,
+    lambda ans, x: _TWO_OVER_SQRT_PI * exp(-(x * x)),
+    doc="Elementwise error function.",
+)
 
 
 def _sigmoid_impl(x: Any) -> Any:
@@ -173,18 +321,29 @@ def _sigmoid_impl(x: Any) -> Any:
     return np.exp(-np.logaddexp(0, -x)).astype(np.result_type(x, np.float16), copy=False)
 
 
-sigmoid = unary("sigmoid", _sigmoid_impl, lambda ans, x: ans * (1.0 - ans), save=("ans",),
-                doc="Elementwise logistic function ``1 / (1 + exp(-x))``, stable for any x.")
-relu = unary("relu", lambda x: np.maximum(x, 0), lambda ans, x: ans > 0, save=("ans",),
-             doc="Elementwise ``max(x, 0)``. relu'(0) = 0 (PyTorch's convention).")
+sigmoid = unary(
+    "sigmoid",
+    _sigmoid_impl,
+    lambda ans, x: ans * (1.0 - ans),
+    save=("ans",),
+    doc="Elementwise logistic function ``1 / (1 + exp(-x))``, stable for any x.",
+)
+relu = unary(
+    "relu",
+    lambda x: np.maximum(x, 0),
+    lambda ans, x: ans > 0,
+    save=("ans",),
+    doc="Elementwise ``max(x, 0)``. relu'(0) = 0 (PyTorch's convention).",
+)
 
 
 def _leaky_impl(x: Any, *, negative_slope: float) -> Any:
     return np.where(x > 0, x, x * negative_slope)
 
 
-_leaky = unary("leaky_relu", _leaky_impl,
-               lambda ans, x, negative_slope: where(x > 0, 1.0, negative_slope))
+_leaky = unary(
+    "leaky_relu", _leaky_impl, lambda ans, x, negative_slope: where(x > 0, 1.0, negative_slope)
+)
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
@@ -199,8 +358,9 @@ def _elu_impl(x: Any, *, alpha: float) -> Any:
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
 
 
-_elu = unary("elu", _elu_impl, lambda ans, x, alpha: where(x > 0, 1.0, ans + alpha),
-             save=(0, "ans"))
+_elu = unary(
+    "elu", _elu_impl, lambda ans, x, alpha: where(x > 0, 1.0, ans + alpha), save=(0, "ans")
+)
 
 
 def elu(x: Any, alpha: float = 1.0) -> Any:
@@ -219,7 +379,8 @@ def _gelu_deriv(ans: Any, x: Any, approximate: str) -> Any:
         inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
         th = tanh(inner)
         return 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * _SQRT_2_OVER_PI * (
-            1.0 + 3 * 0.044715 * x * x)
+            1.0 + 3 * 0.044715 * x * x
+        )
     cdf = 0.5 * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
     pdf = exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
     return cdf + x * pdf
@@ -235,20 +396,26 @@ def gelu(x: Any, approximate: str = "none") -> Any:
     return _gelu(x, approximate=approximate)
 
 
-silu = unary("silu", lambda x: x * _sigmoid_impl(x),
-             lambda ans, x: sigmoid(x) * (1.0 + x * (1.0 - sigmoid(x))),
-             doc="Elementwise ``x * sigmoid(x)`` (swish).")
+silu = unary(
+    "silu",
+    lambda x: x * _sigmoid_impl(x),
+    lambda ans, x: sigmoid(x) * (1.0 + x * (1.0 - sigmoid(x))),
+    doc="Elementwise ``x * sigmoid(x)`` (swish).",
+)
 
 
 def _softplus_impl(x: Any, *, beta: float, threshold: float) -> Any:
     bx = x * beta
     return np.where(bx > threshold, x, np.logaddexp(0, bx) / beta).astype(
-        np.result_type(x, np.float16), copy=False)
+        np.result_type(x, np.float16), copy=False
+    )
 
 
-_softplus = unary("softplus", _softplus_impl,
-                  lambda ans, x, beta, threshold: where(x * beta > threshold, 1.0,
-                                                        sigmoid(x * beta)))
+_softplus = unary(
+    "softplus",
+    _softplus_impl,
+    lambda ans, x, beta, threshold: where(x * beta > threshold, 1.0, sigmoid(x * beta)),
+)
 
 
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Any:
@@ -288,14 +455,25 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
 
 
 # --------------------------------------------------------------------------- dtype / copy
-identity = defvjp(Primitive("identity", lambda x: x, view=True,
-                            doc="The input itself, as a new tape entry (used by the transforms "
-                                "to make fresh inputs)."),
-                  lambda g, ans, x: g)
-copy = defvjp(Primitive("copy", lambda x: np.array(x, copy=True), doc="A copy in new memory."),
-              lambda g, ans, x: g)
-_astype = defvjp(Primitive("astype", lambda x, *, dtype: np.asarray(x).astype(dtype)),
-                 lambda g, ans, x, **kw: g)
+identity = defvjp(
+    Primitive(
+        "identity",
+        lambda x: x,
+        elementwise=True,
+        view=True,
+        doc="The input itself, as a new tape entry (used by the transforms to make fresh inputs).",
+    ),
+    lambda g, ans, x: g,
+)
+copy = defvjp(
+    Primitive(
+        "copy", lambda x: np.array(x, copy=True), elementwise=True, doc="A copy in new memory."
+    ),
+    lambda g, ans, x: g,
+)
+_astype = defvjp(
+    Primitive("astype", lambda x, *, dtype: np.asarray(x).astype(dtype)), lambda g, ans, x, **kw: g
+)
 
 
 def astype(x: Any, dtype: Any) -> Any:
@@ -321,8 +499,18 @@ logical_xor = _nondiff("logical_xor", np.logical_xor, "Elementwise logical xor (
 isfinite = _nondiff("isfinite", np.isfinite, "Elementwise finiteness test (bool).")
 isnan = _nondiff("isnan", np.isnan, "Elementwise NaN test (bool).")
 isinf = _nondiff("isinf", np.isinf, "Elementwise infinity test (bool).")
-floor = defvjp(Primitive("floor", np.floor, doc="Elementwise floor; derivative 0 (PyTorch)."),
-               _zero)
-ceil = defvjp(Primitive("ceil", np.ceil, doc="Elementwise ceiling; derivative 0."), _zero)
-round = defvjp(Primitive("round", np.round, doc="Round half to even; derivative 0."), _zero)
-trunc = defvjp(Primitive("trunc", np.trunc, doc="Round toward 0; derivative 0."), _zero)
+floor = defvjp(
+    Primitive(
+        "floor", np.floor, elementwise=True, doc="Elementwise floor; derivative 0 (PyTorch)."
+    ),
+    _zero,
+)
+ceil = defvjp(
+    Primitive("ceil", np.ceil, elementwise=True, doc="Elementwise ceiling; derivative 0."), _zero
+)
+round = defvjp(
+    Primitive("round", np.round, elementwise=True, doc="Round half to even; derivative 0."), _zero
+)
+trunc = defvjp(
+    Primitive("trunc", np.trunc, elementwise=True, doc="Round toward 0; derivative 0."), _zero
+)

@@ -13,7 +13,8 @@ shape; the engine sums it back to the input's shape and casts it to the input's 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from ..autograd.node import Meta, Node
 from ..tensor import Tensor, new_tensor
 
 _ndarray = np.ndarray
+_new = object.__new__
 _asarray = np.asarray
 # Positions beyond this many inputs are treated as non-differentiable, unsaved.
 _MAX_ARGS = 16
@@ -48,17 +50,20 @@ class Primitive:
         Number of outputs.
     view : bool
         The output may share memory with input 0 (then it shares its version counter).
+    elementwise : bool
+        Output shape = broadcast of the inputs, and the rules read no unsaved input; lets
+        the tape skip shape records for inputs shaped like the output.
     register : bool
         Add to :data:`REGISTRY` (False for throwaway primitives, e.g. in tests).
     """
 
     # __dict__ holds the per-op __doc__/__name__ (for help() and the API reference).
     __slots__ = ("name", "impl", "vjps", "jvp", "save", "savemask", "rec", "save_ans", "nout",
-                 "view", "joint", "__dict__")
+                 "view", "elementwise", "joint", "__dict__")
 
     def __init__(self, name: str, impl: Callable[..., Any], *, save: Sequence[Any] = (),
-                 nout: int = 1, view: bool = False, doc: str | None = None,
-                 register: bool = True) -> None:
+                 nout: int = 1, view: bool = False, elementwise: bool = False,
+                 doc: str | None = None, register: bool = True) -> None:
         if register and name in REGISTRY:
             raise ValueError(f"a primitive named {name!r} is already registered")
         self.name = name
@@ -76,6 +81,7 @@ class Primitive:
         self.save_ans = "ans" in save
         self.nout = nout
         self.view = view
+        self.elementwise = elementwise
         self.__doc__ = doc if doc is not None else impl.__doc__
         if register:
             REGISTRY[name] = self
@@ -84,6 +90,8 @@ class Primitive:
         return f"<primitive {self.name}>"
 
     def __call__(self, *args: Any, **params: Any) -> Any:
+        # The hot path of the whole library: kept in one frame on purpose (no helper calls
+        # besides the NumPy impl and object allocation).
         for a in args:
             if isinstance(a, Tensor):
                 break
@@ -93,28 +101,44 @@ class Primitive:
             ans = self.impl(a.data, **params)
         else:
             ans = self.impl(*[x.data if isinstance(x, Tensor) else x for x in args], **params)
-        if self.nout == 1:
+        nout = self.nout
+        if nout == 1:
             if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
                 ans = _asarray(ans)
         else:
             ans = tuple(r if r.__class__ is _ndarray else _asarray(r) for r in ans)
+        node = None
         if _state.enabled:
             rec = self.rec
             i = 0
             for x in args:
                 if rec[i] and isinstance(x, Tensor) and x.requires_grad:
-                    return self._record(args, ans, params)
+                    node = self._node(args, ans, params)
+                    break
                 i += 1
-        if self.nout == 1:
-            out = new_tensor(ans, False, None, 0)
-            if self.view:
-                _set_base(out, args[0])
+        if nout == 1:
+            out = _new(Tensor)
+            out.data = ans
+            out.requires_grad = node is not None
+            out.grad = None
+            out.grad_fn = node
+            out._idx = 0
+            out._version = 0
+            out._base = None
+            out._hooks = None
+            if self.view and isinstance(args[0], Tensor):
+                src = args[0]
+                out._base = src if src._base is None else src._base
             return out
-        return tuple(new_tensor(r, False, None, 0) for r in ans)
+        return tuple(new_tensor(r, node is not None, node, k) for k, r in enumerate(ans))
 
-    def _record(self, args: tuple[Any, ...], ans: Any, params: dict[str, Any]) -> Any:
+    def _node(self, args: tuple[Any, ...], ans: Any, params: dict[str, Any]) -> Node:
+        """The tape entry for a call with at least one input that requires grad."""
         rec = self.rec
         save = self.savemask
+        # Elementwise rules never read an unsaved input; one shaped like the output needs
+        # no Meta (the engine then skips unbroadcast and cast for it).
+        like = ans if self.elementwise and self.nout == 1 else None
         parents: list[Any] = []
         saved: list[Any] = []
         versions: list[Any] | None = None
@@ -122,6 +146,7 @@ class Primitive:
         i = 0
         for x in args:
             if isinstance(x, Tensor):
+                d = x.data
                 if rec[i] and x.requires_grad:
                     fn = x.grad_fn
                     parents.append(x if fn is None else fn)
@@ -130,13 +155,14 @@ class Primitive:
                             pidx = [0] * len(args)
                         pidx[i] = x._idx
                     if save[i]:
-                        saved.append(x.data)
+                        saved.append(d)
+                    elif like is not None and d.shape == like.shape and d.dtype is like.dtype:
+                        saved.append(None)
                     else:
-                        d = x.data
                         saved.append(Meta(d.shape, d.dtype))
                 else:
                     parents.append(None)
-                    saved.append(x.data if save[i] else None)
+                    saved.append(d if save[i] else None)
                 if save[i]:
                     b = x._base
                     v = x._version if b is None else (x._version, b._version)
@@ -148,15 +174,18 @@ class Primitive:
                 parents.append(None)
                 saved.append(x if save[i] else None)
             i += 1
-        nout = self.nout
-        node = Node(self, parents, pidx, saved, ans if self.save_ans else None, params, versions,
-                    None if nout == 1 else tuple(Meta(r.shape, r.dtype) for r in ans))
-        if nout == 1:
-            out = new_tensor(ans, True, node, 0)
-            if self.view:
-                _set_base(out, args[0])
-            return out
-        return tuple(new_tensor(r, True, node, k) for k, r in enumerate(ans))
+        node = _new(Node)
+        node.prim = self
+        node.parents = parents
+        node.pidx = pidx
+        node.args = saved
+        node.ans = ans if self.save_ans else None
+        node.params = params
+        node.versions = versions
+        node.hooks = None
+        node.out_meta = None if self.nout == 1 else tuple(Meta(r.shape, r.dtype) for r in ans)
+        node.dirty = False
+        return node
 
 
 def _set_base(out: Tensor, src: Any) -> None:
@@ -166,11 +195,13 @@ def _set_base(out: Tensor, src: Any) -> None:
 
 
 def primitive(name: str, *, save: Sequence[Any] = (), nout: int = 1, view: bool = False,
-              doc: str | None = None) -> Callable[[Callable[..., Any]], Primitive]:
+              elementwise: bool = False, doc: str | None = None
+              ) -> Callable[[Callable[..., Any]], Primitive]:
     """Decorator form: ``@primitive("sin", save=(0,))`` over the NumPy impl."""
 
     def deco(impl: Callable[..., Any]) -> Primitive:
-        return Primitive(name, impl, save=save, nout=nout, view=view, doc=doc)
+        return Primitive(name, impl, save=save, nout=nout, view=view, elementwise=elementwise,
+                         doc=doc)
 
     return deco
 
