@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .autograd import grad_mode
+from .autograd.node import MUTATIONS
 from .errors import InplaceModificationError, NotDifferentiableError
 
 __all__ = ["Tensor"]
@@ -291,6 +292,7 @@ class Tensor:
         # its version (and its base's, for views) in backward; the entry that produced it
         # and saved it as its output is marked dirty directly.
         self._version += 1
+        MUTATIONS[0] += 1
         node = self.grad_fn
         if node is not None and node.ans is not None:
             node.dirty = True

@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import GraphFreedError, InplaceModificationError, ShapeMismatchError
 from ..tensor import Tensor
 from . import grad_mode
-from .node import FREED, Meta, Node
+from .node import FREED, MUTATIONS, Meta, Node
 
 __all__ = ["backward", "grad", "register_hook", "retain_grad", "run_backward", "unbroadcast"]
 
@@ -94,7 +94,7 @@ def _check_versions(node: Node) -> None:
     vs = node.versions
     bad = node.dirty
     if vs is not None and not bad:
-        for k in range(0, len(vs), 2):
+        for k in range(1, len(vs), 2):
             t = vs[k]
             v = vs[k + 1]
             now = t._version if t._base is None else (t._version, t._base._version)
@@ -223,6 +223,142 @@ def run_backward(
         capture = {}
         needed = _prune(root_nodes, targets_leaf, set(targets_node))
 
+    if needed is None and not create_graph:
+        deps = _collect(root_nodes)
+        ready = [n for n in dict.fromkeys(root_nodes) if deps[n] == 0]
+        prev_mode = grad_mode._state.enabled
+        grad_mode._state.enabled = False
+        try:
+            _sweep(ready, deps, buf, leaf_grads, retain_graph)
+        finally:
+            grad_mode._state.enabled = prev_mode
+    else:
+        _sweep_general(
+            root_nodes,
+            buf,
+            leaf_grads,
+            retain_graph,
+            create_graph,
+            needed,
+            targets_leaf,
+            targets_node,
+            capture,
+        )
+
+    if not accumulate:
+        assert inputs is not None and capture is not None
+        out: list[Any] = []
+        for t in inputs:
+            if t.grad_fn is None:
+                entry = leaf_grads.get(id(t))
+                g = None if entry is None else entry[1]
+                if g is not None and t._hooks:
+                    g = _call_hooks(t._hooks, g, create_graph)
+            else:
+                g = capture.get((id(t.grad_fn), t._idx))
+            out.append(g)
+        return out
+
+    with grad_mode.set_grad_enabled(create_graph):
+        for t, g in leaf_grads.values():
+            if inputs is not None and id(t) not in targets_leaf:
+                continue
+            _accumulate(t, g, create_graph)
+        if inputs is not None and targets_node:
+            for t in inputs:
+                if t.grad_fn is not None:
+                    g = capture.get((id(t.grad_fn), t._idx)) if capture is not None else None
+                    if g is not None:
+                        _accumulate(t, g, create_graph, run_hooks=False)
+    return None
+
+
+def _sweep(
+    ready: list[Node],
+    deps: dict[Node, int],
+    buf: dict[Node, Any],
+    leaf_grads: dict[int, list[Any]],
+    retain_graph: bool,
+) -> None:
+    """The first-order sweep over every reachable node (``backward()`` without ``inputs``).
+
+    Same bookkeeping as :func:`_sweep_general` without its pruning and create_graph
+    branches: this loop is the hot path of every training step.
+    """
+    pop = ready.pop
+    push = ready.append
+    bpop = buf.pop
+    bget = buf.get
+    while ready:
+        node = pop()
+        g = bpop(node, None)
+        parents = node.parents
+        prim = node.prim
+        if g is not None:
+            if node.hooks is not None:
+                g = _run_node_hooks(node, g, False)
+            args = node.args
+            if args is FREED:
+                raise _freed_error(node)
+            vs = node.versions
+            if vs is not None and vs[0] != MUTATIONS[0]:
+                _check_versions(node)
+            if prim.nout != 1:
+                g = _fill_zeros(g, node.out_meta, False)
+            ans = node.ans
+            vjps = prim.vjps
+            params = node.params
+            joint = prim.joint
+            if joint is not None:
+                joint_out = joint(g, False, node)
+            i = -1
+            for p in parents:
+                i += 1
+                if p is None:
+                    continue
+                r = vjps[i](g, ans, *args, **params) if joint is None else joint_out[i]
+                if r is None:
+                    continue
+                meta = args[i]
+                if meta is not None:  # None: shaped and typed like the output
+                    if r.shape != meta.shape:
+                        r = unbroadcast(r, meta.shape)
+                    dt = meta.dtype
+                    if r.dtype is not dt and r.dtype != dt:
+                        r = r.astype(dt)
+                if p.__class__ is not Node:
+                    _add_leaf(leaf_grads, p, r)
+                elif p.prim.nout == 1:
+                    prev = bget(p)
+                    buf[p] = r if prev is None else prev + r
+                else:
+                    _add_node(buf, p, node.pidx[i] if node.pidx else 0, r)
+        for p in parents:
+            if p.__class__ is Node:
+                c = deps[p]
+                if c == 1:
+                    push(p)
+                deps[p] = c - 1
+        if not retain_graph:
+            node.args = FREED
+            node.ans = None
+            if prim.joint is not None:
+                prim.free()
+
+
+def _sweep_general(
+    root_nodes: list[Node],
+    buf: dict[Node, Any],
+    leaf_grads: dict[int, list[Any]],
+    retain_graph: bool,
+    create_graph: bool,
+    needed: set[Node] | None,
+    targets_leaf: set[int],
+    targets_node: dict[Node, list[int]],
+    capture: dict[tuple[int, int], Any] | None,
+) -> None:
+    """The backward sweep with every feature: create_graph, and ``inputs`` (pruning and
+    capturing the cotangents of non-leaf inputs)."""
     # Dependency counts over the nodes that will run (or be captured).
     deps: dict[Node, int] = {}
     stack = []
@@ -264,7 +400,8 @@ def run_backward(
                 args = node.args
                 if args is FREED:
                     raise _freed_error(node)
-                if node.versions is not None or node.dirty:
+                vs = node.versions
+                if vs is not None and vs[0] != MUTATIONS[0]:
                     _check_versions(node)
                 ans = node.ans
                 if create_graph:
@@ -284,8 +421,7 @@ def run_backward(
                         continue
                     is_node = p.__class__ is Node
                     if needed is not None and not (
-                        (p in needed or p in targets_node) if is_node
-                        else id(p) in targets_leaf
+                        (p in needed or p in targets_node) if is_node else id(p) in targets_leaf
                     ):
                         continue
                     r = vjps[i](g, ans, *args, **params) if joint is None else joint_out[i]
@@ -318,33 +454,6 @@ def run_backward(
                     prim.free()
     finally:
         grad_mode._state.enabled = prev_mode
-
-    if not accumulate:
-        assert inputs is not None and capture is not None
-        out: list[Any] = []
-        for t in inputs:
-            if t.grad_fn is None:
-                entry = leaf_grads.get(id(t))
-                g = None if entry is None else entry[1]
-                if g is not None and t._hooks:
-                    g = _call_hooks(t._hooks, g, create_graph)
-            else:
-                g = capture.get((id(t.grad_fn), t._idx))
-            out.append(g)
-        return out
-
-    with grad_mode.set_grad_enabled(create_graph):
-        for t, g in leaf_grads.values():
-            if inputs is not None and id(t) not in targets_leaf:
-                continue
-            _accumulate(t, g, create_graph)
-        if inputs is not None and targets_node:
-            for t in inputs:
-                if t.grad_fn is not None:
-                    g = capture.get((id(t.grad_fn), t._idx)) if capture is not None else None
-                    if g is not None:
-                        _accumulate(t, g, create_graph, run_hooks=False)
-    return None
 
 
 def _add_node(buf: dict[Node, Any], node: Node, idx: int, g: Any) -> None:
@@ -450,8 +559,10 @@ def backward(
     """
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, (Tensor, np.ndarray, float, int)):
-        grad_tensors = [grad_tensors] * len(tensors) if len(tensors) == 1 else (
-            [None] * len(tensors) if grad_tensors is None else [grad_tensors]
+        grad_tensors = (
+            [grad_tensors] * len(tensors)
+            if len(tensors) == 1
+            else ([None] * len(tensors) if grad_tensors is None else [grad_tensors])
         )
     grad_tensors = list(grad_tensors)
     if len(grad_tensors) != len(tensors):
@@ -469,8 +580,9 @@ def backward(
         for t in inputs:
             _need_grad(t, "each tensor in inputs=")
     grads = [_root_grad(t, g) for t, g in zip(tensors, grad_tensors)]
-    run_backward(tensors, grads, retain_graph=retain_graph, create_graph=create_graph,
-                 inputs=inputs)
+    run_backward(
+        tensors, grads, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs
+    )
 
 
 def grad(
@@ -514,8 +626,14 @@ def grad(
     if retain_graph is None:
         retain_graph = create_graph
     grads = [_root_grad(t, g) for t, g in zip(outputs, grad_outputs)]
-    res = run_backward(outputs, grads, retain_graph=retain_graph, create_graph=create_graph,
-                       inputs=inputs, accumulate=False)
+    res = run_backward(
+        outputs,
+        grads,
+        retain_graph=retain_graph,
+        create_graph=create_graph,
+        inputs=inputs,
+        accumulate=False,
+    )
     assert res is not None
     out: list[Tensor | None] = []
     for i, (t, g) in enumerate(zip(inputs, res)):

@@ -48,6 +48,10 @@ class _Freed:
 
 FREED: Any = _Freed()
 
+# Count of in-place changes to tensor data, process-wide.  A node records the count when
+# it saves tensors; backward checks each saved tensor's version only if the count moved.
+MUTATIONS = [0]
+
 
 class Node:
     """A recorded primitive application.
@@ -61,8 +65,10 @@ class Node:
     args : per input, the saved raw value, a :class:`Meta`, or None; ``FREED`` once freed.
     ans : the saved output (a tuple for multi-output primitives) or None.
     params : the primitive's keyword parameters.
-    versions : ``None`` or a flat list ``[tensor, version_key, ...]`` of the saved input
-        tensors, checked in backward to detect in-place changes.
+    versions : ``None`` or ``[mutation_count, tensor, version_key, ...]``: the process-wide
+        in-place count when the node was made, then the saved input tensors with their
+        versions; checked in backward (only when the count has moved) to detect in-place
+        changes.
     dirty : the saved output was changed in place (set by the output tensor itself).
     hooks : ``None`` or ``{output_index: [hook, ...]}`` from ``register_hook``/``retain_grad``.
     """

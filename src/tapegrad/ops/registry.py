@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import grad_mode
-from ..autograd.node import Meta, Node
+from ..autograd.node import MUTATIONS, Meta, Node
 from ..tensor import Tensor, new_tensor
 
 _ndarray = np.ndarray
@@ -59,7 +59,7 @@ class Primitive:
 
     # __dict__ holds the per-op __doc__/__name__ (for help() and the API reference).
     __slots__ = ("name", "impl", "vjps", "jvp", "save", "savemask", "rec", "save_ans", "nout",
-                 "view", "elementwise", "joint", "__dict__")
+                 "view", "elementwise", "unary_fast", "joint", "__dict__")
 
     def __init__(self, name: str, impl: Callable[..., Any], *, save: Sequence[Any] = (),
                  nout: int = 1, view: bool = False, elementwise: bool = False,
@@ -82,6 +82,8 @@ class Primitive:
         self.nout = nout
         self.view = view
         self.elementwise = elementwise
+        # The single-input, single-output call path (most ops) skips the general loop.
+        self.unary_fast = nout == 1
         self.__doc__ = doc if doc is not None else impl.__doc__
         if register:
             REGISTRY[name] = self
@@ -99,6 +101,107 @@ class Primitive:
             return self.impl(*args, **params)
         if len(args) == 1:
             ans = self.impl(a.data, **params)
+            if self.unary_fast:
+                # One input, one output: the common case, written out in full.
+                if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
+                    ans = _asarray(ans)
+                out = _new(Tensor)
+                out.data = ans
+                out.grad = None
+                out._idx = 0
+                out._version = 0
+                out._hooks = None
+                out._base = None if not self.view else (a if a._base is None else a._base)
+                if a.requires_grad and self.rec[0] and _state.enabled:
+                    node = _new(Node)
+                    node.prim = self
+                    fn = a.grad_fn
+                    node.parents = [a if fn is None else fn]
+                    node.pidx = [a._idx] if a._idx else None
+                    d = a.data
+                    if self.savemask[0]:
+                        node.args = [d]
+                        b = a._base
+                        node.versions = [MUTATIONS[0], a,
+                                         a._version if b is None else (a._version, b._version)]
+                    else:
+                        node.args = [None if self.elementwise else Meta(d.shape, d.dtype)]
+                        node.versions = [MUTATIONS[0]] if self.save_ans else None
+                    node.ans = ans if self.save_ans else None
+                    node.params = params
+                    node.hooks = None
+                    node.out_meta = None
+                    node.dirty = False
+                    out.requires_grad = True
+                    out.grad_fn = node
+                else:
+                    out.requires_grad = False
+                    out.grad_fn = None
+                return out
+        elif len(args) == 2 and self.unary_fast:
+            # Two inputs, one output (binary arithmetic): also written out in full.
+            x, y = args
+            xt = isinstance(x, Tensor)
+            yt = isinstance(y, Tensor)
+            vx = x.data if xt else x
+            vy = y.data if yt else y
+            ans = self.impl(vx, vy, **params)
+            if ans.__class__ is not _ndarray:
+                ans = _asarray(ans)
+            out = _new(Tensor)
+            out.data = ans
+            out.grad = None
+            out._idx = 0
+            out._version = 0
+            out._hooks = None
+            out._base = None
+            rec = self.rec
+            rx = xt and rec[0] and x.requires_grad
+            ry = yt and rec[1] and y.requires_grad
+            if (rx or ry) and _state.enabled:
+                save = self.savemask
+                ew = self.elementwise
+                node = _new(Node)
+                node.prim = self
+                px = py = None
+                mx = vx if save[0] else None
+                my = vy if save[1] else None
+                if rx:
+                    px = x.grad_fn or x
+                    if not save[0] and not (ew and vx.shape == ans.shape
+                                            and vx.dtype is ans.dtype):
+                        mx = Meta(vx.shape, vx.dtype)
+                if ry:
+                    py = y.grad_fn or y
+                    if not save[1] and not (ew and vy.shape == ans.shape
+                                            and vy.dtype is ans.dtype):
+                        my = Meta(vy.shape, vy.dtype)
+                node.parents = [px, py]
+                node.pidx = [x._idx if rx else 0, y._idx if ry else 0] if (
+                    (rx and x._idx) or (ry and y._idx)) else None
+                node.args = [mx, my]
+                versions = [MUTATIONS[0]] if (self.save_ans or (save[0] and xt)
+                                              or (save[1] and yt)) else None
+                if save[0] and xt:
+                    b = x._base
+                    versions += (x, x._version if b is None else (x._version, b._version))
+                if save[1] and yt:
+                    b = y._base
+                    versions += (y, y._version if b is None else (y._version, b._version))
+                node.versions = versions
+                node.ans = ans if self.save_ans else None
+                node.params = params
+                node.hooks = None
+                node.out_meta = None
+                node.dirty = False
+                out.requires_grad = True
+                out.grad_fn = node
+            else:
+                out.requires_grad = False
+                out.grad_fn = None
+            if self.view and xt:
+                out._base = x if x._base is None else x._base
+            return out
         else:
             ans = self.impl(*[x.data if isinstance(x, Tensor) else x for x in args], **params)
         nout = self.nout
@@ -167,7 +270,7 @@ class Primitive:
                     b = x._base
                     v = x._version if b is None else (x._version, b._version)
                     if versions is None:
-                        versions = [x, v]
+                        versions = [MUTATIONS[0], x, v]
                     else:
                         versions += (x, v)
             else:
@@ -181,6 +284,8 @@ class Primitive:
         node.args = saved
         node.ans = ans if self.save_ans else None
         node.params = params
+        if versions is None and self.save_ans:
+            versions = [MUTATIONS[0]]
         node.versions = versions
         node.hooks = None
         node.out_meta = None if self.nout == 1 else tuple(Meta(r.shape, r.dtype) for r in ans)
