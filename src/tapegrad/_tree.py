@@ -27,8 +27,9 @@ class TreeDef:
         if self.kind == "dict":
             inner = ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.meta, self.children))
             return "{" + inner + "}"
-        return ("(" if self.kind == "tuple" else "[") + inner + (")" if self.kind == "tuple"
-                                                                  else "]")
+        return (
+            ("(" if self.kind == "tuple" else "[") + inner + (")" if self.kind == "tuple" else "]")
+        )
 
 
 _LEAF = TreeDef("leaf", None, ())

@@ -9,15 +9,29 @@ import numpy as np
 from . import random as _random
 from .tensor import Tensor
 
-__all__ = ["tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace",
-           "eye", "zeros_like", "ones_like", "full_like", "rand", "randn", "randint"]
+__all__ = [
+    "tensor",
+    "as_tensor",
+    "zeros",
+    "ones",
+    "full",
+    "empty",
+    "arange",
+    "linspace",
+    "eye",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "rand",
+    "randn",
+    "randint",
+]
 
 
 def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
         shape = tuple(shape[0])
     return tuple(int(s) for s in shape)
-
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -74,22 +88,33 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = F
     return _made(np.full(tuple(shape), fill_value, dtype), requires_grad)
 
 
-def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None,
-           requires_grad: bool = False) -> Tensor:
+def arange(
+    start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, requires_grad: bool = False
+) -> Tensor:
     """Evenly spaced values in ``[start, stop)`` (NumPy's arange)."""
-    arr = np.arange(start, stop, step, dtype=dtype) if stop is not None else np.arange(
-        start, dtype=dtype)
+    arr = (
+        np.arange(start, stop, step, dtype=dtype)
+        if stop is not None
+        else np.arange(start, dtype=dtype)
+    )
     return _made(arr, requires_grad)
 
 
-def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype: Any = None,
-             requires_grad: bool = False) -> Tensor:
+def linspace(
+    start: float,
+    stop: float,
+    num: int = 50,
+    endpoint: bool = True,
+    dtype: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """``num`` evenly spaced values from ``start`` to ``stop``."""
     return _made(np.linspace(start, stop, num, endpoint=endpoint, dtype=dtype), requires_grad)
 
 
-def eye(n: int, m: int | None = None, k: int = 0, dtype: Any = np.float64,
-        requires_grad: bool = False) -> Tensor:
+def eye(
+    n: int, m: int | None = None, k: int = 0, dtype: Any = np.float64, requires_grad: bool = False
+) -> Tensor:
     """A 2-D tensor with ones on the ``k``-th diagonal."""
     return _made(np.eye(n, m, k, dtype=dtype), requires_grad)
 
@@ -113,22 +138,35 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = 
     return _made(np.full_like(_like(x), fill_value, dtype=dtype), requires_grad)
 
 
-def rand(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False,
-         generator: np.random.Generator | None = None) -> Tensor:
+def rand(
+    *shape: Any,
+    dtype: Any = np.float64,
+    requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Uniform samples in [0, 1) from ``generator`` (default: tapegrad's global one)."""
     gen = generator or _random.default_generator()
     return _made(gen.random(_shape(shape)).astype(dtype, copy=False), requires_grad)
 
 
-def randn(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False,
-          generator: np.random.Generator | None = None) -> Tensor:
+def randn(
+    *shape: Any,
+    dtype: Any = np.float64,
+    requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Standard normal samples from ``generator`` (default: tapegrad's global one)."""
     gen = generator or _random.default_generator()
     return _made(gen.standard_normal(_shape(shape)).astype(dtype, copy=False), requires_grad)
 
 
-def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = np.int64,
-            generator: np.random.Generator | None = None) -> Tensor:
+def randint(
+    low: int,
+    high: int | None = None,
+    size: Any = (),
+    dtype: Any = np.int64,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Random integers in ``[low, high)``."""
     gen = generator or _random.default_generator()
     if isinstance(size, (int, np.integer)):

@@ -55,8 +55,17 @@ class Tensor:
         The tape entry that produced this tensor (None for leaves).
     """
 
-    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "_idx", "_version", "_base",
-                 "_hooks", "__weakref__")
+    __slots__ = (
+        "data",
+        "requires_grad",
+        "grad",
+        "grad_fn",
+        "_idx",
+        "_version",
+        "_base",
+        "_hooks",
+        "__weakref__",
+    )
     # Make NumPy defer to Tensor for mixed binary operators (ndarray + Tensor).
     __array_priority__ = 1000.0
 
@@ -326,8 +335,12 @@ class Tensor:
                 out = _ops.astype(out, self.data.dtype)
             self._adopt(out)
         else:
-            ufunc(self.data, other.data if isinstance(other, Tensor) else other,
-                  out=self.data, casting="same_kind")
+            ufunc(
+                self.data,
+                other.data if isinstance(other, Tensor) else other,
+                out=self.data,
+                casting="same_kind",
+            )
             self._bump()
         return self
 
@@ -363,8 +376,7 @@ class Tensor:
             out = _ops.astype(_ops.broadcast_to(src, self.shape), self.data.dtype)
             self._adopt(out if out.requires_grad else out.copy())
         else:
-            np.copyto(self.data, src.data if isinstance(src, Tensor) else src,
-                      casting="same_kind")
+            np.copyto(self.data, src.data if isinstance(src, Tensor) else src, casting="same_kind")
             self._bump()
         return self
 
@@ -503,46 +515,99 @@ class Tensor:
         return repr(self)
 
     # ------------------------------------------------------------------ methods -> ops
-    def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-            keepdim: Any = None, dtype: Any = None, out: Any = None) -> Tensor:
+    def sum(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: Any = None,
+        dtype: Any = None,
+        out: Any = None,
+    ) -> Tensor:
         return _ops.sum(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
-    def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-             keepdim: Any = None, dtype: Any = None, out: Any = None) -> Tensor:
+    def mean(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: Any = None,
+        dtype: Any = None,
+        out: Any = None,
+    ) -> Tensor:
         return _ops.mean(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
-    def prod(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-             keepdim: Any = None, dtype: Any = None, out: Any = None) -> Tensor:
+    def prod(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: Any = None,
+        dtype: Any = None,
+        out: Any = None,
+    ) -> Tensor:
         return _ops.prod(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
-    def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-            keepdim: Any = None, out: Any = None) -> Tensor:
+    def max(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: Any = None,
+        out: Any = None,
+    ) -> Tensor:
         return _ops.max(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
-    def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-            keepdim: Any = None, out: Any = None) -> Tensor:
+    def min(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: Any = None,
+        out: Any = None,
+    ) -> Tensor:
         return _ops.min(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
-    def argmax(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-               keepdim: Any = None) -> Tensor:
+    def argmax(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
         return _ops.argmax(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
-    def argmin(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-               keepdim: Any = None) -> Tensor:
+    def argmin(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
         return _ops.argmin(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
-    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, *, dim: Any = None,
-            keepdim: Any = None) -> Tensor:
-        return _ops.var(self, _axis_kw(axis, dim), ddof=ddof,
-                        keepdims=_keep_kw(keepdims, keepdim))
+    def var(
+        self,
+        axis: Any = None,
+        ddof: int = 0,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: Any = None,
+    ) -> Tensor:
+        return _ops.var(self, _axis_kw(axis, dim), ddof=ddof, keepdims=_keep_kw(keepdims, keepdim))
 
-    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, *, dim: Any = None,
-            keepdim: Any = None) -> Tensor:
-        return _ops.std(self, _axis_kw(axis, dim), ddof=ddof,
-                        keepdims=_keep_kw(keepdims, keepdim))
+    def std(
+        self,
+        axis: Any = None,
+        ddof: int = 0,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: Any = None,
+    ) -> Tensor:
+        return _ops.std(self, _axis_kw(axis, dim), ddof=ddof, keepdims=_keep_kw(keepdims, keepdim))
 
-    def logsumexp(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-                  keepdim: Any = None) -> Tensor:
+    def logsumexp(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
         return _ops.logsumexp(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
     def norm(self, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:

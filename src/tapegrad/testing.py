@@ -32,8 +32,7 @@ def _outputs(res: Any) -> list[Tensor]:
             out.extend(_outputs(r))
         return out
     raise TypeError(
-        f"the checked function must return a Tensor or a tuple of Tensors, got "
-        f"{type(res).__name__}"
+        f"the checked function must return a Tensor or a tuple of Tensors, got {type(res).__name__}"
     )
 
 
@@ -71,8 +70,9 @@ def _call(f: Callable[..., Any], args: list[Any], diff: list[int], grad: bool) -
     return f(*targs), targs
 
 
-def numerical_jacobian(f: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6
-                       ) -> list[np.ndarray]:
+def numerical_jacobian(
+    f: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6
+) -> list[np.ndarray]:
     """Central-difference Jacobians, one ``(out_size, in_size)`` matrix per float input
     (all outputs concatenated)."""
     args, diff = _prepare(inputs)
@@ -88,8 +88,9 @@ def _flat_out(f: Callable[..., Any], args: list[Any], diff: list[int]) -> np.nda
     return np.concatenate([np.asarray(o.data, dtype=np.float64).ravel() for o in outs])
 
 
-def _numerical(f: Callable[..., Any], args: list[Any], diff: list[int], eps: float
-               ) -> list[np.ndarray]:
+def _numerical(
+    f: Callable[..., Any], args: list[Any], diff: list[int], eps: float
+) -> list[np.ndarray]:
     base = _flat_out(f, args, diff)
     jacs = []
     for i in diff:
@@ -108,8 +109,9 @@ def _numerical(f: Callable[..., Any], args: list[Any], diff: list[int], eps: flo
     return jacs
 
 
-def _analytic_vjps(f: Callable[..., Any], args: list[Any], diff: list[int],
-                   cotangents: np.ndarray) -> list[np.ndarray]:
+def _analytic_vjps(
+    f: Callable[..., Any], args: list[Any], diff: list[int], cotangents: np.ndarray
+) -> list[np.ndarray]:
     """For each row v of ``cotangents``: the vjp w.r.t. each float input, stacked."""
     rows: list[list[np.ndarray]] = [[] for _ in diff]
     for v in cotangents:
@@ -120,12 +122,13 @@ def _analytic_vjps(f: Callable[..., Any], args: list[Any], diff: list[int],
             n = o.size
             if o.requires_grad:
                 roots.append(o)
-                grads.append(v[off:off + n].reshape(o.shape).astype(o.dtype))
+                grads.append(v[off : off + n].reshape(o.shape).astype(o.dtype))
             off += n
         ins = [targs[i] for i in diff]
         if roots:
-            gs = engine.run_backward(roots, grads, retain_graph=False, create_graph=False,
-                                     inputs=ins, accumulate=False)
+            gs = engine.run_backward(
+                roots, grads, retain_graph=False, create_graph=False, inputs=ins, accumulate=False
+            )
         else:
             gs = [None] * len(ins)
         assert gs is not None
@@ -135,7 +138,8 @@ def _analytic_vjps(f: Callable[..., Any], args: list[Any], diff: list[int],
             g = g.data if isinstance(g, Tensor) else g
             if np.shape(g) != t.shape:
                 raise GradientCheckError(
-                    f"gradient for input {diff[j]} has shape {np.shape(g)}, expected {t.shape}")
+                    f"gradient for input {diff[j]} has shape {np.shape(g)}, expected {t.shape}"
+                )
             rows[j].append(np.asarray(g, dtype=np.float64).ravel())
     return [np.array(r).reshape(len(cotangents), -1) for r in rows]
 
@@ -241,9 +245,10 @@ def gradgradcheck(
     if grad_outputs is None:
         vs = [rng.standard_normal(o.shape) for o in outs]
     else:
-        vs = [np.asarray(v.data if isinstance(v, Tensor) else v, dtype=np.float64)
-              for v in (grad_outputs if isinstance(grad_outputs, (list, tuple))
-                        else [grad_outputs])]
+        vs = [
+            np.asarray(v.data if isinstance(v, Tensor) else v, dtype=np.float64)
+            for v in (grad_outputs if isinstance(grad_outputs, (list, tuple)) else [grad_outputs])
+        ]
     nargs = len(args)
 
     def first_order(*all_args: Any) -> tuple:
@@ -255,12 +260,21 @@ def gradgradcheck(
         gv = [c for o, c in zip(out, cots) if o.requires_grad]
         if not roots:
             return tuple(Tensor._wrap(np.zeros(x.shape)) for x in ins)
-        gs = engine.run_backward(roots, gv, retain_graph=True, create_graph=True,
-                                 inputs=ins, accumulate=False)
+        gs = engine.run_backward(
+            roots, gv, retain_graph=True, create_graph=True, inputs=ins, accumulate=False
+        )
         assert gs is not None
         return tuple(
-            g if g is not None else Tensor._wrap(np.zeros(x.shape)) for g, x in zip(gs, ins))
+            g if g is not None else Tensor._wrap(np.zeros(x.shape)) for g, x in zip(gs, ins)
+        )
 
     inputs2 = [Tensor(a) if i in diff else a for i, a in enumerate(args)] + vs
-    return gradcheck(first_order, inputs2, eps=eps, atol=atol, rtol=rtol,
-                     raise_exception=raise_exception, seed=seed)
+    return gradcheck(
+        first_order,
+        inputs2,
+        eps=eps,
+        atol=atol,
+        rtol=rtol,
+        raise_exception=raise_exception,
+        seed=seed,
+    )

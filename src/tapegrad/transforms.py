@@ -89,7 +89,7 @@ class _Inputs:
         out = []
         k = 0
         for d, n in self.defs:
-            out.append(tree_unflatten(d, flat[k:k + n]))
+            out.append(tree_unflatten(d, flat[k : k + n]))
             k += n
         return out
 
@@ -131,14 +131,21 @@ def _backward(inp: _Inputs, outs: list[Tensor], cots: list[Any]) -> list[Any]:
             grads.append(c)
     if not roots:
         return [None] * len(inp.tensors)
-    res = engine.run_backward(roots, grads, retain_graph=inp.nested, create_graph=inp.nested,
-                              inputs=inp.tensors, accumulate=False)
+    res = engine.run_backward(
+        roots,
+        grads,
+        retain_graph=inp.nested,
+        create_graph=inp.nested,
+        inputs=inp.tensors,
+        accumulate=False,
+    )
     assert res is not None
     return res
 
 
-def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
-                   has_aux: bool = False) -> Callable[..., Any]:
+def value_and_grad(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
     """A function returning ``(f(*args), grad)`` (``((value, aux), grad)`` with ``has_aux``).
 
     Examples
@@ -177,8 +184,9 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
     return wrapped
 
 
-def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
-         has_aux: bool = False) -> Callable[..., Any]:
+def grad(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
     """The gradient of a scalar function, as a function (``(grad, aux)`` with ``has_aux``).
 
     ``argnums`` selects the differentiated positional arguments (an int gives one gradient,
@@ -248,8 +256,8 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
             c_arr = c if isinstance(c, Tensor) else np.asarray(c, dtype=o.dtype)
             if tuple(c_arr.shape) != o.shape:
                 raise ShapeMismatchError(
-                    f"cotangent shape {tuple(c_arr.shape)} does not match output shape "
-                    f"{o.shape}")
+                    f"cotangent shape {tuple(c_arr.shape)} does not match output shape {o.shape}"
+                )
             if nested and not isinstance(c_arr, Tensor):
                 c_arr = Tensor._wrap(c_arr)
             elif not nested and isinstance(c_arr, Tensor):
@@ -259,9 +267,14 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
         try:
             roots = [(o, c) for o, c in zip(out_leaves, cots) if o.requires_grad]
             if roots:
-                flat = engine.run_backward([r for r, _ in roots], [c for _, c in roots],
-                                           retain_graph=True, create_graph=nested,
-                                           inputs=inp.tensors, accumulate=False)
+                flat = engine.run_backward(
+                    [r for r, _ in roots],
+                    [c for _, c in roots],
+                    retain_graph=True,
+                    create_graph=nested,
+                    inputs=inp.tensors,
+                    accumulate=False,
+                )
             else:
                 flat = [None] * len(inp.tensors)
         finally:
@@ -278,8 +291,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
     return res_out, vjp_fn
 
 
-def elementwise_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0
-                     ) -> Callable[..., Any]:
+def elementwise_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
     """The vjp of ``f`` with a cotangent of ones: the derivative of each output element
     w.r.t. the matching input element, for elementwise ``f`` (HIPS autograd's helper).
 

@@ -2,8 +2,16 @@
 
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
-__all__ = ["enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled", "backward", "grad",
-           "Function", "FunctionCtx"]
+__all__ = [
+    "enable_grad",
+    "is_grad_enabled",
+    "no_grad",
+    "set_grad_enabled",
+    "backward",
+    "grad",
+    "Function",
+    "FunctionCtx",
+]
 
 
 def __getattr__(name: str):  # the engine imports Tensor, which imports this package

@@ -158,9 +158,11 @@ class Function:
             raise TypeError(f"{cls.__name__} must define both forward and backward")
         ctx = FunctionCtx()
         record = grad_mode._state.enabled and any(
-            isinstance(a, Tensor) and a.requires_grad for a in args)
+            isinstance(a, Tensor) and a.requires_grad for a in args
+        )
         ctx.needs_input_grad = tuple(
-            bool(record and isinstance(a, Tensor) and a.requires_grad) for a in args)
+            bool(record and isinstance(a, Tensor) and a.requires_grad) for a in args
+        )
         with grad_mode.no_grad():
             res = cls.forward(ctx, *args, **kwargs)
         multi = isinstance(res, tuple)
@@ -180,8 +182,9 @@ class Function:
         pidx = tuple(a._idx if isinstance(a, Tensor) else 0 for a in args)
         rule = _FunctionRule(cls, ctx, len(outs), len(args))
         out_meta = tuple(Meta(o.shape, o.dtype) for o in outs) if len(outs) > 1 else None
-        node = Node(rule, tuple(parents), pidx if any(pidx) else None, metas, None, {}, None,
-                    out_meta)
+        node = Node(
+            rule, tuple(parents), pidx if any(pidx) else None, metas, None, {}, None, out_meta
+        )
         wrapped = []
         for k, o in enumerate(outs):
             t = Tensor._wrap(o.data)
@@ -231,8 +234,7 @@ class _CustomVJP:
             @staticmethod
             def forward(ctx: FunctionCtx, *args: Any) -> Any:
                 assert outer.fwd is not None
-                out, res = outer.fwd(*[a.detach() if isinstance(a, Tensor) else a
-                                       for a in args])
+                out, res = outer.fwd(*[a.detach() if isinstance(a, Tensor) else a for a in args])
                 ctx.residuals = res
                 return out
 

@@ -58,12 +58,35 @@ class Primitive:
     """
 
     # __dict__ holds the per-op __doc__/__name__ (for help() and the API reference).
-    __slots__ = ("name", "impl", "vjps", "jvp", "save", "savemask", "rec", "save_ans", "nout",
-                 "view", "elementwise", "unary_fast", "joint", "__dict__")
+    __slots__ = (
+        "name",
+        "impl",
+        "vjps",
+        "jvp",
+        "save",
+        "savemask",
+        "rec",
+        "save_ans",
+        "nout",
+        "view",
+        "elementwise",
+        "unary_fast",
+        "joint",
+        "__dict__",
+    )
 
-    def __init__(self, name: str, impl: Callable[..., Any], *, save: Sequence[Any] = (),
-                 nout: int = 1, view: bool = False, elementwise: bool = False,
-                 doc: str | None = None, register: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        impl: Callable[..., Any],
+        *,
+        save: Sequence[Any] = (),
+        nout: int = 1,
+        view: bool = False,
+        elementwise: bool = False,
+        doc: str | None = None,
+        register: bool = True,
+    ) -> None:
         if register and name in REGISTRY:
             raise ValueError(f"a primitive named {name!r} is already registered")
         self.name = name
@@ -122,8 +145,11 @@ class Primitive:
                     if self.savemask[0]:
                         node.args = [d]
                         b = a._base
-                        node.versions = [MUTATIONS[0], a,
-                                         a._version if b is None else (a._version, b._version)]
+                        node.versions = [
+                            MUTATIONS[0],
+                            a,
+                            a._version if b is None else (a._version, b._version),
+                        ]
                     else:
                         node.args = [None if self.elementwise else Meta(d.shape, d.dtype)]
                         node.versions = [MUTATIONS[0]] if self.save_ans else None
@@ -168,20 +194,24 @@ class Primitive:
                 my = vy if save[1] else None
                 if rx:
                     px = x.grad_fn or x
-                    if not save[0] and not (ew and vx.shape == ans.shape
-                                            and vx.dtype is ans.dtype):
+                    if not save[0] and not (ew and vx.shape == ans.shape and vx.dtype is ans.dtype):
                         mx = Meta(vx.shape, vx.dtype)
                 if ry:
                     py = y.grad_fn or y
-                    if not save[1] and not (ew and vy.shape == ans.shape
-                                            and vy.dtype is ans.dtype):
+                    if not save[1] and not (ew and vy.shape == ans.shape and vy.dtype is ans.dtype):
                         my = Meta(vy.shape, vy.dtype)
                 node.parents = [px, py]
-                node.pidx = [x._idx if rx else 0, y._idx if ry else 0] if (
-                    (rx and x._idx) or (ry and y._idx)) else None
+                node.pidx = (
+                    [x._idx if rx else 0, y._idx if ry else 0]
+                    if ((rx and x._idx) or (ry and y._idx))
+                    else None
+                )
                 node.args = [mx, my]
-                versions = [MUTATIONS[0]] if (self.save_ans or (save[0] and xt)
-                                              or (save[1] and yt)) else None
+                versions = (
+                    [MUTATIONS[0]]
+                    if (self.save_ans or (save[0] and xt) or (save[1] and yt))
+                    else None
+                )
                 if save[0] and xt:
                     b = x._base
                     versions += (x, x._version if b is None else (x._version, b._version))
@@ -299,14 +329,21 @@ def _set_base(out: Tensor, src: Any) -> None:
         out._base = src if src._base is None else src._base
 
 
-def primitive(name: str, *, save: Sequence[Any] = (), nout: int = 1, view: bool = False,
-              elementwise: bool = False, doc: str | None = None
-              ) -> Callable[[Callable[..., Any]], Primitive]:
+def primitive(
+    name: str,
+    *,
+    save: Sequence[Any] = (),
+    nout: int = 1,
+    view: bool = False,
+    elementwise: bool = False,
+    doc: str | None = None,
+) -> Callable[[Callable[..., Any]], Primitive]:
     """Decorator form: ``@primitive("sin", save=(0,))`` over the NumPy impl."""
 
     def deco(impl: Callable[..., Any]) -> Primitive:
-        return Primitive(name, impl, save=save, nout=nout, view=view, elementwise=elementwise,
-                         doc=doc)
+        return Primitive(
+            name, impl, save=save, nout=nout, view=view, elementwise=elementwise, doc=doc
+        )
 
     return deco
 
