@@ -36,7 +36,7 @@ def test_shared_subexpression_runs_once_and_sums():
     a = x * x
     y = a + a * a  # a used twice
     y.backward()
-    assert x.grad.item() == pytest.approx(2 * 2.0 + 4 * 2.0 ** 3)
+    assert x.grad.item() == pytest.approx(2 * 2.0 + 4 * 2.0**3)
 
 
 def test_broadcast_gradient_is_summed_to_input_shape():
@@ -121,7 +121,7 @@ def test_constant_branches_are_skipped():
 # --------------------------------------------------------------------------- autograd.grad
 def test_autograd_grad_returns_and_does_not_accumulate():
     x = leaf(3.0)
-    (g,) = tg.autograd.grad(x ** 2, x)
+    (g,) = tg.autograd.grad(x**2, x)
     assert g.item() == 6.0
     assert x.grad is None
 
@@ -168,7 +168,7 @@ def test_third_derivative():
 
 def test_backward_create_graph_grad_is_differentiable():
     x = leaf(2.0)
-    (x ** 3).backward(create_graph=True)
+    (x**3).backward(create_graph=True)
     g = x.grad
     assert g.requires_grad
     x.grad = None
@@ -311,14 +311,26 @@ def test_version_counter_increments():
 # --------------------------------------------------------------------------- memory
 def test_saved_arrays_are_released_after_backward():
     x = leaf(np.random.rand(100))
-    h = tg.sin(x)  # saves x's array (a leaf: kept by x itself)
-    y = tg.exp(h)  # saves its output
-    ref = weakref.ref(y.grad_fn.ans)
-    tg.sum(y).backward()
-    gc.collect()
-    assert ref() is None or ref() is y.data  # only the output tensor itself keeps it
-    del y, h
-    gc.collect()
+    h = tg.exp(x)  # exp saves its output (h's array); sin saves its input (h's array too)
+    z = tg.sin(h) * 2.0
+    y = tg.sum(z)
+    ref = weakref.ref(h.data)
+    del h, z
+    assert ref() is not None  # alive: the tape holds it for backward
+    y.backward()
+    assert ref() is None  # freed by backward although the output y is still alive
+    assert y.grad_fn is not None
+
+
+def test_saved_arrays_kept_with_retain_graph():
+    x = leaf(np.random.rand(10))
+    h = tg.exp(x)
+    y = tg.sum(tg.sin(h))
+    ref = weakref.ref(h.data)
+    del h
+    y.backward(retain_graph=True)
+    assert ref() is not None
+    y.backward()
     assert ref() is None
 
 
@@ -428,10 +440,38 @@ def test_repr_shows_grad_fn():
 
 def test_operators_and_reflected_forms():
     x = leaf(np.array([1.0, 2.0]))
-    exprs = [x + 1, 1 + x, x - 1, 1 - x, x * 2, 2 * x, x / 2, 2 / x, x ** 2, 2 ** x, -x,
-             abs(x), x // 1, 5 % x]
-    expect = [[2, 3], [2, 3], [0, 1], [0, -1], [2, 4], [2, 4], [0.5, 1], [2, 1], [1, 4],
-              [2, 4], [-1, -2], [1, 2], [1, 2], [0, 1]]
+    exprs = [
+        x + 1,
+        1 + x,
+        x - 1,
+        1 - x,
+        x * 2,
+        2 * x,
+        x / 2,
+        2 / x,
+        x**2,
+        2**x,
+        -x,
+        abs(x),
+        x // 1,
+        5 % x,
+    ]
+    expect = [
+        [2, 3],
+        [2, 3],
+        [0, 1],
+        [0, -1],
+        [2, 4],
+        [2, 4],
+        [0.5, 1],
+        [2, 1],
+        [1, 4],
+        [2, 4],
+        [-1, -2],
+        [1, 2],
+        [1, 2],
+        [0, 1],
+    ]
     for e, v in zip(exprs, expect):
         np.testing.assert_allclose(e.data, v)
     assert (x > 1).tolist() == [False, True]

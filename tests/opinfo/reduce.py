@@ -1,3 +1,493 @@
 """Op specs for the reduce family (see tests/opinfo/__init__.py)."""
 
-SPECS: list = []
+from __future__ import annotations
+
+import numpy as np
+
+import tapegrad as tg
+
+from . import OpSpec, Sample, distinct, nonzero, real
+
+# shape, axis, keepdims: 0-d, 1-d, n-d, size-1 and empty dims, negative and tuple axes.
+_CASES = [
+    ((), None, False),
+    ((), 0, True),
+    ((5,), None, False),
+    ((5,), 0, True),
+    ((2, 3), 1, False),
+    ((2, 3), -1, True),
+    ((2, 3), (0, 1), False),
+    ((3, 1, 4), (0, 2), True),
+    ((3, 1, 4), -2, False),
+    ((2, 3, 4), (-1, 0), False),
+    ((2, 3, 4), None, True),
+    ((0, 3), 1, False),
+]
+# Reductions over an axis of size 0 (defined for sum, mean, prod, logsumexp).
+_EMPTY_AXIS = [((0, 3), 0, False), ((2, 0), (1,), True)]
+
+
+def reduce_samples(domain, cases=None, empty_axis=False, **kwargs):
+    cases = list(_CASES if cases is None else cases) + (_EMPTY_AXIS if empty_axis else [])
+
+    def make(rng, dtype):
+        return [
+            Sample((domain(rng, shape, dtype),), dict(axis=axis, keepdims=keep, **kwargs))
+            for shape, axis, keep in cases
+        ]
+
+    return make
+
+
+def _dims(x, axis):
+    if axis is None:
+        return tuple(range(x.dim()))
+    return tuple(axis) if isinstance(axis, tuple) else (axis,)
+
+
+def _np(fn):
+    # NumPy reductions (other than sum) reject axis=0 on a 0-d array; PyTorch and tapegrad
+    # accept it and reduce nothing.
+    return lambda x, axis, keepdims, **kw: fn(
+        x, axis=None if x.ndim == 0 else axis, keepdims=keepdims, **kw
+    )
+
+
+def _torch_red(name):
+    def f(torch, x, axis, keepdims):
+        return getattr(torch, name)(x, dim=_dims(x, axis), keepdim=keepdims)
+
+    return f
+
+
+def _torch_prod(torch, x, axis, keepdims):
+    if x.dim() == 0:
+        return torch.prod(x)
+    for d in sorted((d % x.dim() for d in _dims(x, axis)), reverse=True):
+        x = torch.prod(x, d, keepdim=keepdims)
+    return x
+
+
+def _torch_var(name):
+    def f(torch, x, axis, keepdims, ddof=0):
+        return getattr(torch, name)(x, dim=_dims(x, axis), correction=ddof, keepdim=keepdims)
+
+    return f
+
+
+def _torch_arg(name):
+    def f(torch, x, axis, keepdims):
+        return getattr(torch, name)(x, dim=axis, keepdim=keepdims)
+
+    return f
+
+
+def _torch_scan(name):
+    def f(torch, x, axis):
+        if axis is None or x.dim() == 0:
+            return getattr(torch, name)(x.reshape(-1), 0)
+        return getattr(torch, name)(x, axis)
+
+    return f
+
+
+def _torch_norm(torch, x, ord=None, axis=None, keepdims=False):
+    la = torch.linalg
+    if (
+        isinstance(axis, tuple)
+        and len(axis) == 2
+        or (axis is None and ord is not None and x.dim() == 2)
+    ):
+        dims = axis if axis is not None else (0, 1)
+        return la.matrix_norm(x, "fro" if ord is None else ord, dim=dims, keepdim=keepdims)
+    return la.vector_norm(x, 2 if ord is None else ord, dim=axis, keepdim=keepdims)
+
+
+def _np_norm(x, ord=None, axis=None, keepdims=False):
+    return np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+
+# base shape, axis, keepdims, axis along which the array is doubled: every value of a
+# reduced slice then occurs exactly twice (a two-way tie, where central differences see the
+# even split 1/2, 1/2 too).
+_TIE_CASES = [
+    ((3,), None, False, 0),
+    ((2, 3), 1, False, 1),
+    ((2, 3), (0, 1), True, 0),
+    ((3, 1, 2), (0, 2), False, 2),
+    ((2, 3, 2), -1, True, 2),
+]
+
+
+def tie_samples(rng, dtype):
+    return [
+        Sample((np.asarray(np.concatenate([d, d], axis=c), dtype),), dict(axis=axis, keepdims=keep))
+        for shape, axis, keep, c in _TIE_CASES
+        for d in [distinct(rng, shape, np.float64)]
+    ]
+
+
+def _constant_rows(rng, shape, dtype):
+    """Every other slice along the last axis is constant (std = 0 there)."""
+    x = real(rng, shape, np.float64)
+    if x.ndim:
+        x[::2, ...] = x[::2, ..., :1]
+    return np.asarray(x, dtype=dtype)
+
+
+def _with_zeros(rng, shape, dtype):
+    """Nonzero values with zeros planted: slices with no, one, two and three zeros."""
+    x = nonzero(rng, shape, np.float64).reshape(-1)
+    for k in (1, 5, 6, 10, 13, 14, 15):
+        if k < x.size:
+            x[k] = 0.0
+    return np.asarray(x.reshape(shape), dtype=dtype)
+
+
+def _mostly_zeros(rng, shape, dtype):
+    """About 70% zeros: slices where nothing, something and everything is nonzero."""
+    return np.asarray(_with_zeros(rng, shape, dtype) * (rng.random(shape) < 0.3), dtype)
+
+
+_ZERO_CASES = [
+    ((5,), None, False),
+    ((4, 5), 1, False),
+    ((4, 5), 0, True),
+    ((4, 5), (0, 1), False),
+    ((2, 4, 3), (0, 2), True),
+    ((2, 4, 3), -2, False),
+    ((), None, False),
+]
+
+
+def zeros_samples(rng, dtype):
+    out = [
+        Sample((_with_zeros(rng, s, dtype),), dict(axis=a, keepdims=k)) for s, a, k in _ZERO_CASES
+    ]
+    return out + [Sample((np.zeros((2, 3), dtype),), dict(axis=1, keepdims=False))]
+
+
+def scan_zeros_samples(rng, dtype):
+    out = [
+        Sample((_with_zeros(rng, s, dtype),), dict(axis=a))
+        for s, a, _ in _ZERO_CASES
+        if not isinstance(a, tuple)
+    ]
+    return out + [Sample((np.zeros((2, 3), dtype),), dict(axis=1))]
+
+
+_SCAN_CASES = [
+    ((), None),
+    ((), 0),
+    ((5,), 0),
+    ((5,), None),
+    ((2, 3), 1),
+    ((2, 3), -2),
+    ((3, 1, 4), None),
+    ((2, 3, 4), 2),
+    ((0, 3), 1),
+]
+
+
+def scan_samples(domain):
+    def make(rng, dtype):
+        return [
+            Sample((domain(rng, shape, dtype),), dict(axis=axis)) for shape, axis in _SCAN_CASES
+        ]
+
+    return make
+
+
+def _norm_samples(domain, cases):
+    def make(rng, dtype):
+        return [Sample((domain(rng, shape, dtype),), dict(kw)) for shape, kw in cases]
+
+    return make
+
+
+_VEC = [
+    ((5,), {}),
+    ((2, 3), {}),
+    ((), {}),
+    ((3, 1, 4), {"axis": -1}),
+    ((2, 3), {"axis": 0, "keepdims": True}),
+    ((4,), {"axis": (0,)}),
+]
+
+
+def _vec_cases(ord):
+    return [(s, {"ord": ord, **kw}) for s, kw in _VEC if kw or len(s) == 1]
+
+
+_MAT = [
+    ((2, 3), {}),
+    ((3, 4), {"axis": (1, 0)}),
+    ((2, 3, 4), {"axis": (-1, 0)}),
+    ((2, 3, 4), {"axis": (0, 2), "keepdims": True}),
+]
+
+
+def _mat_cases(ord):
+    return [(s, {"ord": ord, **kw}) for s, kw in _MAT]
+
+
+def _norm_spec(name, domain, cases, prims=("vector_norm",), **kw):
+    return OpSpec(
+        name,
+        tg.norm,
+        _norm_samples(domain, cases),
+        prims=prims,
+        torch_fn=_torch_norm,
+        numpy_ref=_np_norm,
+        **kw,
+    )
+
+
+SPECS: list[OpSpec] = [
+    OpSpec(
+        "sum",
+        tg.sum,
+        reduce_samples(real, empty_axis=True),
+        prims=("sum",),
+        torch_fn=_torch_red("sum"),
+        numpy_ref=_np(np.sum),
+    ),
+    OpSpec(
+        "mean",
+        tg.mean,
+        reduce_samples(real),
+        prims=("mean",),
+        torch_fn=_torch_red("mean"),
+        numpy_ref=_np(np.mean),
+    ),
+    OpSpec(
+        "prod",
+        tg.prod,
+        reduce_samples(nonzero, empty_axis=True),
+        prims=("prod",),
+        torch_fn=_torch_prod,
+        numpy_ref=_np(np.prod),
+    ),
+    # Zeros in the slices: the exact gradient (and second derivative) of a polynomial.
+    OpSpec(
+        "prod_zeros",
+        tg.prod,
+        zeros_samples,
+        prims=("prod", "where", "sum"),
+        torch_fn=_torch_prod,
+        numpy_ref=_np(np.prod),
+    ),
+    OpSpec(
+        "max",
+        tg.max,
+        reduce_samples(distinct),
+        prims=("max",),
+        torch_fn=_torch_red("amax"),
+        numpy_ref=_np(np.max),
+    ),
+    OpSpec(
+        "min",
+        tg.min,
+        reduce_samples(distinct),
+        prims=("min",),
+        torch_fn=_torch_red("amin"),
+        numpy_ref=_np(np.min),
+    ),
+    # Ties share the gradient evenly (torch.amax/amin); no second derivative at a tie.
+    OpSpec(
+        "max_ties", tg.max, tie_samples, prims=("max",), gradgrad=False, torch_fn=_torch_red("amax")
+    ),
+    OpSpec(
+        "min_ties", tg.min, tie_samples, prims=("min",), gradgrad=False, torch_fn=_torch_red("amin")
+    ),
+    OpSpec(
+        "argmax",
+        tg.argmax,
+        reduce_samples(
+            distinct, cases=[c for c in _CASES if not isinstance(c[1], tuple) and 0 not in c[0]]
+        ),
+        prims=("argmax",),
+        grad=False,
+        gradgrad=False,
+        torch_fn=_torch_arg("argmax"),
+        numpy_ref=_np(np.argmax),
+    ),
+    OpSpec(
+        "argmin",
+        tg.argmin,
+        reduce_samples(
+            distinct, cases=[c for c in _CASES if not isinstance(c[1], tuple) and 0 not in c[0]]
+        ),
+        prims=("argmin",),
+        grad=False,
+        gradgrad=False,
+        torch_fn=_torch_arg("argmin"),
+        numpy_ref=_np(np.argmin),
+    ),
+    OpSpec(
+        "var",
+        tg.var,
+        reduce_samples(real, cases=_CASES[:-1]),
+        prims=("var", "mean"),
+        torch_fn=_torch_var("var"),
+        numpy_ref=_np(np.var),
+    ),
+    OpSpec(
+        "var_ddof1",
+        tg.var,
+        reduce_samples(
+            real,
+            cases=[
+                ((5,), None, False),
+                ((2, 3), -1, True),
+                ((3, 1, 4), (0, 2), False),
+                ((2, 3, 4), None, True),
+            ],
+            ddof=1,
+        ),
+        prims=("var", "mean"),
+        torch_fn=_torch_var("var"),
+        numpy_ref=_np(np.var),
+    ),
+    OpSpec(
+        "std",
+        tg.std,
+        reduce_samples(
+            nonzero, cases=[c for c in _CASES if c[0] not in ((), (0, 3)) and c[1] != -2]
+        ),
+        prims=("std", "mean"),
+        torch_fn=_torch_var("std"),
+        numpy_ref=_np(np.std),
+    ),
+    OpSpec(
+        "std_ddof1",
+        tg.std,
+        reduce_samples(real, cases=[((5,), 0, False), ((2, 3, 4), (-1, 0), True)], ddof=1),
+        prims=("std", "mean"),
+        torch_fn=_torch_var("std"),
+        numpy_ref=_np(np.std),
+    ),
+    # std = 0 on constant slices: the derivative there is 0 (PyTorch).
+    OpSpec(
+        "std_at_zero",
+        tg.std,
+        reduce_samples(
+            _constant_rows,
+            cases=[
+                ((4, 3), -1, False),
+                ((2, 2, 3), 2, True),
+                ((), None, False),
+                ((3, 1, 4), -2, False),
+            ],
+        ),
+        prims=("std",),
+        gradgrad=False,
+        torch_fn=_torch_var("std"),
+        numpy_ref=_np(np.std),
+    ),
+    OpSpec(
+        "logsumexp",
+        tg.logsumexp,
+        reduce_samples(real, empty_axis=True),
+        prims=("logsumexp",),
+        torch_fn=_torch_red("logsumexp"),
+    ),
+    OpSpec(
+        "logsumexp_large",
+        tg.logsumexp,
+        lambda rng, dt: [
+            Sample(
+                (np.asarray(real(rng, s, np.float64) * 5 + c, dt),), dict(axis=a, keepdims=False)
+            )
+            for s, a, c in [((4,), None, 800.0), ((3, 4), 1, -900.0)]
+        ],
+        prims=("logsumexp",),
+        torch_fn=_torch_red("logsumexp"),
+        gradgrad=False,
+    ),
+    _norm_spec("norm2", real, [(s, kw) for s, kw in _VEC] + [((2, 3), {"ord": 2, "axis": 1})]),
+    _norm_spec("norm1", nonzero, _vec_cases(1)),
+    _norm_spec("norm3", nonzero, _vec_cases(3)),
+    _norm_spec("norm1.5", nonzero, _vec_cases(1.5)),
+    _norm_spec("norm0.5", nonzero, _vec_cases(0.5)),
+    _norm_spec("norm-1", nonzero, _vec_cases(-1)),
+    _norm_spec("norm_inf", distinct, _vec_cases(np.inf)),
+    _norm_spec("norm-inf", distinct, _vec_cases(-np.inf)),
+    _norm_spec(
+        "norm0",
+        real,
+        _vec_cases(0),
+        prims=("not_equal", "sum", "astype"),
+        grad=False,
+        gradgrad=False,
+    ),
+    _norm_spec("norm_fro", real, _mat_cases(None) + _mat_cases("fro")),
+    _norm_spec("norm_matrix1", nonzero, _mat_cases(1), prims=("abs", "sum", "max", "reshape")),
+    _norm_spec("norm_matrix-1", nonzero, _mat_cases(-1), prims=("abs", "sum", "min")),
+    _norm_spec("norm_matrix_inf", nonzero, _mat_cases(np.inf), prims=("abs", "sum", "max")),
+    _norm_spec("norm_matrix-inf", nonzero, _mat_cases(-np.inf), prims=("abs", "sum", "min")),
+    # The zero vector: gradient 0 for every p (PyTorch's subgradient); ties for inf.
+    _norm_spec(
+        "norm_at_zero",
+        lambda rng, s, dt: np.zeros(s, dt),
+        [((4,), {"ord": o}) for o in (None, 2, 3, 1.5, 0.5)],
+        gradgrad=False,
+    ),
+    OpSpec(
+        "norm_inf_ties",
+        tg.norm,
+        lambda rng, dt: [
+            Sample((s.args[0],), dict(ord=o, axis=s.kwargs["axis"]))
+            for s, o in zip(tie_samples(rng, dt), [np.inf, -np.inf] * 3)
+            if not isinstance(s.kwargs["axis"], tuple)
+        ],
+        prims=("vector_norm",),
+        gradgrad=False,
+        torch_fn=_torch_norm,
+        numpy_ref=_np_norm,
+    ),
+    OpSpec(
+        "cumsum",
+        tg.cumsum,
+        scan_samples(real),
+        prims=("cumsum", "reshape"),
+        torch_fn=_torch_scan("cumsum"),
+        numpy_ref=np.cumsum,
+    ),
+    OpSpec(
+        "cumprod",
+        tg.cumprod,
+        scan_samples(nonzero),
+        prims=("cumprod", "cumsum"),
+        torch_fn=_torch_scan("cumprod"),
+        numpy_ref=np.cumprod,
+    ),
+    OpSpec(
+        "cumprod_zeros",
+        tg.cumprod,
+        scan_zeros_samples,
+        prims=("cumprod", "cumsum", "where", "sum"),
+        torch_fn=_torch_scan("cumprod"),
+        numpy_ref=np.cumprod,
+    ),
+    OpSpec(
+        "any",
+        tg.any,
+        reduce_samples(_mostly_zeros),
+        prims=("any",),
+        grad=False,
+        gradgrad=False,
+        torch_fn=_torch_red("any"),
+        numpy_ref=_np(np.any),
+    ),
+    OpSpec(
+        "all",
+        tg.all,
+        reduce_samples(_with_zeros),
+        prims=("all",),
+        grad=False,
+        gradgrad=False,
+        torch_fn=_torch_red("all"),
+        numpy_ref=_np(np.all),
+    ),
+]

@@ -342,6 +342,7 @@ def _sweep(
         if not retain_graph:
             node.args = FREED
             node.ans = None
+            node.versions = None
             if prim.joint is not None:
                 prim.free()
 
@@ -450,6 +451,7 @@ def _sweep_general(
             if not retain_graph:
                 node.args = FREED
                 node.ans = None
+                node.versions = None
                 if prim.joint is not None:
                     prim.free()
     finally:

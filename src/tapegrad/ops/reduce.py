@@ -1,40 +1,99 @@
-"""Reductions: sum, mean, prod, max/min, var/std, logsumexp, norm, cumsum/cumprod.
+"""Reductions: sum, mean, prod, max/min, var/std, logsumexp, norm, cumsum/cumprod, any/all.
 
 ``axis`` is None, an int or a tuple of ints (negative allowed); ``keepdims`` as NumPy.
 Rules receive the normalised axis tuple and restore reduced axes before broadcasting.
+Masks in rules (ties, zeros) are constants: they are computed on the raw values, only the
+differentiable part of a rule is written with tapegrad ops.
 """
 
 from __future__ import annotations
 
+import builtins
+import math
 from typing import Any
 
 import numpy as np
 
+from ..tensor import Tensor
+from . import elementwise as _ew
 from .registry import Primitive, defvjp
 
-__all__ = ["sum", "mean"]
+__all__ = [
+    "sum",
+    "mean",
+    "prod",
+    "max",
+    "min",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "var",
+    "std",
+    "logsumexp",
+    "norm",
+    "cumsum",
+    "cumprod",
+    "any",
+    "all",
+]
 
 
 def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...]:
-    """``axis`` as a sorted tuple of non-negative ints (all axes for None)."""
+    """``axis`` as a sorted tuple of non-negative ints (all axes for None).
+
+    A 0-d array accepts axis 0 or -1 (as NumPy and PyTorch do) and reduces nothing.
+    """
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, (int, np.integer)):
         axis = (int(axis),)
+    elif not isinstance(axis, (tuple, list)):
+        raise TypeError(
+            f"axis must be None, an int or a tuple of ints, got {type(axis).__name__} ({axis!r})"
+        )
     out = []
     for a in axis:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, (bool, np.bool_)):
+            raise TypeError(f"axis entries must be ints, got {a!r} in axis={axis!r}")
         a = int(a)
-        if not -ndim <= a < max(ndim, 1):
+        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
+            lo, hi = -builtins.max(ndim, 1), builtins.max(ndim, 1) - 1
             raise np.exceptions.AxisError(
-                f"axis {a} is out of bounds for an array of dimension {ndim}")
-        out.append(a % ndim if ndim else 0)
+                f"axis {a} is out of bounds for an array of dimension {ndim}; "
+                f"pass an axis in [{lo}, {hi}]"
+            )
+        if ndim:
+            out.append(a % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"repeated axis in {axis}")
+        raise ValueError(f"repeated axis in axis={tuple(axis)!r}; name each axis once")
     return tuple(sorted(out))
 
 
 def _ndim(x: Any) -> int:
-    return np.ndim(x.data) if hasattr(x, "grad_fn") else np.ndim(x)
+    return x.data.ndim if isinstance(x, Tensor) else np.ndim(x)
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return x.data.shape if isinstance(x, Tensor) else np.shape(x)
+
+
+def _val(x: Any) -> Any:
+    """The raw value (for masks, which are constants of the derivative)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _kshape(shape: tuple[int, ...], axis: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axis else d for i, d in enumerate(shape))
+
+
+def _keep(v: Any, shape: tuple[int, ...], axis: tuple[int, ...], keepdims: bool) -> Any:
+    """A reduced value with its reduced axes restored as size 1 (broadcasts against x)."""
+    from .shape import reshape
+
+    if keepdims or not axis:
+        return v
+    return reshape(v, _kshape(shape, axis))
 
 
 def expand_reduced(g: Any, shape: tuple[int, ...], axis: tuple[int, ...], keepdims: bool) -> Any:
@@ -42,19 +101,53 @@ def expand_reduced(g: Any, shape: tuple[int, ...], axis: tuple[int, ...], keepdi
     from .shape import broadcast_to, reshape
 
     if not keepdims and axis:
-        kshape = tuple(1 if i in axis else d for i, d in enumerate(shape))
-        g = reshape(g, kshape)
+        g = reshape(g, _kshape(shape, axis))
     return broadcast_to(g, shape)
 
 
+def _count(shape: tuple[int, ...], axis: tuple[int, ...]) -> int:
+    n = 1
+    for a in axis:
+        n *= shape[a]
+    return n
+
+
+def _need_nonempty(name: str, x: Any, axis: tuple[int, ...]) -> None:
+    shape = _shape(x)
+    for a in axis:
+        if shape[a] == 0:
+            raise ValueError(
+                f"{name} over axis {a}, which has size 0 (shape {shape}): the result of an "
+                f"empty reduction is undefined for {name}. Reduce over non-empty axes only"
+            )
+
+
+# --------------------------------------------------------------------------- sum / mean
 _sum = defvjp(
-    Primitive("sum", lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims)),
+    Primitive(
+        "sum",
+        lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+        doc="Sum over the canonical axis tuple ``axis``.",
+    ),
     lambda g, ans, x, *, axis, keepdims: expand_reduced(g, x.shape, axis, keepdims),
 )
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """Sum over ``axis`` (None: all axes).
+    """Sum over ``axis``.
+
+    Parameters
+    ----------
+    x : Tensor or array_like
+    axis : None, int or tuple of ints
+        Axes to reduce (negative counts from the end); None reduces all axes.
+    keepdims : bool
+        Keep the reduced axes as size 1.
+
+    Returns
+    -------
+    Tensor
+        The sum; its gradient is the cotangent broadcast back over the reduced axes.
 
     Examples
     --------
@@ -66,19 +159,674 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 _mean = defvjp(
-    Primitive("mean", lambda x, *, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims)),
+    Primitive(
+        "mean",
+        lambda x, *, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
+        doc="Arithmetic mean over the canonical axis tuple ``axis``.",
+    ),
     lambda g, ans, x, *, axis, keepdims: expand_reduced(
-        g / max(_count(x.shape, axis), 1), x.shape, axis, keepdims),
+        g / builtins.max(_count(x.shape, axis), 1), x.shape, axis, keepdims
+    ),
 )
 
 
-def _count(shape: tuple[int, ...], axis: tuple[int, ...]) -> int:
-    n = 1
-    for a in axis:
-        n *= shape[a]
-    return n
-
-
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """Arithmetic mean over ``axis`` (None: all axes)."""
+    """Arithmetic mean over ``axis`` (None: all axes).
+
+    The mean of an empty axis is nan (with NumPy's warning).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.mean(tg.tensor([[1.0, 2.0], [3.0, 4.0]]), axis=-1, keepdims=True)
+    tensor([[1.5],
+            [3.5]])
+    """
     return _mean(x, axis=normalize_axis(axis, _ndim(x)), keepdims=bool(keepdims))
+
+
+# --------------------------------------------------------------------------- prod
+def _first_in_slices(mask: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
+    """The first true entry (C order over ``axis``) of every slice of ``mask``."""
+    shape = mask.shape
+    n = _count(shape, axis)
+    idx = np.arange(n).reshape([shape[i] if i in axis else 1 for i in range(len(shape))])
+    key = np.where(mask, idx, n)
+    return mask & (key == key.min(axis=axis, keepdims=True))
+
+
+def _prod_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool) -> Any:
+    # d prod / d x_i = product of the others.  A slice with a zero at z is peeled as
+    # prod(x) = x_z * prod(x with x_z := 1), so every order of derivative stays exact; in a
+    # first-order backward one peel suffices (the rest of such a slice has gradient 0).
+    shape = x.shape
+    g = _keep(g, shape, axis, keepdims)
+    y = _keep(ans, shape, axis, keepdims)
+    recording = isinstance(g, Tensor)
+    peeled = []
+    while True:
+        zero = _val(x) == 0
+        if not zero.any():
+            break
+        first = _first_in_slices(zero, axis)
+        has = zero.any(axis=axis, keepdims=True)
+        xp = _ew.where(first, 1.0, x)
+        peeled.append((first, g * prod(xp, axis, keepdims=True)))
+        xz = sum(_ew.where(first, x, 0.0), axis, keepdims=True)
+        g = g * _ew.where(has, xz, 1.0)
+        x = xp if recording else _ew.where(has, 1.0, x)
+        y = None
+    if y is None:
+        y = prod(x, axis, keepdims=True)
+    r = g * y / x
+    for first, dz in reversed(peeled):
+        r = _ew.where(first, dz, r)
+    return r
+
+
+_prod = defvjp(
+    Primitive(
+        "prod",
+        lambda x, *, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+        save=(0, "ans"),
+        doc="Product over the canonical axis tuple ``axis``.",
+    ),
+    _prod_vjp,
+)
+
+
+def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Product of the elements over ``axis`` (None: all axes).
+
+    The gradient of each element is the product of the other elements of its slice, exact
+    also where the input has zeros (one zero: only the zero gets a nonzero gradient;
+    several zeros: all gradients are 0), as in PyTorch.  Higher derivatives are exact too.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([2.0, 0.0, 3.0], requires_grad=True)
+    >>> tg.prod(x).backward()
+    >>> x.grad
+    tensor([0., 6., 0.])
+    """
+    return _prod(x, axis=normalize_axis(axis, _ndim(x)), keepdims=bool(keepdims))
+
+
+# --------------------------------------------------------------------------- max / min
+def _extremum_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool) -> Any:
+    shape = x.shape
+    xv = _val(x)
+    hit = (xv == np.reshape(_val(ans), _kshape(shape, axis))).astype(xv.dtype)
+    return _keep(g, shape, axis, keepdims) * (hit / hit.sum(axis=axis, keepdims=True))
+
+
+_max = defvjp(
+    Primitive(
+        "max",
+        lambda x, *, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
+        save=(0, "ans"),
+        doc="Maximum over ``axis``; ties share the gradient evenly.",
+    ),
+    _extremum_vjp,
+)
+_min = defvjp(
+    Primitive(
+        "min",
+        lambda x, *, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
+        save=(0, "ans"),
+        doc="Minimum over ``axis``; ties share the gradient evenly.",
+    ),
+    _extremum_vjp,
+)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Largest element over ``axis`` (None: all axes), like ``numpy.max`` / ``torch.amax``.
+
+    Ties share the gradient evenly: if k elements of a slice equal its maximum, each gets
+    1/k of the cotangent (PyTorch's convention for ``amax``).  Reducing over an axis of size
+    0 raises ValueError.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([1.0, 3.0, 3.0], requires_grad=True)
+    >>> tg.max(x).backward()
+    >>> x.grad
+    tensor([0. , 0.5, 0.5])
+    """
+    axis = normalize_axis(axis, _ndim(x))
+    _need_nonempty("max", x, axis)
+    return _max(x, axis=axis, keepdims=bool(keepdims))
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Smallest element over ``axis`` (None: all axes), like ``numpy.min`` / ``torch.amin``.
+
+    Ties share the gradient evenly (1/k to each of the k minimal elements), as PyTorch's
+    ``amin``.  Reducing over an axis of size 0 raises ValueError.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.min(tg.tensor([[1.0, -2.0], [0.5, 4.0]]), axis=1)
+    tensor([-2. ,  0.5])
+    """
+    axis = normalize_axis(axis, _ndim(x))
+    _need_nonempty("min", x, axis)
+    return _min(x, axis=axis, keepdims=bool(keepdims))
+
+
+amax = max
+amin = min
+
+
+# --------------------------------------------------------------------------- argmax / argmin
+def _arg_impl(fn: Any) -> Any:
+    def impl(x: Any, *, axis: Any, keepdims: bool) -> Any:
+        return np.asarray(fn(x, axis=axis, keepdims=keepdims)).astype(np.int64, copy=False)
+
+    return impl
+
+
+_argmax = Primitive(
+    "argmax", _arg_impl(np.argmax), doc="Index of the maximum (int64, not differentiable)."
+)
+_argmin = Primitive(
+    "argmin", _arg_impl(np.argmin), doc="Index of the minimum (int64, not differentiable)."
+)
+
+
+def _arg_axis(name: str, x: Any, axis: Any) -> Any:
+    if axis is None:
+        if _shape(x) and 0 in _shape(x):
+            raise ValueError(
+                f"{name} of an empty array (shape {_shape(x)}) is undefined; pass a non-empty array"
+            )
+        return None
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
+        raise TypeError(
+            f"{name} takes one axis (an int) or None, got axis={axis!r}; to "
+            "search several axes, reshape them into one first"
+        )
+    ax = normalize_axis(axis, _ndim(x))
+    if not ax:
+        return None
+    _need_nonempty(name, x, ax)
+    return ax[0]
+
+
+def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Index of the largest element along ``axis`` (None: in the flattened array).
+
+    Not differentiable: the result is an int64 tensor that never requires grad.  At ties
+    the first index is returned (as NumPy and PyTorch).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.argmax(tg.tensor([[1.0, 5.0], [7.0, 2.0]]), axis=1)
+    tensor([1, 0])
+    """
+    return _argmax(x, axis=_arg_axis("argmax", x, axis), keepdims=bool(keepdims))
+
+
+def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Index of the smallest element along ``axis`` (None: in the flattened array).
+
+    Not differentiable (int64 output).  At ties the first index is returned.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.argmin(tg.tensor([3.0, -1.0, 2.0]))
+    tensor(1)
+    """
+    return _argmin(x, axis=_arg_axis("argmin", x, axis), keepdims=bool(keepdims))
+
+
+# --------------------------------------------------------------------------- var / std
+def _dof(shape: tuple[int, ...], axis: tuple[int, ...], ddof: Any) -> float:
+    d = _count(shape, axis) - ddof
+    return d if d > 0 else 0.0
+
+
+def _var_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], ddof: Any, keepdims: bool) -> Any:
+    shape = x.shape
+    d = _dof(shape, axis, ddof)
+    c = 2.0 / d if d else math.inf
+    return _keep(g, shape, axis, keepdims) * (x - mean(x, axis, keepdims=True)) * c
+
+
+def _std_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], ddof: Any, keepdims: bool) -> Any:
+    shape = x.shape
+    d = _dof(shape, axis, ddof)
+    g = _keep(g, shape, axis, keepdims)
+    s = _keep(ans, shape, axis, keepdims)
+    at0 = _val(s) == 0
+    if np.any(at0):
+        scale = _ew.where(at0, 0.0, g / _ew.where(at0, 1.0, s))
+    else:
+        scale = g / s
+    c = 1.0 / d if d else math.inf
+    return scale * (x - mean(x, axis, keepdims=True)) * c
+
+
+_var = defvjp(
+    Primitive(
+        "var",
+        lambda x, *, axis, ddof, keepdims: np.var(x, axis=axis, ddof=ddof, keepdims=keepdims),
+        save=(0,),
+        doc="Variance over ``axis`` with ``ddof`` delta degrees of freedom.",
+    ),
+    _var_vjp,
+)
+_std = defvjp(
+    Primitive(
+        "std",
+        lambda x, *, axis, ddof, keepdims: np.std(x, axis=axis, ddof=ddof, keepdims=keepdims),
+        save=(0, "ans"),
+        doc="Standard deviation over ``axis``; std'(at 0) = 0.",
+    ),
+    _std_vjp,
+)
+
+
+def _ddof(ddof: Any) -> Any:
+    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, (int, float, np.number)):
+        raise TypeError(
+            f"ddof must be a number (0 for the population variance, 1 for the "
+            f"sample variance), got {ddof!r}"
+        )
+    return int(ddof) if float(ddof).is_integer() else float(ddof)
+
+
+def var(x: Any, axis: Any = None, ddof: Any = 0, keepdims: bool = False) -> Any:
+    """Variance over ``axis``: ``sum((x - mean)**2) / (N - ddof)``, N the reduced count.
+
+    ``ddof=1`` gives the unbiased sample variance (``torch.var(correction=1)``).  With
+    ``N - ddof <= 0`` the result is inf or nan, as in NumPy.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.var(tg.tensor([1.0, 2.0, 3.0, 4.0]), ddof=1)
+    tensor(1.66666667)
+    """
+    return _var(x, axis=normalize_axis(axis, _ndim(x)), ddof=_ddof(ddof), keepdims=bool(keepdims))
+
+
+def std(x: Any, axis: Any = None, ddof: Any = 0, keepdims: bool = False) -> Any:
+    """Standard deviation over ``axis``: ``sqrt(var(x, axis, ddof))``.
+
+    Where the standard deviation is 0 (a constant slice) its derivative is taken as 0,
+    as in PyTorch (the true derivative of sqrt at 0 is unbounded).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.std(tg.tensor([[1.0, 3.0], [2.0, 2.0]]), axis=1)
+    tensor([1., 0.])
+    """
+    return _std(x, axis=normalize_axis(axis, _ndim(x)), ddof=_ddof(ddof), keepdims=bool(keepdims))
+
+
+# --------------------------------------------------------------------------- logsumexp
+def _logsumexp_impl(x: Any, *, axis: tuple[int, ...], keepdims: bool) -> Any:
+    x = np.asarray(x)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    m = np.where(np.isfinite(m), m, 0).astype(m.dtype, copy=False)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    if not keepdims:
+        out = out.reshape([d for i, d in enumerate(out.shape) if i not in axis])
+    return out
+
+
+_logsumexp = defvjp(
+    Primitive(
+        "logsumexp",
+        _logsumexp_impl,
+        save=(0, "ans"),
+        doc="``log(sum(exp(x)))`` over ``axis``, shifted by the max for stability.",
+    ),
+    lambda g, ans, x, *, axis, keepdims: (
+        _keep(g, x.shape, axis, keepdims) * _ew.exp(x - _keep(ans, x.shape, axis, keepdims))
+    ),
+)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``log(sum(exp(x), axis))`` computed stably (shifted by the maximum).
+
+    No overflow for large inputs; an empty reduction gives -inf.  The gradient is the
+    softmax of ``x`` along ``axis``.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.logsumexp(tg.tensor([1000.0, 1000.0]))
+    tensor(1000.69314718)
+    """
+    if not isinstance(x, Tensor):
+        x = np.asarray(x)
+    if x.dtype.kind not in "fc":
+        x = _ew.astype(x, np.float64)
+    return _logsumexp(x, axis=normalize_axis(axis, _ndim(x)), keepdims=bool(keepdims))
+
+
+# --------------------------------------------------------------------------- norms
+def _vector_norm_impl(x: Any, *, ord: float, axis: tuple[int, ...], keepdims: bool) -> Any:
+    if ord == 2.0:
+        return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+    a = np.abs(x)
+    if ord == 1.0:
+        return np.sum(a, axis=axis, keepdims=keepdims)
+    if ord == math.inf:
+        return np.max(a, axis=axis, keepdims=keepdims)
+    if ord == -math.inf:
+        return np.min(a, axis=axis, keepdims=keepdims)
+    return np.sum(a**ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+
+
+def _vector_norm_vjp(
+    g: Any, ans: Any, x: Any, *, ord: float, axis: tuple[int, ...], keepdims: bool
+) -> Any:
+    shape = x.shape
+    g = _keep(g, shape, axis, keepdims)
+    if ord == 1.0:
+        return g * _ew.sign(x)
+    xv = _val(x)
+    if ord in (math.inf, -math.inf):
+        av = np.reshape(_val(ans), _kshape(shape, axis))
+        hit = (np.abs(xv) == av).astype(xv.dtype)
+        return g * (np.sign(xv) * hit / hit.sum(axis=axis, keepdims=True))
+    n = _keep(ans, shape, axis, keepdims)
+    if ord < 1.0:
+        x0 = xv == 0
+        if np.any(x0):
+            safe = _ew.where(x0, 1.0, x)
+            coef = _ew.where(x0, 0.0, _ew.sign(x) * _ew.abs(safe) ** (ord - 1.0))
+        else:
+            coef = _ew.sign(x) * _ew.abs(x) ** (ord - 1.0)
+        return g * coef * n ** (1.0 - ord)
+    n0 = _val(n) == 0
+    if np.any(n0):
+        scale = _ew.where(n0, 0.0, g / _ew.where(n0, 1.0, n) ** (ord - 1.0))
+    else:
+        scale = g / n if ord == 2.0 else g / n ** (ord - 1.0)
+    if ord == 2.0:
+        return scale * x
+    return scale * (_ew.sign(x) * _ew.abs(x) ** (ord - 1.0))
+
+
+_vector_norm = defvjp(
+    Primitive(
+        "vector_norm",
+        _vector_norm_impl,
+        save=(0, "ans"),
+        doc="Vector p-norm over the canonical axis tuple ``axis`` (p = ``ord``).",
+    ),
+    _vector_norm_vjp,
+)
+
+
+def _vnorm(x: Any, ord: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    if ord is None:
+        ord = 2
+    if (
+        isinstance(ord, str)
+        or not isinstance(ord, (int, float, np.number))
+        or isinstance(ord, (bool, np.bool_))
+    ):
+        raise ValueError(
+            f"invalid norm order {ord!r} for vectors: use None, a number, inf or "
+            "-inf ('fro' and 'nuc' are matrix norms: pass a 2-tuple axis)"
+        )
+    p = float(ord)
+    if math.isnan(p):
+        raise ValueError("norm order nan is not a norm; use a number, inf or -inf")
+    if p == 0.0:
+        return _ew.astype(sum(_ew.not_equal(x, 0), axis, keepdims), _val(x).dtype)
+    if math.isinf(p):
+        _need_nonempty(f"norm(ord={ord!r})", x, axis)
+    return _vector_norm(x, ord=p, axis=axis, keepdims=bool(keepdims))
+
+
+def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any:
+    from .shape import reshape
+
+    nd = _ndim(x)
+    row, col = (normalize_axis(a, nd)[0] for a in axes)
+    if row == col:
+        raise ValueError(
+            f"norm got the same axis twice in axis={axes!r}; a matrix norm "
+            "needs two different axes (rows, columns)"
+        )
+    if ord is None or ord == "fro":
+        return _vector_norm(x, ord=2.0, axis=tuple(sorted((row, col))), keepdims=keepdims)
+    if ord in ("nuc", 2, -2):
+        raise NotImplementedError(
+            f"the matrix norm ord={ord!r} needs singular values; use "
+            "tg.linalg.norm(x, ord, axis) (or tg.linalg.svd)"
+        )
+    if isinstance(ord, str) or ord not in (1, -1, math.inf, -math.inf):
+        raise ValueError(
+            f"invalid norm order {ord!r} for matrices: use None, 'fro', 'nuc', "
+            "1, -1, 2, -2, inf or -inf"
+        )
+    _need_nonempty(f"norm(ord={ord!r})", x, (row, col))
+    a = _ew.abs(x)
+    inner, outer = (row, col) if ord in (1, -1) else (col, row)
+    r = sum(a, inner, keepdims=True)
+    r = max(r, outer, keepdims=True) if ord > 0 else min(r, outer, keepdims=True)
+    if not keepdims:
+        r = reshape(r, [d for i, d in enumerate(_shape(r)) if i not in (row, col)])
+    return r
+
+
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    """Vector or matrix norm, like ``numpy.linalg.norm``.
+
+    Parameters
+    ----------
+    x : Tensor or array_like
+    ord : None, number, inf, -inf or 'fro'
+        Vector norms (an int ``axis``, or a 1-D ``x`` with ``axis=None``): None or 2 the
+        Euclidean norm, 1 the sum of absolute values, inf / -inf the largest / smallest
+        absolute value, 0 the number of nonzeros (not differentiable), any other p
+        ``sum(|x|**p)**(1/p)``.  Matrix norms (a 2-tuple ``axis``, or a 2-D ``x`` with
+        ``axis=None``): None or 'fro' the Frobenius norm, 1 / -1 the max / min column sum
+        of absolute values, inf / -inf the max / min row sum.  'nuc', 2 and -2 need
+        singular values: use ``tg.linalg.norm``.
+    axis : None, int or 2-tuple of ints
+        With ``ord=None`` and ``axis=None`` the 2-norm of all elements (any ndim).
+    keepdims : bool
+        Keep the reduced axes as size 1.
+
+    Notes
+    -----
+    Conventions at kinks follow PyTorch: the gradient of the 2-norm (and of any p-norm) at
+    the zero vector is 0; the 1-norm uses ``abs'(0) = 0``; for p < 1 the gradient is 0 at
+    zero entries; inf / -inf share the gradient evenly between tied elements (with the
+    sign of each element).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([3.0, 4.0], requires_grad=True)
+    >>> n = tg.norm(x)
+    >>> n.backward()
+    >>> n, x.grad
+    (tensor(5., grad_fn=<vector_normBackward>), tensor([0.6, 0.8]))
+    """
+    if not isinstance(x, Tensor):
+        x = np.asarray(x)
+    if x.dtype.kind not in "fc":
+        x = _ew.astype(x, np.float64)
+    nd = _ndim(x)
+    keepdims = bool(keepdims)
+    if axis is None:
+        if ord is None:
+            return _vector_norm(x, ord=2.0, axis=tuple(range(nd)), keepdims=keepdims)
+        if nd == 1:
+            return _vnorm(x, ord, (0,), keepdims)
+        if nd == 2:
+            return _matrix_norm(x, ord, (0, 1), keepdims)
+        raise ValueError(
+            f"norm with ord={ord!r} and axis=None needs a 1-D or 2-D input, got "
+            f"{nd}-D; pass axis= (an int for vector norms, a 2-tuple for matrix "
+            "norms) or ord=None for the 2-norm of all elements"
+        )
+    if isinstance(axis, (int, np.integer)):
+        axis = (int(axis),)
+    axis = tuple(axis)
+    if len(axis) == 1:
+        return _vnorm(x, ord, normalize_axis(axis, nd), keepdims)
+    if len(axis) == 2:
+        if nd < 2:
+            raise ValueError(
+                f"a matrix norm (axis={axis!r}) needs an input with at least 2 "
+                f"dimensions, got {nd}-D; pass one axis for a vector norm"
+            )
+        return _matrix_norm(x, ord, (axis[0], axis[1]), keepdims)
+    raise ValueError(f"norm takes one axis (vector norm) or two (matrix norm), got axis={axis!r}")
+
+
+# --------------------------------------------------------------------------- cumsum / cumprod
+def _cumsum_impl(x: Any, *, axis: int, reverse: bool) -> Any:
+    if reverse:
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+    return np.cumsum(x, axis=axis)
+
+
+_cumsum = defvjp(
+    Primitive(
+        "cumsum", _cumsum_impl, doc="Cumulative sum along ``axis`` (from the end when ``reverse``)."
+    ),
+    lambda g, ans, x, *, axis, reverse: _cumsum(g, axis=axis, reverse=not reverse),
+)
+
+
+def _cumprod_vjp(g: Any, ans: Any, x: Any, *, axis: int) -> Any:
+    # No zeros: reversed_cumsum(g * y) / x.  A zero at z (the first of its slice) is peeled
+    # as y_k = x_z * cumprod(x with x_z := 1)_k for k >= z, which keeps every order exact; a
+    # first-order backward needs one peel (after z the gradient is 0).
+    recording = isinstance(g, Tensor)
+    y = ans
+    peeled = []
+    while True:
+        zero = _val(x) == 0
+        if not zero.any():
+            break
+        seen = np.cumsum(zero, axis=axis)
+        first = zero & (seen == 1)
+        after = seen >= 1
+        xp = _ew.where(first, 1.0, x)
+        peeled.append(
+            (first, sum(_ew.where(after, g * _cumprod(xp, axis=axis), 0.0), axis, keepdims=True))
+        )
+        xz = sum(_ew.where(first, x, 0.0), axis, keepdims=True)
+        g = g * _ew.where(after, xz, 1.0)
+        x = xp if recording else _ew.where(after, 1.0, x)
+        y = None
+    if y is None:
+        y = _cumprod(x, axis=axis)
+    r = _cumsum(g * y, axis=axis, reverse=True) / x
+    for first, dz in reversed(peeled):
+        r = _ew.where(first, dz, r)
+    return r
+
+
+_cumprod = defvjp(
+    Primitive(
+        "cumprod",
+        lambda x, *, axis: np.cumprod(x, axis=axis),
+        save=(0, "ans"),
+        doc="Cumulative product along ``axis``.",
+    ),
+    _cumprod_vjp,
+)
+
+
+def _scan_axis(name: str, x: Any, axis: Any) -> tuple[Any, int]:
+    from .shape import reshape
+
+    if axis is None:
+        return reshape(x, (-1,)), 0
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"{name} takes one axis (an int) or None (flattened), got axis={axis!r}")
+    nd = _ndim(x)
+    ax = normalize_axis(axis, nd)
+    if nd == 0:
+        return reshape(x, (1,)), 0
+    return x, ax[0]
+
+
+def cumsum(x: Any, axis: Any = None) -> Any:
+    """Cumulative sum along ``axis``; None flattens first (as ``numpy.cumsum``).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.cumsum(tg.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    tensor([ 1.,  3.,  6., 10.])
+    """
+    x, ax = _scan_axis("cumsum", x, axis)
+    return _cumsum(x, axis=ax, reverse=False)
+
+
+def cumprod(x: Any, axis: Any = None) -> Any:
+    """Cumulative product along ``axis``; None flattens first (as ``numpy.cumprod``).
+
+    The gradient is exact where the input has zeros (PyTorch's ``cumprod_backward``
+    result), and so are higher derivatives.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([2.0, 0.0, 3.0], requires_grad=True)
+    >>> tg.cumprod(x).sum().backward()
+    >>> x.grad
+    tensor([1., 8., 0.])
+    """
+    x, ax = _scan_axis("cumprod", x, axis)
+    return _cumprod(x, axis=ax)
+
+
+# --------------------------------------------------------------------------- any / all
+_any = Primitive(
+    "any",
+    lambda x, *, axis, keepdims: np.any(x, axis=axis, keepdims=keepdims),
+    doc="Whether any element is nonzero (bool, not differentiable).",
+)
+_all = Primitive(
+    "all",
+    lambda x, *, axis, keepdims: np.all(x, axis=axis, keepdims=keepdims),
+    doc="Whether all elements are nonzero (bool, not differentiable).",
+)
+
+
+def any(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Whether any element over ``axis`` is nonzero (True for nan); bool, no gradient.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.any(tg.tensor([[0.0, 1.0], [0.0, 0.0]]), axis=1)
+    tensor([ True, False])
+    """
+    return _any(x, axis=normalize_axis(axis, _ndim(x)), keepdims=bool(keepdims))
+
+
+def all(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Whether every element over ``axis`` is nonzero; bool, no gradient.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.all(tg.tensor([[1.0, 2.0], [0.0, 3.0]]), axis=1)
+    tensor([ True, False])
+    """
+    return _all(x, axis=normalize_axis(axis, _ndim(x)), keepdims=bool(keepdims))
