@@ -396,14 +396,22 @@ def test_norm_rejects_bad_orders_and_axes_with_clear_messages():
         tg.norm(tg.ones(3), "fro")
     with pytest.raises(ValueError, match="for matrices"):
         tg.norm(tg.ones(2, 3), 3)
-    with pytest.raises(NotImplementedError, match="tg.linalg.norm"):
-        tg.norm(tg.ones(2, 3), "nuc")
     with pytest.raises(ValueError, match="same axis twice"):
         tg.norm(x, None, (1, -2))
     with pytest.raises(ValueError, match="one axis .* or two"):
         tg.norm(x, None, (0, 1, 2))
     with pytest.raises(np.exceptions.AxisError):
         tg.norm(x, None, 3)
+
+
+@pytest.mark.parametrize("ord", ["nuc", 2, -2])
+def test_matrix_norms_from_singular_values_match_numpy_and_linalg(ord):
+    a = np.random.default_rng(0).standard_normal((3, 4))
+    np.testing.assert_allclose(tg.norm(tg.tensor(a), ord).item(), np.linalg.norm(a, ord))
+    np.testing.assert_allclose(
+        tg.norm(tg.tensor(a), ord, (0, 1)).item(), tg.linalg.norm(tg.tensor(a), ord).item()
+    )
+    tg.testing.gradcheck(lambda t: tg.norm(t, ord), [a])
 
 
 def test_norm_method_and_keepdims():

@@ -605,7 +605,7 @@ def grad(
     >>> x = tg.tensor(2.0, requires_grad=True)
     >>> (gx,) = tg.autograd.grad(x ** 3, x, create_graph=True)
     >>> gx
-    tensor(12., grad_fn=<multiplyBackward>)
+    tensor(12., grad_fn=<whereBackward>)
     >>> tg.autograd.grad(gx, x)
     (tensor(12.),)
     """

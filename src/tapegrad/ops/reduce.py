@@ -607,10 +607,9 @@ def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any
     if ord is None or ord == "fro":
         return _vector_norm(x, ord=2.0, axis=tuple(sorted((row, col))), keepdims=keepdims)
     if ord in ("nuc", 2, -2):
-        raise NotImplementedError(
-            f"the matrix norm ord={ord!r} needs singular values; use "
-            "tg.linalg.norm(x, ord, axis) (or tg.linalg.svd)"
-        )
+        from .linalg import norm as _singular_value_norm  # through svd
+
+        return _singular_value_norm(x, ord, (row, col), keepdims)
     if isinstance(ord, str) or ord not in (1, -1, math.inf, -math.inf):
         raise ValueError(
             f"invalid norm order {ord!r} for matrices: use None, 'fro', 'nuc', "
