@@ -204,10 +204,8 @@ _LETTERS = string.ascii_letters
 
 
 def _einsum_impl(*ops: Any, subscripts: str, optimize: bool) -> Any:
-    n = subscripts.count(",") + 1
-    ops = ops[:n]
     out = np.einsum(subscripts, *ops, optimize=optimize)
-    if n == 1 and np.may_share_memory(out, ops[0]):
+    if len(ops) == 1 and np.may_share_memory(out, ops[0]):
         out = out.copy()  # a transpose or diagonal comes back as a view; results never alias
     return out
 
@@ -258,7 +256,6 @@ _einsum = defvjp(
     ),
     *[_einsum_vjp(k) for k in range(_EINSUM_MAX)],
 )
-_PAD = (None,) * _EINSUM_MAX
 
 
 def _einsum_call(in_specs: list[str], out_spec: str, operands: list[Any]) -> Any:
@@ -284,7 +281,7 @@ def _einsum_call(in_specs: list[str], out_spec: str, operands: list[Any]) -> Any
             cost *= d
         optimize = cost > _EINSUM_OPT_COST
     subs = ",".join(in_specs) + "->" + out_spec
-    return _einsum(*operands, *_PAD[n:], subscripts=subs, optimize=optimize)
+    return _einsum(*operands, subscripts=subs, optimize=optimize)
 
 
 def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], str]:
