@@ -16,6 +16,7 @@ def run(steps: int = 1000, lr: float = 1e-2, verbose: bool = True) -> tuple[floa
     y = tensor(2.0, requires_grad=True)
     loss = sin(x) + x * y
     loss.backward()
+    assert x.grad is not None and y.grad is not None
     if verbose:
         print(f"L(1, 2) = {loss.item()!r}")
         print(f"dL/dx = cos(1) + y = {x.grad.item()!r}")
@@ -25,8 +26,8 @@ def run(steps: int = 1000, lr: float = 1e-2, verbose: bool = True) -> tuple[floa
         loss = sin(x) + x * y
         loss.backward()
         with no_grad():
-            x -= lr * x.grad
-            y -= lr * y.grad
+            x -= lr * x.grad  # type: ignore[operator]
+            y -= lr * y.grad  # type: ignore[operator]
     final = (sin(x) + x * y).item()
     if verbose:
         print(f"after {steps} steps of gradient descent (lr={lr}):")

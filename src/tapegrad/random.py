@@ -36,7 +36,7 @@ def set_generator(gen: np.random.Generator) -> None:
 
 def get_state() -> dict:
     """The global generator's state (for exact replay)."""
-    return _gen.bit_generator.state
+    return dict(_gen.bit_generator.state)
 
 
 def set_state(state: dict) -> None:

@@ -66,6 +66,15 @@ class Tensor:
         "_hooks",
         "__weakref__",
     )
+    data: np.ndarray
+    requires_grad: bool
+    grad: Tensor | None
+    grad_fn: Any
+    _idx: int
+    _version: int
+    _base: Tensor | None
+    _hooks: list[Callable[..., Any]] | None
+
     # Make NumPy defer to Tensor for mixed binary operators (ndarray + Tensor).
     __array_priority__ = 1000.0
 
@@ -627,9 +636,12 @@ class Tensor:
     view = reshape
 
     def transpose(self, *axes: Any) -> Tensor:
+        """Permute axes.  Two ints swap those two axes (PyTorch's ``transpose(dim0, dim1)``);
+        no argument reverses the axes; a full permutation (as ints or one tuple) is NumPy's.
+        """
         if len(axes) == 1 and not isinstance(axes[0], int):
             axes = tuple(axes[0])
-        if len(axes) == 2 and self.ndim != 2:
+        elif len(axes) == 2:
             return _ops.swapaxes(self, axes[0], axes[1])
         return _ops.transpose(self, axes or None)
 

@@ -33,6 +33,8 @@ class FunctionCtx:
         For each argument of ``forward``: whether a gradient is wanted for it.
     """
 
+    residuals: Any  # what custom_vjp's forward passes to its backward
+
     def __init__(self) -> None:
         self.needs_input_grad: tuple[bool, ...] = ()
         self._saved: tuple[Any, ...] = ()

@@ -87,7 +87,19 @@ class Node:
         "__weakref__",
     )
 
-    def __init__(self, prim, parents, pidx, args, ans, params, versions, out_meta):
+    prim: Any
+    parents: Any
+    pidx: Any
+    args: Any
+    ans: Any
+    params: Any
+    versions: Any
+    hooks: Any
+    out_meta: Any
+    dirty: bool
+
+    def __init__(self, prim: Any, parents: Any, pidx: Any, args: Any, ans: Any, params: Any,
+                 versions: Any, out_meta: Any) -> None:
         self.prim = prim
         self.parents = parents
         self.pidx = pidx
