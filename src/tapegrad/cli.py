@@ -23,7 +23,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="tapegrad", description="Automatic differentiation on NumPy: a tape you can see.")
+        prog="tapegrad", description="Automatic differentiation on NumPy: a tape you can see."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="gradient descent on sin(x) + x*y, step by step")
     demo.add_argument("--steps", type=int, default=1000, help="gradient descent steps")

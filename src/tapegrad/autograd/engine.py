@@ -76,7 +76,7 @@ def _saved_as_tensors(node: Node) -> tuple[list[Any], Any]:
     return args, ans
 
 
-def _node_output(node: Node, idx: int, value: np.ndarray) -> Tensor:
+def _node_output(node: Node, idx: int, value: Any) -> Tensor:
     t = Tensor._wrap(value)
     t.requires_grad = True
     t.grad_fn = node
@@ -525,12 +525,8 @@ def _root_grad(t: Tensor, gradient: Any) -> Any:
                 "the implicit gradient 1"
             )
         return np.ones(t.shape, t.dtype)
-    if isinstance(gradient, Tensor):
-        g = gradient
-        shape = g.shape
-    else:
-        g = np.asarray(gradient, dtype=t.dtype)
-        shape = g.shape
+    g: Any = gradient if isinstance(gradient, Tensor) else np.asarray(gradient, dtype=t.dtype)
+    shape = g.shape
     if shape != t.shape:
         raise ShapeMismatchError(
             f"gradient has shape {shape} but the tensor has shape {t.shape}; they must match"

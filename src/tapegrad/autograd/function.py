@@ -78,7 +78,7 @@ class _FunctionRule:
 
     __slots__ = ("name", "fn", "ctx", "nout", "vjps", "joint")
 
-    def __init__(self, fn: type, ctx: FunctionCtx, nout: int, nargs: int) -> None:
+    def __init__(self, fn: Any, ctx: FunctionCtx, nout: int, nargs: int) -> None:
         self.name = fn.__name__
         self.fn = fn
         self.ctx = ctx
@@ -98,7 +98,7 @@ class _FunctionRule:
                 f"{self.name}.backward returned {len(res)} gradients but forward took {n} "
                 "arguments; return one per argument (None for non-differentiable ones)"
             )
-        out = []
+        out: list[Any] = []
         for i, r in enumerate(res[:n]):
             if r is None or node.parents[i] is None:
                 out.append(None)

@@ -98,8 +98,17 @@ class Node:
     out_meta: Any
     dirty: bool
 
-    def __init__(self, prim: Any, parents: Any, pidx: Any, args: Any, ans: Any, params: Any,
-                 versions: Any, out_meta: Any) -> None:
+    def __init__(
+        self,
+        prim: Any,
+        parents: Any,
+        pidx: Any,
+        args: Any,
+        ans: Any,
+        params: Any,
+        versions: Any,
+        out_meta: Any,
+    ) -> None:
         self.prim = prim
         self.parents = parents
         self.pidx = pidx

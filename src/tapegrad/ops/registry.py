@@ -136,7 +136,7 @@ class Primitive:
                 out._hooks = None
                 out._base = None if not self.view else (a if a._base is None else a._base)
                 if a.requires_grad and self.rec[0] and _state.enabled:
-                    node = _new(Node)
+                    node: Any = _new(Node)
                     node.prim = self
                     fn = a.grad_fn
                     node.parents = [a if fn is None else fn]
@@ -207,18 +207,19 @@ class Primitive:
                     else None
                 )
                 node.args = [mx, my]
-                versions = (
-                    [MUTATIONS[0]]
-                    if (self.save_ans or (save[0] and xt) or (save[1] and yt))
-                    else None
-                )
-                if save[0] and xt:
-                    b = x._base
-                    versions += (x, x._version if b is None else (x._version, b._version))
-                if save[1] and yt:
-                    b = y._base
-                    versions += (y, y._version if b is None else (y._version, b._version))
-                node.versions = versions
+                sx = save[0] and xt
+                sy = save[1] and yt
+                if sx or sy or self.save_ans:
+                    versions: list[Any] = [MUTATIONS[0]]
+                    if sx:
+                        b = x._base
+                        versions += (x, x._version if b is None else (x._version, b._version))
+                    if sy:
+                        b = y._base
+                        versions += (y, y._version if b is None else (y._version, b._version))
+                    node.versions = versions
+                else:
+                    node.versions = None
                 node.ans = ans if self.save_ans else None
                 node.params = params
                 node.hooks = None
