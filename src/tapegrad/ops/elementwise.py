@@ -109,7 +109,10 @@ def unary(
 ) -> Primitive:
     """Declare an elementwise unary primitive from ``f'(x) = deriv(ans, x)``."""
     p = Primitive(name, impl, save=save, elementwise=True, doc=doc or f"Elementwise ``{name}(x)``.")
-    defvjp(p, lambda g, ans, x, **kw: g * deriv(ans, x, **kw))
+    if deriv.__code__.co_argcount > 2:  # parameters (slope, alpha, ...) come as keywords
+        defvjp(p, lambda g, ans, x, **kw: g * deriv(ans, x, **kw))
+    else:
+        defvjp(p, lambda g, ans, x: g * deriv(ans, x))
     return p
 
 

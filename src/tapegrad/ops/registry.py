@@ -23,6 +23,9 @@ from ..autograd.node import MUTATIONS, Meta, Node
 from ..tensor import Tensor, new_tensor
 
 _ndarray = np.ndarray
+# Shared by every node of a parameterless op: no dict kept alive per node (less for the
+# garbage collector to walk).  Never mutated.
+_NO_PARAMS: dict[str, Any] = {}
 _new = object.__new__
 _asarray = np.asarray
 # Positions beyond this many inputs are treated as non-differentiable, unsaved.
@@ -123,7 +126,7 @@ class Primitive:
         else:
             return self.impl(*args, **params)
         if len(args) == 1:
-            ans = self.impl(a.data, **params)
+            ans = self.impl(a.data, **params) if params else self.impl(a.data)
             if self.unary_fast:
                 # One input, one output: the common case, written out in full.
                 if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
@@ -154,7 +157,7 @@ class Primitive:
                         node.args = [None if self.elementwise else Meta(d.shape, d.dtype)]
                         node.versions = [MUTATIONS[0]] if self.save_ans else None
                     node.ans = ans if self.save_ans else None
-                    node.params = params
+                    node.params = params or _NO_PARAMS
                     node.hooks = None
                     node.out_meta = None
                     node.dirty = False
@@ -171,7 +174,7 @@ class Primitive:
             yt = isinstance(y, Tensor)
             vx = x.data if xt else x
             vy = y.data if yt else y
-            ans = self.impl(vx, vy, **params)
+            ans = self.impl(vx, vy, **params) if params else self.impl(vx, vy)
             if ans.__class__ is not _ndarray:
                 ans = _asarray(ans)
             out = _new(Tensor)
@@ -207,21 +210,23 @@ class Primitive:
                     else None
                 )
                 node.args = [mx, my]
-                sx = save[0] and xt
-                sy = save[1] and yt
-                if sx or sy or self.save_ans:
-                    versions: list[Any] = [MUTATIONS[0]]
-                    if sx:
-                        b = x._base
-                        versions += (x, x._version if b is None else (x._version, b._version))
-                    if sy:
+                if save[0] and xt:
+                    b = x._base
+                    kx = x._version if b is None else (x._version, b._version)
+                    if save[1] and yt:
                         b = y._base
-                        versions += (y, y._version if b is None else (y._version, b._version))
-                    node.versions = versions
+                        ky = y._version if b is None else (y._version, b._version)
+                        node.versions = [MUTATIONS[0], x, kx, y, ky]
+                    else:
+                        node.versions = [MUTATIONS[0], x, kx]
+                elif save[1] and yt:
+                    b = y._base
+                    ky = y._version if b is None else (y._version, b._version)
+                    node.versions = [MUTATIONS[0], y, ky]
                 else:
-                    node.versions = None
+                    node.versions = [MUTATIONS[0]] if self.save_ans else None
                 node.ans = ans if self.save_ans else None
-                node.params = params
+                node.params = params or _NO_PARAMS
                 node.hooks = None
                 node.out_meta = None
                 node.dirty = False
@@ -314,7 +319,7 @@ class Primitive:
         node.pidx = pidx
         node.args = saved
         node.ans = ans if self.save_ans else None
-        node.params = params
+        node.params = params or _NO_PARAMS
         if versions is None and self.save_ans:
             versions = [MUTATIONS[0]]
         node.versions = versions
