@@ -110,6 +110,32 @@ def test_leaf_grad_is_a_writable_copy():
     assert y.grad.data[0] == 1.0
 
 
+def test_leaf_grad_never_aliases_the_callers_gradient():
+    x = leaf(np.ones(3))
+    gradient = np.array([1.0, 2.0, 3.0])
+    (x + 0.0).backward(gradient)
+    x.grad.data[:] = 0.0
+    np.testing.assert_array_equal(gradient, [1.0, 2.0, 3.0])
+
+
+def test_retained_nonleaf_grad_does_not_alias_leaf_grad():
+    x, w = leaf(np.ones(2)), leaf(np.ones(2))
+    a = x + w
+    a.retain_grad()
+    tg.sum(a).backward()
+    x.grad.data[:] = 5.0
+    assert a.grad.tolist() == [1.0, 1.0]
+    assert w.grad.tolist() == [1.0, 1.0]
+
+
+def test_autograd_grad_first_order_skips_nothing_needed():
+    x, w = leaf(np.array([1.0, 2.0])), leaf(np.array([3.0, 4.0]))
+    y = tg.sum(x * w + tg.sin(w))
+    (gx,) = tg.autograd.grad(y, x)
+    np.testing.assert_array_equal(gx.data, [3.0, 4.0])
+    assert w.grad is None and x.grad is None
+
+
 def test_constant_branches_are_skipped():
     x = leaf(2.0)
     c = tg.tensor(5.0)

@@ -119,7 +119,8 @@ class Tensor:
 
     @property
     def mT(self) -> Tensor:
-        return _ops.swapaxes(self, -1, -2)
+        """The transpose of each matrix (the last two axes swapped)."""
+        return _ops.matrix_transpose(self)
 
     def dim(self) -> int:
         return self.data.ndim
@@ -336,21 +337,17 @@ class Tensor:
         self._base = out._base
 
     def _inplace(self, fn: Callable[..., Any], ufunc: Any, other: Any) -> Tensor:
-        self._check_inplace()
-        other_rg = isinstance(other, Tensor) and other.requires_grad
-        if (self.requires_grad or other_rg) and grad_mode._state.enabled:
+        is_t = isinstance(other, Tensor)
+        if grad_mode._state.enabled and (self.requires_grad or (is_t and other.requires_grad)):
+            self._check_inplace()
             out = fn(self, other)
             if out.dtype != self.data.dtype:
                 out = _ops.astype(out, self.data.dtype)
             self._adopt(out)
-        else:
-            ufunc(
-                self.data,
-                other.data if isinstance(other, Tensor) else other,
-                out=self.data,
-                casting="same_kind",
-            )
-            self._bump()
+            return self
+        # Not recorded (e.g. an optimizer step under no_grad): change the memory itself.
+        ufunc(self.data, other.data if is_t else other, out=self.data, casting="same_kind")
+        self._bump()
         return self
 
     def __iadd__(self, other: Any) -> Tensor:

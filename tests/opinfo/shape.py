@@ -143,6 +143,16 @@ SPECS: list[OpSpec] = [
         numpy_ref=np.swapaxes,
     ),
     OpSpec(
+        "matrix_transpose",
+        tg.matrix_transpose,
+        lambda rng, dt: [
+            Sample((real(rng, s, dt),)) for s in [(2, 3), (1, 4), (2, 3, 4), (2, 1, 3, 2), (0, 3)]
+        ],
+        prims=("matrix_transpose",),
+        torch_fn=lambda torch, x: x.mT,
+        numpy_ref=lambda x: np.swapaxes(x, -1, -2),
+    ),
+    OpSpec(
         "moveaxis",
         tg.moveaxis,
         _xs(_MOVE),

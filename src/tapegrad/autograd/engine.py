@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import tensor as _tensor_module
 from ..errors import GraphFreedError, InplaceModificationError, ShapeMismatchError
 from ..tensor import Tensor
 from . import grad_mode
@@ -33,9 +34,6 @@ __all__ = ["backward", "grad", "register_hook", "retain_grad", "run_backward", "
 
 def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``g`` over the axes that broadcasting added or stretched to reach ``shape``."""
-    from ..ops import reshape
-    from ..ops import sum as _sum
-
     gshape = g.shape
     if gshape == shape:
         return g
@@ -43,10 +41,11 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     axes = tuple(range(lead)) + tuple(
         i + lead for i, d in enumerate(shape) if d == 1 and gshape[i + lead] != 1
     )
+    ops = _tensor_module._ops  # the op library sits above the engine; loaded by now
     if axes:
-        g = _sum(g, axes)
+        g = ops.reduce._sum(g, axis=axes, keepdims=False)  # axes are canonical already
     if g.shape != shape:
-        g = reshape(g, shape)
+        g = ops.reshape(g, shape)
     return g
 
 
@@ -221,7 +220,10 @@ def run_backward(
             else:
                 targets_node.setdefault(t.grad_fn, []).append(t._idx)
         capture = {}
-        needed = _prune(root_nodes, targets_leaf, set(targets_node))
+        if create_graph or targets_node:
+            needed = _prune(root_nodes, targets_leaf, set(targets_node))
+        # First order w.r.t. leaves only: the fast sweep runs every reachable node (also
+        # branches that reach no input; their cotangents are simply not kept).
 
     if needed is None and not create_graph:
         deps = _collect(root_nodes)
@@ -260,10 +262,21 @@ def run_backward(
         return out
 
     with grad_mode.set_grad_enabled(create_graph):
+        # A cotangent array can be shared (add passes one array to both inputs) or be the
+        # caller's own ``gradient``: .grad gets a copy then, so changing .grad in place can
+        # never change another tensor's gradient or the caller's array.
+        seen = {id(g) for g in root_grads}
         for t, g in leaf_grads.values():
             if inputs is not None and id(t) not in targets_leaf:
                 continue
-            _accumulate(t, g, create_graph)
+            owned = (
+                g.__class__ is np.ndarray
+                and g.base is None
+                and g.flags.writeable
+                and id(g) not in seen
+            )
+            seen.add(id(g))
+            _accumulate(t, g, create_graph, owned=owned)
         if inputs is not None and targets_node:
             for t in inputs:
                 if t.grad_fn is not None:
@@ -317,28 +330,34 @@ def _sweep(
                 if p is None:
                     continue
                 r = vjps[i](g, ans, *args, **params) if joint is None else joint_out[i]
-                if r is None:
-                    continue
-                meta = args[i]
-                if meta is not None:  # None: shaped and typed like the output
-                    if r.shape != meta.shape:
-                        r = unbroadcast(r, meta.shape)
-                    dt = meta.dtype
-                    if r.dtype is not dt and r.dtype != dt:
-                        r = r.astype(dt)
-                if p.__class__ is not Node:
+                if r is not None:
+                    meta = args[i]
+                    if meta is not None:  # None: shaped and typed like the output
+                        if r.shape != meta.shape:
+                            r = unbroadcast(r, meta.shape)
+                        dt = meta.dtype
+                        if r.dtype is not dt and r.dtype != dt:
+                            r = r.astype(dt)
+                if p.__class__ is Node:
+                    if r is not None:
+                        if p.prim.nout == 1:
+                            prev = bget(p)
+                            buf[p] = r if prev is None else prev + r
+                        else:
+                            _add_node(buf, p, node.pidx[i] if node.pidx else 0, r)
+                    c = deps[p]
+                    if c == 1:
+                        push(p)
+                    deps[p] = c - 1
+                elif r is not None:
                     _add_leaf(leaf_grads, p, r)
-                elif p.prim.nout == 1:
-                    prev = bget(p)
-                    buf[p] = r if prev is None else prev + r
-                else:
-                    _add_node(buf, p, node.pidx[i] if node.pidx else 0, r)
-        for p in parents:
-            if p.__class__ is Node:
-                c = deps[p]
-                if c == 1:
-                    push(p)
-                deps[p] = c - 1
+        else:  # no cotangent reached this node: release its inputs all the same
+            for p in parents:
+                if p.__class__ is Node:
+                    c = deps[p]
+                    if c == 1:
+                        push(p)
+                    deps[p] = c - 1
         if not retain_graph:
             node.args = FREED
             node.ans = None
@@ -500,18 +519,25 @@ def _run_node_hooks(node: Node, g: Any, create_graph: bool) -> Any:
     return g
 
 
-def _accumulate(t: Tensor, g: Any, create_graph: bool, run_hooks: bool = True) -> None:
+def _accumulate(
+    t: Tensor, g: Any, create_graph: bool, run_hooks: bool = True, owned: bool = False
+) -> None:
     if run_hooks and t._hooks:
         g = _call_hooks(t._hooks, g, create_graph)
+        owned = False  # a hook may return an array its caller keeps
     if create_graph:
         g = _as_tensor(g)
         t.grad = g if t.grad is None else t.grad + g
         return
     if isinstance(g, Tensor):
         g = g.data
+        owned = False
     if t.grad is None:
-        # Always a fresh, writable array: a cotangent may be shared with another leaf.
-        t.grad = Tensor._wrap(np.array(g, dtype=t.data.dtype, copy=True))
+        dt = t.data.dtype
+        if owned and g.dtype == dt and g.shape == t.data.shape:
+            t.grad = Tensor._wrap(g)
+        else:
+            t.grad = Tensor._wrap(np.array(g, dtype=dt, copy=True))
     else:
         t.grad = Tensor._wrap(t.grad.data + g)
 
@@ -680,7 +706,7 @@ def retain_grad(t: Tensor) -> None:
     def _store(g: Tensor) -> None:
         target = ref()
         if target is not None:
-            gd = g.detach() if not grad_mode._state.enabled else g
+            gd = Tensor._wrap(g.data.copy()) if not grad_mode._state.enabled else g
             target.grad = gd if target.grad is None else target.grad + gd
 
     register_hook(t, _store)

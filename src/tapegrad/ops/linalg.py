@@ -18,7 +18,7 @@ from ..tensor import Tensor
 from .reduce import normalize_axis
 from .reduce import sum as _sum
 from .registry import Primitive, defvjp
-from .shape import broadcast_to, moveaxis, reshape, swapaxes
+from .shape import broadcast_to, matrix_transpose, moveaxis, reshape
 
 __all__ = ["matmul", "dot", "outer", "inner", "tensordot", "einsum"]
 # Names exposed as tg.linalg.<name>.
@@ -48,9 +48,7 @@ def _arr(x: Any) -> Any:
     return x if isinstance(x, (Tensor, np.ndarray)) else np.asarray(x)
 
 
-def _mT(x: Any) -> Any:
-    """Swap the last two axes (the matrix transpose of a batch)."""
-    return swapaxes(x, -1, -2)
+_mT = matrix_transpose  # swap the last two axes (the transpose of each matrix)
 
 
 def _unsq(x: Any, axis: int = -1) -> Any:

@@ -123,10 +123,12 @@ def _need_nonempty(name: str, x: Any, axis: tuple[int, ...]) -> None:
 
 
 # --------------------------------------------------------------------------- sum / mean
+_add_reduce = np.add.reduce  # np.sum without its Python wrapper (same promotion rules)
+
 _sum = defvjp(
     Primitive(
         "sum",
-        lambda x, *, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+        lambda x, *, axis, keepdims: _add_reduce(x, axis=axis, keepdims=keepdims),
         doc="Sum over the canonical axis tuple ``axis``.",
     ),
     lambda g, ans, x, *, axis, keepdims: expand_reduced(g, x.shape, axis, keepdims),

@@ -25,6 +25,7 @@ __all__ = [
     "reshape",
     "broadcast_to",
     "transpose",
+    "matrix_transpose",
     "swapaxes",
     "moveaxis",
     "squeeze",
@@ -262,6 +263,27 @@ def _transpose_impl(x: Any, *, axes: tuple[int, ...]) -> Any:
 _transpose: Primitive = defvjp(
     Primitive("transpose", _transpose_impl, view=True, doc="Permute the axes (a view)."),
     lambda g, ans, x, *, axes: _transpose(g, axes=tuple(np.argsort(axes).tolist())),
+)
+
+
+def _matrix_transpose_impl(x: Any) -> Any:
+    if np.ndim(x) < 2:
+        raise ValueError(
+            f"matrix_transpose needs at least 2 axes, got shape {np.shape(x)}; use "
+            "transpose/reshape for vectors"
+        )
+    return x.mT if isinstance(x, np.ndarray) else np.swapaxes(x, -1, -2)
+
+
+matrix_transpose: Primitive = defvjp(
+    Primitive(
+        "matrix_transpose",
+        _matrix_transpose_impl,
+        view=True,
+        doc="Swap the last two axes (``x.mT``; the transpose of each matrix in a batch). "
+        "A view; its own transpose in backward.",
+    ),
+    lambda g, ans, x: matrix_transpose(g),
 )
 
 
