@@ -1,0 +1,30 @@
+"""tapegrad's benchmark suite: ``python -m benchmarks --help``.
+
+Each workload computes the same value and gradient three ways, hand-written NumPy (the
+baseline: the limit for a NumPy backend), tapegrad and PyTorch eager (optional), checks
+that they agree, and times them in the same run.  See BENCHMARKS.md.
+
+Workloads (one module each):
+
+* W1 (:mod:`benchmarks.w1_chain`): 2000 small elementwise ops, per-op overhead.
+* W2 (:mod:`benchmarks.w2_mlp`): one SGD step of a small MLP with cross-entropy.
+* W3 (:mod:`benchmarks.w3_matmul`): 1024^3 matmuls, BLAS-bound.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Run from a checkout without installing: fall back to the source tree's package.
+if importlib.util.find_spec("tapegrad") is None and (ROOT / "src" / "tapegrad").is_dir():
+    sys.path.insert(0, str(ROOT / "src"))
+
+WORKLOADS = {
+    "W1": "benchmarks.w1_chain",
+    "W2": "benchmarks.w2_mlp",
+    "W3": "benchmarks.w3_matmul",
+}

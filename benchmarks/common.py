@@ -1,0 +1,349 @@
+"""Shared machinery: the workload record, timing, the correctness check, thread control.
+
+A workload is a set of zero-argument callables, one per implementation ("numpy" is the
+hand-written baseline, "tapegrad", "torch"), each computing the same forward value and
+gradients and returning them as a dict of NumPy arrays.  :func:`measure` calls every
+implementation once (warmup; its outputs are compared against the NumPy baseline), then
+times them in rotating blocks (see there) and reports medians.  Nothing here asserts on
+time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+IMPLS = ("numpy", "tapegrad", "torch")
+LABELS = {"numpy": "NumPy", "tapegrad": "tapegrad", "torch": "PyTorch"}
+
+# Read by OpenBLAS, MKL, OpenMP, Accelerate and numexpr when the library is loaded: they have
+# to be in the environment before numpy/torch are imported (hence one process per setting).
+THREAD_ENV_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+Impl = Callable[[], dict[str, Any]]
+
+# Untimed calls at the start of each timing block last at least this long (see measure).
+SETTLE_S = 0.02
+
+
+def torch_or_none() -> Any:
+    """The torch module, or None when it is not installed (it is an optional extra)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+@dataclass
+class Workload:
+    """One benchmark: implementations plus what is needed to report them.
+
+    ``impls`` maps an implementation name to a zero-argument callable returning a dict of
+    arrays (value and gradients).  ``skipped`` maps a name to why it has no callable
+    ("not installed", or the error raised while setting it up).
+    """
+
+    name: str
+    title: str
+    impls: dict[str, Impl]
+    tol: float
+    repeats: int
+    quick_repeats: int
+    warmup: int = 2
+    rounds: int = 3
+    block_warmup: int = 2
+    n_ops: int | None = None
+    target: str = ""
+    target_ratio: float | None = None
+    target_not_slower_than_torch: bool = False
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def collect_impls(
+    factories: dict[str, Callable[[], Impl]],
+) -> tuple[dict[str, Impl], dict[str, str]]:
+    """Call each factory; return the implementations and, for the others, why not.
+
+    torch is skipped as "not installed" when it is missing; any other setup error (say, an
+    op tapegrad does not have yet) is recorded and later reported as an error of the run.
+    """
+    impls: dict[str, Impl] = {}
+    skipped: dict[str, str] = {}
+    for name, factory in factories.items():
+        if name == "torch" and torch_or_none() is None:
+            skipped[name] = "not installed"
+            continue
+        try:
+            impls[name] = factory()
+        except Exception as exc:  # noqa: BLE001 - reported, never hidden
+            skipped[name] = f"setup failed: {_short_exc(exc)}"
+    return impls, skipped
+
+
+def rel_err(a: Any, b: Any) -> float:
+    """Norm-wise relative error ``max|a - b| / max|b|`` (0 for two empty/zero arrays)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    if a.size == 0:
+        return 0.0
+    scale = float(np.max(np.abs(b)))
+    diff = float(np.max(np.abs(a - b)))
+    if not np.isfinite(diff):
+        return float("inf")
+    return diff / scale if scale > 0 else diff
+
+
+def compare(outputs: dict[str, dict[str, Any]], tol: float) -> tuple[dict[str, float], list[str]]:
+    """Compare every implementation's outputs with the NumPy baseline's.
+
+    Returns the worst relative error per implementation and a list of error messages (empty
+    when everything agrees within ``tol``).
+    """
+    errors: list[str] = []
+    worst: dict[str, float] = {}
+    ref = outputs.get("numpy")
+    if ref is None:
+        return worst, ["no NumPy baseline to compare against"]
+    for name, out in outputs.items():
+        if name == "numpy":
+            continue
+        w = 0.0
+        for key, val in ref.items():
+            if key not in out:
+                errors.append(f"{LABELS[name]} did not return {key!r}")
+                w = float("inf")
+                continue
+            e = rel_err(out[key], val)
+            w = max(w, e)
+            if not e <= tol:
+                errors.append(
+                    f"{LABELS[name]} {key!r} differs from the NumPy baseline: "
+                    f"relative error {e:.3g} > tolerance {tol:g}"
+                )
+        worst[name] = w
+    return worst, errors
+
+
+def _short_exc(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _quantile(ts: list[float], q: float) -> float:
+    return float(np.quantile(np.asarray(ts), q))
+
+
+def measure(
+    wl: Workload, repeats: int, warmup: int | None = None, log: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Warm up, check and time every implementation of ``wl``; return a result record.
+
+    The first call of each implementation is the one whose outputs are compared against
+    NumPy's.  Timing runs in ``wl.rounds`` rounds (fewer if ``repeats`` is smaller); in each
+    round every implementation runs one block of consecutive calls, the order rotating from
+    round to round so that slow drifts of the machine hit all of them alike.  A block starts
+    with calls that are not timed (``wl.block_warmup`` and at least ``SETTLE_S`` seconds'
+    worth): right after another library ran, its BLAS/OpenMP threads may still be spinning
+    and would slow the first call down (by milliseconds, measured).  The median of all timed
+    calls is reported.
+    """
+    log = log or (lambda msg: None)
+    warmup = wl.warmup if warmup is None else warmup
+    impls = dict(wl.impls)
+    failed: dict[str, str] = {}
+    outputs: dict[str, dict[str, Any]] = {}
+    for name, fn in list(impls.items()):
+        try:
+            outputs[name] = {k: np.array(v, copy=True) for k, v in fn().items()}
+            for _ in range(max(warmup - 1, 0)):
+                fn()
+        except Exception as exc:  # noqa: BLE001 - reported as an error of this run
+            failed[name] = _short_exc(exc)
+            del impls[name]
+    worst, errors = compare(outputs, wl.tol) if "numpy" in outputs else ({}, [])
+    for name, msg in failed.items():
+        errors.append(f"{LABELS[name]} raised {msg}")
+
+    times: dict[str, list[float]] = {name: [] for name in impls}
+    names = list(impls)
+    rounds = max(1, min(wl.rounds, repeats))
+    per_block = -(-repeats // rounds)
+    clock = time.perf_counter
+    for r in range(rounds):
+        k = r % len(names) if names else 0
+        for name in names[k:] + names[:k]:
+            fn = impls[name]
+            gc.collect()
+            settle_until = clock() + SETTLE_S
+            n = 0
+            while n < wl.block_warmup or clock() < settle_until:
+                fn()
+                n += 1
+            ts = times[name]
+            for _ in range(per_block):
+                t0 = clock()
+                fn()
+                ts.append(clock() - t0)
+    medians = {name: statistics.median(ts) for name, ts in times.items() if ts}
+    for msg in errors:
+        log(f"ERROR [{wl.name}] {msg}")
+    return {
+        "workload": wl.name,
+        "title": wl.title,
+        "target": wl.target,
+        "target_ratio": wl.target_ratio,
+        "target_torch": wl.target_not_slower_than_torch,
+        "n_ops": wl.n_ops,
+        "repeats": rounds * per_block,
+        "rounds": rounds,
+        "median_s": medians,
+        "min_s": {name: min(ts) for name, ts in times.items() if ts},
+        "p10_s": {name: _quantile(ts, 0.1) for name, ts in times.items() if ts},
+        "p90_s": {name: _quantile(ts, 0.9) for name, ts in times.items() if ts},
+        "times_s": times,
+        "rel_err": worst,
+        "errors": errors,
+        "skipped": dict(wl.skipped),
+    }
+
+
+# --------------------------------------------------------------------------- threads
+def _openblas_libs() -> list[str]:
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "/" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if "openblas" in os.path.basename(p).lower())
+
+
+_OPENBLAS_GET = (
+    "openblas_get_num_threads",
+    "openblas_get_num_threads64_",
+    "scipy_openblas_get_num_threads64_",
+    "scipy_openblas_get_num_threads",
+)
+_OPENBLAS_SET = (
+    "openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+)
+
+
+def _openblas_call(names: tuple[str, ...], *args: int) -> dict[str, int]:
+    """Call the first of ``names`` found in each loaded OpenBLAS; ``{library: result}``."""
+    out: dict[str, int] = {}
+    for path in _openblas_libs():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for sym in names:
+            fn = getattr(lib, sym, None)
+            if fn is not None:
+                # e.g. numpy.libs/libscipy_openblas64_-32a4b2a6.so -> numpy.libs
+                out[os.path.basename(os.path.dirname(path)) or path] = fn(*args)
+                break
+    return out
+
+
+def set_threads(n: int) -> str:
+    """Limit NumPy's BLAS (and torch) to ``n`` threads in this process; return what was done.
+
+    The environment variables (set by the runner before this process started) are the main
+    mechanism; this also applies threadpoolctl when installed, else OpenBLAS's own setter
+    through ctypes, and ``torch.set_num_threads``.  Import every library first (tapegrad
+    pulls in scipy, which brings its own OpenBLAS).
+    """
+    done = []
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        if _openblas_call(_OPENBLAS_SET, n):
+            done.append("openblas_set_num_threads")
+    else:
+        global _LIMITER
+        _LIMITER = threadpool_limits(limits=n)
+        done.append("threadpoolctl")
+    torch = torch_or_none()
+    if torch is not None:
+        torch.set_num_threads(n)
+        done.append("torch.set_num_threads")
+    return ", ".join(done) or "environment only"
+
+
+_LIMITER: Any = None
+
+
+def blas_threads() -> str:
+    """NumPy's BLAS thread count(s) as reported by the library, for the header."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        counts = _openblas_call(_OPENBLAS_GET)
+        return ", ".join(f"{k}: {v}" for k, v in counts.items()) if counts else "unknown"
+    return ",".join(f"{d.get('internal_api')}={d.get('num_threads')}" for d in threadpool_info())
+
+
+def machine_info() -> dict[str, str]:
+    """nproc, CPU, Python, NumPy (and its BLAS), torch: the header of a report."""
+    info: dict[str, str] = {}
+    try:
+        ncpu = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        ncpu = os.cpu_count() or 0
+    info["nproc"] = str(ncpu)
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info["cpu"] = cpu
+    info["python"] = sys.version.split()[0]
+    info["numpy"] = np.__version__
+    blas = "unknown"
+    try:
+        cfg = np.show_config(mode="dicts")
+        b = cfg["Build Dependencies"]["blas"]
+        blas = f"{b.get('name', '?')} {b.get('version', '')}".strip()
+    except Exception:  # noqa: BLE001 - informational only
+        pass
+    info["numpy_blas"] = blas
+    torch = torch_or_none()
+    if torch is None:
+        info["torch"] = "not installed"
+    else:
+        tb = "MKL" if torch.backends.mkl.is_available() else "non-MKL BLAS"
+        info["torch"] = f"{torch.__version__} ({tb})"
+    try:
+        import tapegrad
+
+        info["tapegrad"] = getattr(tapegrad, "__version__", "?")
+    except ImportError:
+        info["tapegrad"] = "not importable"
+    return info
