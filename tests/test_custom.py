@@ -14,12 +14,12 @@ class Cube(tg.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x ** 3
+        return x**3
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g * 3 * x ** 2
+        return g * 3 * x**2
 
 
 class MulAdd(tg.autograd.Function):
@@ -156,8 +156,9 @@ def test_custom_vjp_in_grad_transform():
 
 
 def test_gradcheck_catches_a_wrong_rule():
-    wrong_sin = defvjp(Primitive("wrong_sin", np.sin, save=(0,), register=False),
-                       lambda g, ans, x: g * tg.sin(x))  # should be cos
+    wrong_sin = defvjp(
+        Primitive("wrong_sin", np.sin, save=(0,), register=False), lambda g, ans, x: g * tg.sin(x)
+    )  # should be cos
     with pytest.raises(GradientCheckError, match="input 0"):
         tg.testing.gradcheck(wrong_sin, [np.array([0.3, 1.1])])
     assert not tg.testing.gradcheck(wrong_sin, [np.array([0.3])], raise_exception=False)
@@ -166,15 +167,19 @@ def test_gradcheck_catches_a_wrong_rule():
 def test_gradgradcheck_catches_a_wrong_second_order_rule():
     # First derivative right, but computed with raw NumPy inside the rule: invisible to the
     # tape, so the second derivative is wrong (0) and gradgradcheck must notice.
-    bad = defvjp(Primitive("bad_square", np.square, save=(0,), register=False),
-                 lambda g, ans, x: g * 2.0 * np.asarray(getattr(x, "data", x)))
+    bad = defvjp(
+        Primitive("bad_square", np.square, save=(0,), register=False),
+        lambda g, ans, x: g * 2.0 * np.asarray(getattr(x, "data", x)),
+    )
     assert tg.testing.gradcheck(bad, [np.array([0.5, -1.0])])
     with pytest.raises(GradientCheckError):
         tg.testing.gradgradcheck(bad, [np.array([0.5, -1.0])])
 
 
 def test_gradcheck_report_names_worst_entry():
-    scaled = defvjp(Primitive("scaled", lambda x: x * 2.0, save=(0,), register=False),
-                    lambda g, ans, x: g * tg.where(x > 1.5, 2.5, 2.0))
+    scaled = defvjp(
+        Primitive("scaled", lambda x: x * 2.0, save=(0,), register=False),
+        lambda g, ans, x: g * tg.where(x > 1.5, 2.5, 2.0),
+    )
     with pytest.raises(GradientCheckError, match=r"element \(1,\).*analytic 2.5"):
         tg.testing.gradcheck(scaled, [np.array([1.0, 2.0])])

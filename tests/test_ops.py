@@ -32,20 +32,27 @@ def _cases(pred=lambda s: True, dtype=np.float64):
 
 
 def _diff_positions(sample: Sample) -> list[int]:
-    return [i for i, a in enumerate(sample.args)
-            if isinstance(a, np.ndarray) and a.dtype.kind == "f" and i not in sample.nondiff]
+    return [
+        i
+        for i, a in enumerate(sample.args)
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and i not in sample.nondiff
+    ]
 
 
 def _as_inputs(sample: Sample) -> list:
     diff = _diff_positions(sample)
-    return [tg.Tensor(a) if i in diff else (a.copy() if isinstance(a, np.ndarray) else a)
-            for i, a in enumerate(sample.args)]
+    return [
+        tg.Tensor(a) if i in diff else (a.copy() if isinstance(a, np.ndarray) else a)
+        for i, a in enumerate(sample.args)
+    ]
 
 
 def _call_with(spec: OpSpec, sample: Sample, requires_grad: bool):
     diff = _diff_positions(sample)
-    args = [tg.tensor(a, requires_grad=requires_grad) if i in diff else a
-            for i, a in enumerate(sample.args)]
+    args = [
+        tg.tensor(a, requires_grad=requires_grad) if i in diff else a
+        for i, a in enumerate(sample.args)
+    ]
     return spec.op(*args, **sample.kwargs), [args[i] for i in diff]
 
 
@@ -81,8 +88,7 @@ def _bind(spec: OpSpec, sample: Sample):
     return lambda *args: spec.op(*args, **kwargs)
 
 
-@pytest.mark.parametrize("spec,sample", _cases(lambda s: np.float32 in s.dtypes,
-                                                dtype=np.float32))
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: np.float32 in s.dtypes, dtype=np.float32))
 def test_float32_stays_float32(spec, sample):
     res, ins = _call_with(spec, sample, requires_grad=spec.grad)
     for o in _outs(res):
@@ -127,8 +133,13 @@ def test_matches_torch(spec, sample):
     outs, touts = _outs(res), _outs(tres)
     assert len(outs) == len(touts)
     for o, to in zip(outs, touts):
-        np.testing.assert_allclose(o.data, to.detach().numpy(), rtol=1e-10, atol=1e-10,
-                                   err_msg=f"{spec.name}: value differs from torch")
+        np.testing.assert_allclose(
+            o.data,
+            to.detach().numpy(),
+            rtol=1e-10,
+            atol=1e-10,
+            err_msg=f"{spec.name}: value differs from torch",
+        )
     if not (spec.grad and ins):
         return
     rng = np.random.default_rng(1)
@@ -137,10 +148,15 @@ def test_matches_torch(spec, sample):
         return
     cots = [rng.standard_normal(o.shape) for o, _ in pairs]
     gs = tg.autograd.grad([o for o, _ in pairs], ins, grad_outputs=cots, allow_unused=True)
-    tgs = torch.autograd.grad([to for _, to in pairs], tins,
-                              grad_outputs=[torch.tensor(c) for c in cots], allow_unused=True)
+    tgs = torch.autograd.grad(
+        [to for _, to in pairs],
+        tins,
+        grad_outputs=[torch.tensor(c) for c in cots],
+        allow_unused=True,
+    )
     for g, tgr, t in zip(gs, tgs, ins):
         gv = np.zeros(t.shape) if g is None else g.data
         tv = np.zeros(t.shape) if tgr is None else tgr.numpy()
-        np.testing.assert_allclose(gv, tv, rtol=1e-9, atol=1e-10,
-                                   err_msg=f"{spec.name}: gradient differs from torch")
+        np.testing.assert_allclose(
+            gv, tv, rtol=1e-9, atol=1e-10, err_msg=f"{spec.name}: gradient differs from torch"
+        )

@@ -58,10 +58,11 @@ def test_difference_of_squares_gradient():
 
 def test_square_plus_linear_gradient():
     # y = x1^2 + x2: dy/dx1 = 2 x1, dy/dx2 = 1
-    g = tg.grad(lambda x1, x2: x1 ** 2 + x2, argnums=(0, 1))(1.5, 0.3)
+    g = tg.grad(lambda x1, x2: x1**2 + x2, argnums=(0, 1))(1.5, 0.3)
     assert (g[0], g[1]) == (3.0, 1.0)
     # Many points at once: elementwise.
-    g = tg.elementwise_grad(lambda x1, x2: x1 ** 2 + x2, argnums=(0, 1))(
-        np.array([1.5, -2.0]), np.array([0.3, 0.7]))
+    g = tg.elementwise_grad(lambda x1, x2: x1**2 + x2, argnums=(0, 1))(
+        np.array([1.5, -2.0]), np.array([0.3, 0.7])
+    )
     np.testing.assert_array_equal(g[0], [3.0, -4.0])
     np.testing.assert_array_equal(g[1], [1.0, 1.0])

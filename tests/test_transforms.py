@@ -15,7 +15,7 @@ def test_grad_of_python_scalars_returns_numpy_scalars():
 
 
 def test_grad_argnums_tuple():
-    gx, gy = tg.grad(lambda x, y: x * y ** 2, argnums=(0, 1))(2.0, 3.0)
+    gx, gy = tg.grad(lambda x, y: x * y**2, argnums=(0, 1))(2.0, 3.0)
     assert (gx, gy) == (9.0, 12.0)
 
 
@@ -36,8 +36,9 @@ def test_grad_of_integer_input_raises():
 
 
 def test_value_and_grad_has_aux():
-    (v, aux), g = tg.value_and_grad(lambda x: (tg.sum(x ** 2), "aux"), has_aux=True)(
-        np.array([1.0, 2.0]))
+    (v, aux), g = tg.value_and_grad(lambda x: (tg.sum(x**2), "aux"), has_aux=True)(
+        np.array([1.0, 2.0])
+    )
     assert v == 5.0 and aux == "aux"
     np.testing.assert_array_equal(g, [2.0, 4.0])
 
@@ -80,7 +81,7 @@ def test_grad_of_grad_reverse_over_reverse():
     d2 = tg.grad(tg.grad(lambda x: tg.sin(x) * x))
     x = 0.8
     assert float(d2(x)) == pytest.approx(2 * np.cos(x) - x * np.sin(x))
-    d3 = tg.grad(tg.grad(tg.grad(lambda x: x ** 4)))
+    d3 = tg.grad(tg.grad(tg.grad(lambda x: x**4)))
     assert float(d3(2.0)) == pytest.approx(48.0)
 
 
@@ -95,13 +96,13 @@ def test_nested_grad_no_perturbation_confusion():
 
 def test_nested_grad_of_closure_over_outer_input():
     # d/dx sum_i x * (d/dy (x * y^2)) at y = x  =  d/dx (2 x^3) = 6 x^2
-    f = lambda x: x * tg.grad(lambda y: x * y ** 2)(x)  # noqa: E731
+    f = lambda x: x * tg.grad(lambda y: x * y**2)(x)  # noqa: E731
     assert float(tg.grad(f)(2.0)) == pytest.approx(24.0)
 
 
 def test_grad_of_tensor_that_requires_grad_is_differentiable():
     x = tg.tensor(2.0, requires_grad=True)
-    g = tg.grad(lambda t: t ** 3)(x)
+    g = tg.grad(lambda t: t**3)(x)
     assert g.requires_grad
     g.backward()
     assert x.grad.item() == 12.0
@@ -118,8 +119,9 @@ def test_vjp_pullback_multiple_calls():
 
 
 def test_vjp_pytree_output_and_aux():
-    out, pullback, aux = tg.vjp(lambda x: ({"a": x * 2, "b": x * x}, 7), np.array(3.0),
-                                has_aux=True)
+    out, pullback, aux = tg.vjp(
+        lambda x: ({"a": x * 2, "b": x * x}, 7), np.array(3.0), has_aux=True
+    )
     assert aux == 7
     (g,) = pullback({"a": np.array(1.0), "b": np.array(1.0)})
     assert g == 8.0
@@ -143,7 +145,7 @@ def test_grad_inside_no_grad_still_works():
 
 def test_hessian_by_nesting_matches_analytic():
     def f(x):
-        return tg.sum(x ** 3) + x[0] * x[1] if False else tg.sum(x ** 3)
+        return tg.sum(x**3) + x[0] * x[1] if False else tg.sum(x**3)
 
     x = np.array([1.0, 2.0])
     # diagonal Hessian 6x via elementwise_grad of grad

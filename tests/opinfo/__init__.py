@@ -31,8 +31,9 @@ class Sample:
     nondiff: tuple = ()
 
     def __repr__(self) -> str:
-        parts = [f"{a.dtype}{list(a.shape)}" if isinstance(a, np.ndarray) else repr(a)
-                 for a in self.args]
+        parts = [
+            f"{a.dtype}{list(a.shape)}" if isinstance(a, np.ndarray) else repr(a) for a in self.args
+        ]
         kw = ",".join(f"{k}={v!r}" for k, v in self.kwargs.items())
         return "(" + ",".join(parts) + (";" + kw if kw else "") + ")"
 
@@ -126,13 +127,16 @@ def unary_samples(domain: Callable[..., np.ndarray], **kwargs: Any) -> SampleFn:
     return make
 
 
-def binary_samples(dom_x: Callable[..., np.ndarray], dom_y: Callable[..., np.ndarray] | None = None,
-                   **kwargs: Any) -> SampleFn:
+def binary_samples(
+    dom_x: Callable[..., np.ndarray], dom_y: Callable[..., np.ndarray] | None = None, **kwargs: Any
+) -> SampleFn:
     dom_y = dom_y or dom_x
 
     def make(rng: np.random.Generator, dtype: Any) -> list:
-        return [Sample((dom_x(rng, a, dtype), dom_y(rng, b, dtype)), dict(kwargs))
-                for a, b in BINARY_SHAPES]
+        return [
+            Sample((dom_x(rng, a, dtype), dom_y(rng, b, dtype)), dict(kwargs))
+            for a, b in BINARY_SHAPES
+        ]
 
     return make
 

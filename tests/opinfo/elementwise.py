@@ -83,15 +83,17 @@ _NN_TORCH = {
 
 SPECS: list[OpSpec] = []
 for _name, _dom, _tname, _ref in _UNARY:
-    SPECS.append(OpSpec(
-        name=_name,
-        op=getattr(tg, _name),
-        samples=unary_samples(_dom),
-        prims=(_name,),
-        torch_fn=_NN_TORCH.get(_name) or (_t(_tname) if _tname else None),
-        torch_skip="" if (_tname or _name in _NN_TORCH) else "no torch counterpart",
-        numpy_ref=_ref,
-    ))
+    SPECS.append(
+        OpSpec(
+            name=_name,
+            op=getattr(tg, _name),
+            samples=unary_samples(_dom),
+            prims=(_name,),
+            torch_fn=_NN_TORCH.get(_name) or (_t(_tname) if _tname else None),
+            torch_skip="" if (_tname or _name in _NN_TORCH) else "no torch counterpart",
+            numpy_ref=_ref,
+        )
+    )
 
 
 def _cbrt_torch(torch, x):
@@ -110,8 +112,16 @@ _BINARY = [
     ("arctan2", real, nonzero, "atan2", np.arctan2),
 ]
 for _name, _dx, _dy, _tname, _ref in _BINARY:
-    SPECS.append(OpSpec(_name, getattr(tg, _name), binary_samples(_dx, _dy), prims=(_name,),
-                        torch_fn=_t(_tname), numpy_ref=_ref))
+    SPECS.append(
+        OpSpec(
+            _name,
+            getattr(tg, _name),
+            binary_samples(_dx, _dy),
+            prims=(_name,),
+            torch_fn=_t(_tname),
+            numpy_ref=_ref,
+        )
+    )
 
 
 def _tie_samples(rng, dtype):
@@ -120,58 +130,154 @@ def _tie_samples(rng, dtype):
 
 
 SPECS += [
-    OpSpec("maximum", tg.maximum, binary_samples(distinct, real), prims=("maximum",),
-           torch_fn=_t("maximum"), numpy_ref=np.maximum),
-    OpSpec("minimum", tg.minimum, binary_samples(distinct, real), prims=("minimum",),
-           torch_fn=_t("minimum"), numpy_ref=np.minimum),
-    OpSpec("maximum_ties", tg.maximum, _tie_samples, prims=("maximum",), gradgrad=False,
-           torch_fn=_t("maximum")),
-    OpSpec("minimum_ties", tg.minimum, _tie_samples, prims=("minimum",), gradgrad=False,
-           torch_fn=_t("minimum")),
-    OpSpec("where",
-           tg.where,
-           lambda rng, dt: [
-               Sample((np.asarray(rng.random(a) < 0.5), real(rng, a, dt), real(rng, b, dt)))
-               for a, b in [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (2, 3)), ((), (4,))]
-           ],
-           prims=("where",), torch_fn=lambda torch, c, x, y: torch.where(c, x, y),
-           numpy_ref=np.where),
-    OpSpec("leaky_relu", tg.leaky_relu, unary_samples(_kink_free, negative_slope=0.2),
-           prims=("leaky_relu",),
-           torch_fn=lambda torch, x, negative_slope: torch.nn.functional.leaky_relu(
-               x, negative_slope)),
-    OpSpec("elu", tg.elu, unary_samples(_kink_free, alpha=1.3), prims=("elu",),
-           torch_fn=lambda torch, x, alpha: torch.nn.functional.elu(x, alpha)),
-    OpSpec("gelu_tanh", tg.gelu, unary_samples(real, approximate="tanh"), prims=("gelu",),
-           torch_fn=lambda torch, x, approximate: torch.nn.functional.gelu(
-               x, approximate=approximate)),
-    OpSpec("softplus_beta", tg.softplus, unary_samples(real, beta=2.0, threshold=3.0),
-           prims=("softplus",),
-           torch_fn=lambda torch, x, beta, threshold: torch.nn.functional.softplus(
-               x, beta, threshold)),
-    OpSpec("clip", tg.clip, unary_samples(distinct, a_min=-0.9, a_max=1.05), prims=("clip",),
-           torch_fn=lambda torch, x, a_min, a_max: torch.clamp(x, a_min, a_max),
-           numpy_ref=np.clip),
-    OpSpec("clip_min_only", tg.clip, unary_samples(distinct, a_min=-0.9), prims=("clip",),
-           torch_fn=lambda torch, x, a_min: torch.clamp(x, min=a_min)),
-    OpSpec("astype", lambda x: tg.astype(x, np.float64), unary_samples(real),
-           prims=("astype",), torch_fn=lambda torch, x: x.double(),
-           dtypes=(np.float64,)),
-    OpSpec("floor_divide", tg.floor_divide, binary_samples(real, nonzero),
-           prims=("floor_divide",), grad=False, gradgrad=False,
-           torch_fn=_t("floor_divide"), numpy_ref=np.floor_divide),
+    OpSpec(
+        "maximum",
+        tg.maximum,
+        binary_samples(distinct, real),
+        prims=("maximum",),
+        torch_fn=_t("maximum"),
+        numpy_ref=np.maximum,
+    ),
+    OpSpec(
+        "minimum",
+        tg.minimum,
+        binary_samples(distinct, real),
+        prims=("minimum",),
+        torch_fn=_t("minimum"),
+        numpy_ref=np.minimum,
+    ),
+    OpSpec(
+        "maximum_ties",
+        tg.maximum,
+        _tie_samples,
+        prims=("maximum",),
+        gradgrad=False,
+        torch_fn=_t("maximum"),
+    ),
+    OpSpec(
+        "minimum_ties",
+        tg.minimum,
+        _tie_samples,
+        prims=("minimum",),
+        gradgrad=False,
+        torch_fn=_t("minimum"),
+    ),
+    OpSpec(
+        "where",
+        tg.where,
+        lambda rng, dt: [
+            Sample((np.asarray(rng.random(a) < 0.5), real(rng, a, dt), real(rng, b, dt)))
+            for a, b in [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (2, 3)), ((), (4,))]
+        ],
+        prims=("where",),
+        torch_fn=lambda torch, c, x, y: torch.where(c, x, y),
+        numpy_ref=np.where,
+    ),
+    OpSpec(
+        "leaky_relu",
+        tg.leaky_relu,
+        unary_samples(_kink_free, negative_slope=0.2),
+        prims=("leaky_relu",),
+        torch_fn=lambda torch, x, negative_slope: torch.nn.functional.leaky_relu(x, negative_slope),
+    ),
+    OpSpec(
+        "elu",
+        tg.elu,
+        unary_samples(_kink_free, alpha=1.3),
+        prims=("elu",),
+        torch_fn=lambda torch, x, alpha: torch.nn.functional.elu(x, alpha),
+    ),
+    OpSpec(
+        "gelu_tanh",
+        tg.gelu,
+        unary_samples(real, approximate="tanh"),
+        prims=("gelu",),
+        torch_fn=lambda torch, x, approximate: torch.nn.functional.gelu(x, approximate=approximate),
+    ),
+    OpSpec(
+        "softplus_beta",
+        tg.softplus,
+        unary_samples(real, beta=2.0, threshold=3.0),
+        prims=("softplus",),
+        torch_fn=lambda torch, x, beta, threshold: torch.nn.functional.softplus(x, beta, threshold),
+    ),
+    OpSpec(
+        "clip",
+        tg.clip,
+        unary_samples(distinct, a_min=-0.9, a_max=1.05),
+        prims=("clip",),
+        torch_fn=lambda torch, x, a_min, a_max: torch.clamp(x, a_min, a_max),
+        numpy_ref=np.clip,
+    ),
+    OpSpec(
+        "clip_min_only",
+        tg.clip,
+        unary_samples(distinct, a_min=-0.9),
+        prims=("clip",),
+        torch_fn=lambda torch, x, a_min: torch.clamp(x, min=a_min),
+    ),
+    OpSpec(
+        "astype",
+        lambda x: tg.astype(x, np.float64),
+        unary_samples(real),
+        prims=("astype",),
+        torch_fn=lambda torch, x: x.double(),
+        dtypes=(np.float64,),
+    ),
+    OpSpec(
+        "floor_divide",
+        tg.floor_divide,
+        binary_samples(real, nonzero),
+        prims=("floor_divide",),
+        grad=False,
+        gradgrad=False,
+        torch_fn=_t("floor_divide"),
+        numpy_ref=np.floor_divide,
+    ),
 ]
 
-_COMPARE = ["equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-            "logical_and", "logical_or", "logical_xor"]
-_TORCH_COMPARE = {"equal": "eq", "not_equal": "ne", "less": "lt", "less_equal": "le",
-                  "greater": "gt", "greater_equal": "ge"}
+_COMPARE = [
+    "equal",
+    "not_equal",
+    "less",
+    "less_equal",
+    "greater",
+    "greater_equal",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+]
+_TORCH_COMPARE = {
+    "equal": "eq",
+    "not_equal": "ne",
+    "less": "lt",
+    "less_equal": "le",
+    "greater": "gt",
+    "greater_equal": "ge",
+}
 for _name in _COMPARE:
-    SPECS.append(OpSpec(_name, getattr(tg, _name), binary_samples(distinct), prims=(_name,),
-                        grad=False, gradgrad=False,
-                        torch_fn=_t(_TORCH_COMPARE.get(_name, _name)),
-                        numpy_ref=getattr(np, _name)))
+    SPECS.append(
+        OpSpec(
+            _name,
+            getattr(tg, _name),
+            binary_samples(distinct),
+            prims=(_name,),
+            grad=False,
+            gradgrad=False,
+            torch_fn=_t(_TORCH_COMPARE.get(_name, _name)),
+            numpy_ref=getattr(np, _name),
+        )
+    )
 for _name in ["logical_not", "isfinite", "isnan", "isinf"]:
-    SPECS.append(OpSpec(_name, getattr(tg, _name), unary_samples(real), prims=(_name,),
-                        grad=False, gradgrad=False, torch_fn=_t(_name),
-                        numpy_ref=getattr(np, _name)))
+    SPECS.append(
+        OpSpec(
+            _name,
+            getattr(tg, _name),
+            unary_samples(real),
+            prims=(_name,),
+            grad=False,
+            gradgrad=False,
+            torch_fn=_t(_name),
+            numpy_ref=getattr(np, _name),
+        )
+    )
