@@ -38,9 +38,19 @@ def _rng():
 
 
 def test_names_are_exported_in_both_namespaces():
-    for name in ("softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss",
-                 "binary_cross_entropy_with_logits", "one_hot", "l1_loss", "huber_loss",
-                 "smooth_l1_loss", "logsigmoid"):
+    for name in (
+        "softmax",
+        "log_softmax",
+        "cross_entropy",
+        "nll_loss",
+        "mse_loss",
+        "binary_cross_entropy_with_logits",
+        "one_hot",
+        "l1_loss",
+        "huber_loss",
+        "smooth_l1_loss",
+        "logsigmoid",
+    ):
         assert getattr(tg, name) is getattr(F, name)
 
 
@@ -49,8 +59,7 @@ def test_names_are_exported_in_both_namespaces():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_cross_entropy_with_huge_logits_is_finite(dtype):
-    x = tg.tensor(np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4]], dtype=dtype),
-                  requires_grad=True)
+    x = tg.tensor(np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4]], dtype=dtype), requires_grad=True)
     y = np.array([1, 2])
     loss = F.cross_entropy(x, y)
     g = _grad(loss, x)
@@ -75,8 +84,11 @@ def test_softmax_and_log_softmax_with_huge_logits_are_finite(dtype):
 def test_probability_target_and_bce_with_huge_logits_are_finite():
     x = tg.tensor([[1e4, -1e4], [-1e4, 1e4]], requires_grad=True)
     t = np.array([[0.3, 0.7], [1.0, 0.0]])
-    for loss in (F.cross_entropy(x, t), F.binary_cross_entropy_with_logits(x, t),
-                 tg.sum(F.logsigmoid(x))):
+    for loss in (
+        F.cross_entropy(x, t),
+        F.binary_cross_entropy_with_logits(x, t),
+        tg.sum(F.logsigmoid(x)),
+    ):
         assert np.isfinite(loss.data)
         assert np.all(np.isfinite(_grad(loss, x)))
     bce = F.binary_cross_entropy_with_logits(x, t, reduction="none").data
@@ -105,8 +117,10 @@ def test_cross_entropy_gradient_is_softmax_minus_onehot_over_n():
 def test_cross_entropy_hessian_is_softmax_covariance():
     x = tg.tensor(_rng().standard_normal((1, 4)), requires_grad=True)
     (g,) = tg.autograd.grad(F.cross_entropy(x, np.array([2])), [x], create_graph=True)
-    rows = [tg.autograd.grad(tg.sum(g * np.eye(4)[k][None]), [x], retain_graph=True)[0]
-            .data[0] for k in range(4)]
+    rows = [
+        tg.autograd.grad(tg.sum(g * np.eye(4)[k][None]), [x], retain_graph=True)[0].data[0]
+        for k in range(4)
+    ]
     p = F.softmax(x.data[0])
     np.testing.assert_allclose(np.array(rows), np.diag(p) - np.outer(p, p), atol=1e-12)
 
@@ -157,8 +171,9 @@ def test_ignore_index_may_be_a_valid_class():
     x = _rng().standard_normal((4, 3))
     y = np.array([0, 1, 2, 1])
     full = F.cross_entropy(x, y, reduction="none")
-    np.testing.assert_allclose(F.cross_entropy(x, y, ignore_index=1),
-                               (full[0] + full[2]) / 2, rtol=1e-14)
+    np.testing.assert_allclose(
+        F.cross_entropy(x, y, ignore_index=1), (full[0] + full[2]) / 2, rtol=1e-14
+    )
 
 
 def test_mean_over_no_target_is_nan_with_zero_gradient():
@@ -176,10 +191,14 @@ def test_weighted_mean_divides_by_the_sum_of_target_weights():
     w = np.array([0.2, 1.0, 3.0])
     per = F.cross_entropy(x, y, reduction="none")
     np.testing.assert_allclose(F.cross_entropy(x, y, weight=w, reduction="none"), per * w[y])
-    np.testing.assert_allclose(F.cross_entropy(x, y, weight=w),
-                               (per * w[y]).sum() / w[y].sum(), rtol=1e-14)
-    np.testing.assert_allclose(F.nll_loss(F.log_softmax(x, axis=1), y, weight=w),
-                               (per * w[y]).sum() / w[y].sum(), rtol=1e-14)
+    np.testing.assert_allclose(
+        F.cross_entropy(x, y, weight=w), (per * w[y]).sum() / w[y].sum(), rtol=1e-14
+    )
+    np.testing.assert_allclose(
+        F.nll_loss(F.log_softmax(x, axis=1), y, weight=w),
+        (per * w[y]).sum() / w[y].sum(),
+        rtol=1e-14,
+    )
 
 
 def test_weight_is_a_constant():
@@ -196,11 +215,13 @@ def test_label_smoothing_mixes_the_target_with_uniform():
     y = rng.integers(0, 5, 4)
     eps = 0.25
     q = (1 - eps) * np.eye(5)[y] + eps / 5
-    np.testing.assert_allclose(F.cross_entropy(x, y, label_smoothing=eps),
-                               F.cross_entropy(x, q), rtol=1e-13)
+    np.testing.assert_allclose(
+        F.cross_entropy(x, y, label_smoothing=eps), F.cross_entropy(x, q), rtol=1e-13
+    )
     # equal logits: every target gives log C
-    np.testing.assert_allclose(F.cross_entropy(np.zeros((3, 5)), y[:3], label_smoothing=0.4),
-                               np.log(5), rtol=1e-14)
+    np.testing.assert_allclose(
+        F.cross_entropy(np.zeros((3, 5)), y[:3], label_smoothing=0.4), np.log(5), rtol=1e-14
+    )
 
 
 def test_probability_targets_match_labels_for_one_hot_and_are_differentiable():
@@ -216,17 +237,25 @@ def test_probability_targets_match_labels_for_one_hot_and_are_differentiable():
 
 
 @needs_torch
-@pytest.mark.parametrize("kw", [
-    {}, {"reduction": "sum"}, {"reduction": "none"}, {"label_smoothing": 0.3},
-    {"ignore_index": 0, "label_smoothing": 0.2, "weight": np.array([0.5, 2.0, 1.0, 0.1])},
-    {"weight": np.array([0.5, 2.0, 1.0, 0.1]), "reduction": "sum", "label_smoothing": 0.5},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"reduction": "sum"},
+        {"reduction": "none"},
+        {"label_smoothing": 0.3},
+        {"ignore_index": 0, "label_smoothing": 0.2, "weight": np.array([0.5, 2.0, 1.0, 0.1])},
+        {"weight": np.array([0.5, 2.0, 1.0, 0.1]), "reduction": "sum", "label_smoothing": 0.5},
+    ],
+)
 def test_cross_entropy_float32_matches_torch(kw):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((8, 4, 3)).astype(np.float32)
     y = rng.integers(0, 4, (8, 3))
-    tkw = {k: torch.tensor(v, dtype=torch.float32) if isinstance(v, np.ndarray) else v
-           for k, v in kw.items()}
+    tkw = {
+        k: torch.tensor(v, dtype=torch.float32) if isinstance(v, np.ndarray) else v
+        for k, v in kw.items()
+    }
     xt = tg.tensor(x, requires_grad=True)
     loss = F.cross_entropy(xt, y, **kw)
     gy = np.ones(loss.shape, dtype=np.float32)
@@ -237,6 +266,95 @@ def test_cross_entropy_float32_matches_torch(kw):
     assert loss.dtype == np.float32 and g.dtype == np.float32
     np.testing.assert_allclose(loss.data, tl.detach().numpy(), rtol=2e-5, atol=1e-6)
     np.testing.assert_allclose(g.data, tx.grad.numpy(), rtol=2e-5, atol=1e-6)
+
+
+def _loss_and_grad(x, y, **kw):
+    xt = tg.tensor(x, requires_grad=True)
+    loss = F.cross_entropy(xt, y, **kw)
+    (g,) = tg.autograd.grad(loss, [xt], grad_outputs=[np.ones(loss.shape, dtype=x.dtype)])
+    return loss.data, g.data
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_class_axis_last_matches_the_general_path(reduction):
+    # Class axis last (no weight, ignored label or smoothing) takes a target-shifted fast
+    # path; with a trailing length-1 axis (class axis 1 of 3-D) the max-shifted one.
+    rng = _rng()
+    x = rng.standard_normal((7, 5)) * 4
+    y = rng.integers(0, 5, 7)
+    la, ga = _loss_and_grad(x, y, reduction=reduction)
+    lb, gb = _loss_and_grad(x[:, :, None], y[:, None], reduction=reduction)
+    np.testing.assert_allclose(la, lb.reshape(la.shape), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(ga, gb[:, :, 0], rtol=1e-13, atol=1e-15)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_entropy_with_infinite_logits_matches_torch_and_adds_no_warning(dtype):
+    x = np.array([[-np.inf, 0.0, 1.0], [0.0, -np.inf, 2.0], [3.0, 0.0, -np.inf]], dtype)
+    y = np.array([0, 2, 1])  # row 0: the target's logit is -inf, the loss inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = F.cross_entropy(x, y, reduction="none")
+    ref = TF.cross_entropy(torch.tensor(x), torch.tensor(y), reduction="none").numpy()
+    np.testing.assert_allclose(loss, ref, rtol=1e-6)
+
+
+def test_cross_entropy_of_non_contiguous_logits():
+    base = _rng().standard_normal((6, 8))
+    for x in (np.asfortranarray(base), base[:, ::2], base.T[:, :6]):
+        y = np.arange(x.shape[0]) % x.shape[1]
+        for reduction in ("mean", "none"):
+            la, ga = _loss_and_grad(x, y, reduction=reduction)
+            lb, gb = _loss_and_grad(np.ascontiguousarray(x), y, reduction=reduction)
+            np.testing.assert_allclose(la, lb, rtol=1e-14)
+            np.testing.assert_allclose(ga, gb, rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.uint8, np.uint64, ">i8"])
+def test_cross_entropy_and_nll_take_any_integer_label_dtype(dtype):
+    x = _rng().standard_normal((4, 3))
+    y = np.array([0, 2, 1, 2])
+    for kw in ({}, {"reduction": "none"}, {"label_smoothing": 0.1}):
+        la, ga = _loss_and_grad(x, y.astype(dtype), **kw)
+        lb, gb = _loss_and_grad(x, y, **kw)
+        np.testing.assert_allclose(la, lb, rtol=1e-15)
+        np.testing.assert_allclose(ga, gb, rtol=1e-15)
+    np.testing.assert_allclose(F.nll_loss(x, y.astype(dtype)), F.nll_loss(x, y), rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, ">i8"])
+def test_negative_labels_other_than_ignore_index_raise(dtype):
+    x = np.zeros((3, 3))
+    for f in (F.cross_entropy, F.nll_loss):
+        with pytest.raises(ValueError, match=r"label -3 is out of range for 3 classes"):
+            f(x, np.array([0, -3, -100], dtype))
+        with pytest.raises(ValueError, match=r"label 3 is out of range for 3 classes"):
+            f(x, np.array([-100, 3, 1], dtype))
+    # only ignore_index itself may be out of range
+    loss = F.cross_entropy(x, np.array([0, -100, 1], dtype))
+    np.testing.assert_allclose(loss, np.log(3.0), rtol=1e-15)
+    with pytest.raises(ValueError, match=r"label 9 is out of range for 3 classes"):
+        F.cross_entropy(x, np.array([9, 0, 1], np.uint8))
+
+
+def test_cross_entropy_second_order_on_the_fast_path_with_a_used_softmax_cotangent():
+    # create_graph records the gradient through the primitive's softmax output; the
+    # Hessian-vector product must match finite differences of the gradient.
+    rng = _rng()
+    x0 = rng.standard_normal((3, 4))
+    y = np.array([1, 0, 3])
+    v = rng.standard_normal((3, 4))
+
+    def grad_at(xv):
+        return _loss_and_grad(xv, y)[1]
+
+    xt = tg.tensor(x0, requires_grad=True)
+    (g,) = tg.autograd.grad(F.cross_entropy(xt, y), [xt], create_graph=True)
+    (hv,) = tg.autograd.grad(tg.sum(g * v), [xt])
+    h = 1e-6
+    fd = (grad_at(x0 + h * v) - grad_at(x0 - h * v)) / (2 * h)
+    np.testing.assert_allclose(hv.data, fd, rtol=1e-6, atol=1e-9)
 
 
 # --------------------------------------------------------------------------- other losses
@@ -299,10 +417,12 @@ def test_one_hot():
 
 def test_bad_reduction_is_named():
     x, y = np.zeros((2, 3)), np.array([0, 1])
-    for call in (lambda: F.cross_entropy(x, y, reduction="avg"),
-                 lambda: F.nll_loss(x, y, reduction="avg"),
-                 lambda: F.mse_loss(x, x, reduction="avg"),
-                 lambda: F.binary_cross_entropy_with_logits(x, x, reduction="avg")):
+    for call in (
+        lambda: F.cross_entropy(x, y, reduction="avg"),
+        lambda: F.nll_loss(x, y, reduction="avg"),
+        lambda: F.mse_loss(x, x, reduction="avg"),
+        lambda: F.binary_cross_entropy_with_logits(x, x, reduction="avg"),
+    ):
         with pytest.raises(ValueError, match="reduction must be one of .*'avg'"):
             call()
 

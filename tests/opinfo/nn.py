@@ -27,8 +27,19 @@ def _kw_to_torch(torch, kw):
 
 # --------------------------------------------------------------------------- softmax
 
-_SOFTMAX_CASES = [((), -1), ((5,), -1), ((5,), 0), ((2, 3), 0), ((2, 3), 1), ((2, 3), -1),
-                  ((3, 1, 2), 1), ((3, 1, 2), -3), ((2, 3, 4), 2), ((0, 3), -1), ((1, 1), 0)]
+_SOFTMAX_CASES = [
+    ((), -1),
+    ((5,), -1),
+    ((5,), 0),
+    ((2, 3), 0),
+    ((2, 3), 1),
+    ((2, 3), -1),
+    ((3, 1, 2), 1),
+    ((3, 1, 2), -3),
+    ((2, 3, 4), 2),
+    ((0, 3), -1),
+    ((1, 1), 0),
+]
 
 
 def _softmax_samples(rng, dtype):
@@ -81,37 +92,54 @@ def _weight(rng, c, dtype):
 def _ce_label_samples(rng, dtype):
     out = []
     for red in ("mean", "sum", "none"):
-        out.append(Sample((real(rng, (4, 3), dtype), _labels(rng, (4,), 3)),
-                          {"reduction": red}))
+        out.append(Sample((real(rng, (4, 3), dtype), _labels(rng, (4,), 3)), {"reduction": red}))
     out.append(Sample((real(rng, (3, 4, 2), dtype), _labels(rng, (3, 2), 4)), {}))
-    out.append(Sample((real(rng, (2, 3, 2, 2), dtype), _labels(rng, (2, 2, 2), 3)),
-                      {"reduction": "none"}))
+    out.append(
+        Sample((real(rng, (2, 3, 2, 2), dtype), _labels(rng, (2, 2, 2), 3)), {"reduction": "none"})
+    )
     out.append(Sample((real(rng, (5,), dtype), np.array(2, dtype=np.int64)), {}))
-    out.append(Sample((real(rng, (5,), dtype), np.array(4, dtype=np.int64)),
-                      {"reduction": "none", "label_smoothing": 0.2}))
-    out.append(Sample((real(rng, (2, 3, 4), dtype), _labels(rng, (2, 3), 4)),
-                      {"axis": -1, "label_smoothing": 0.1}))
+    out.append(
+        Sample(
+            (real(rng, (5,), dtype), np.array(4, dtype=np.int64)),
+            {"reduction": "none", "label_smoothing": 0.2},
+        )
+    )
+    out.append(
+        Sample(
+            (real(rng, (2, 3, 4), dtype), _labels(rng, (2, 3), 4)),
+            {"axis": -1, "label_smoothing": 0.1},
+        )
+    )
     out.append(Sample((real(rng, (1, 1), dtype), np.zeros(1, dtype=np.int64)), {}))
-    out.append(Sample((real(rng, (0, 3), dtype), np.zeros(0, dtype=np.int64)),
-                      {"reduction": "sum"}))
+    out.append(
+        Sample((real(rng, (0, 3), dtype), np.zeros(0, dtype=np.int64)), {"reduction": "sum"})
+    )
     # weights, ignore_index and label smoothing, alone and together
-    out.append(Sample((real(rng, (5, 3), dtype), _labels(rng, (5,), 3)),
-                      {"weight": _weight(rng, 3, dtype)}))
+    out.append(
+        Sample(
+            (real(rng, (5, 3), dtype), _labels(rng, (5,), 3)), {"weight": _weight(rng, 3, dtype)}
+        )
+    )
     y = _labels(rng, (6,), 4)
     y[[1, 4]] = -100
     out.append(Sample((real(rng, (6, 4), dtype), y), {}))
     y = _labels(rng, (3, 2), 3)
     y[0, 1] = 1
-    out.append(Sample((real(rng, (3, 3, 2), dtype), y),
-                      {"weight": _weight(rng, 3, dtype), "ignore_index": 1}))
+    out.append(
+        Sample(
+            (real(rng, (3, 3, 2), dtype), y), {"weight": _weight(rng, 3, dtype), "ignore_index": 1}
+        )
+    )
     y = _labels(rng, (5,), 3)
     y[2] = -100
     for red in ("mean", "sum", "none"):
-        out.append(Sample((real(rng, (5, 3), dtype), y),
-                          {"weight": _weight(rng, 3, dtype), "label_smoothing": 0.3,
-                           "reduction": red}))
-    out.append(Sample((real(rng, (4, 3), dtype), _labels(rng, (4,), 3)),
-                      {"label_smoothing": 1.0}))
+        out.append(
+            Sample(
+                (real(rng, (5, 3), dtype), y),
+                {"weight": _weight(rng, 3, dtype), "label_smoothing": 0.3, "reduction": red},
+            )
+        )
+    out.append(Sample((real(rng, (4, 3), dtype), _labels(rng, (4,), 3)), {"label_smoothing": 1.0}))
     return out
 
 
@@ -123,11 +151,18 @@ def _ce_prob_samples(rng, dtype):
     out = []
     for red in ("mean", "sum", "none"):
         out.append(Sample((real(rng, (4, 3), dtype), probs((4, 3), 1)), {"reduction": red}))
-    out.append(Sample((real(rng, (3, 4, 2), dtype), probs((3, 4, 2), 1)),
-                      {"weight": _weight(rng, 4, dtype), "label_smoothing": 0.2}))
+    out.append(
+        Sample(
+            (real(rng, (3, 4, 2), dtype), probs((3, 4, 2), 1)),
+            {"weight": _weight(rng, 4, dtype), "label_smoothing": 0.2},
+        )
+    )
     out.append(Sample((real(rng, (5,), dtype), probs((5,), 0)), {}))
-    out.append(Sample((real(rng, (2, 3, 4), dtype), probs((2, 3, 4), -1)),
-                      {"axis": -1, "reduction": "none"}))
+    out.append(
+        Sample(
+            (real(rng, (2, 3, 4), dtype), probs((2, 3, 4), -1)), {"axis": -1, "reduction": "none"}
+        )
+    )
     return out
 
 
@@ -143,16 +178,22 @@ def _torch_ce(torch, x, t, axis=None, **kw):
 def _nll_samples(rng, dtype):
     out = []
     for red in ("mean", "sum", "none"):
-        out.append(Sample((real(rng, (4, 3), dtype), _labels(rng, (4,), 3)),
-                          {"reduction": red}))
-    out.append(Sample((real(rng, (3, 4, 2), dtype), _labels(rng, (3, 2), 4)),
-                      {"weight": _weight(rng, 4, dtype)}))
+        out.append(Sample((real(rng, (4, 3), dtype), _labels(rng, (4,), 3)), {"reduction": red}))
+    out.append(
+        Sample(
+            (real(rng, (3, 4, 2), dtype), _labels(rng, (3, 2), 4)),
+            {"weight": _weight(rng, 4, dtype)},
+        )
+    )
     out.append(Sample((real(rng, (5,), dtype), np.array(3, dtype=np.int64)), {}))
     y = _labels(rng, (6,), 3)
     y[[0, 3]] = -100
     for red in ("mean", "none"):
-        out.append(Sample((real(rng, (6, 3), dtype), y),
-                          {"weight": _weight(rng, 3, dtype), "reduction": red}))
+        out.append(
+            Sample(
+                (real(rng, (6, 3), dtype), y), {"weight": _weight(rng, 3, dtype), "reduction": red}
+            )
+        )
     out.append(Sample((real(rng, (6, 3), dtype), y), {}))
     return out
 
@@ -189,15 +230,28 @@ def _bce_samples(rng, dtype):
         out.append(Sample((_wide(rng, s, dtype), t(s)), {"reduction": red}))
     out.append(Sample((np.zeros((2, 2), dtype=dtype), t((2, 2))), {"reduction": "none"}))
     # weight and pos_weight are constants here: PyTorch does not differentiate them.
-    out.append(Sample((real(rng, (4, 3), dtype), t((4, 3))),
-                      {"weight": np.asarray(rng.uniform(0.5, 2, (4, 3)), dtype=dtype)}))
-    out.append(Sample((real(rng, (4, 3), dtype), t((4, 3))),
-                      {"reduction": "sum",
-                       "weight": np.asarray(rng.uniform(0.5, 2, (3,)), dtype=dtype),
-                       "pos_weight": np.asarray(rng.uniform(0.5, 3, (3,)), dtype=dtype)}))
-    out.append(Sample((real(rng, (2, 3), dtype), t((2, 3))),
-                      {"reduction": "none",
-                       "pos_weight": np.asarray(rng.uniform(0.5, 3, (3,)), dtype=dtype)}))
+    out.append(
+        Sample(
+            (real(rng, (4, 3), dtype), t((4, 3))),
+            {"weight": np.asarray(rng.uniform(0.5, 2, (4, 3)), dtype=dtype)},
+        )
+    )
+    out.append(
+        Sample(
+            (real(rng, (4, 3), dtype), t((4, 3))),
+            {
+                "reduction": "sum",
+                "weight": np.asarray(rng.uniform(0.5, 2, (3,)), dtype=dtype),
+                "pos_weight": np.asarray(rng.uniform(0.5, 3, (3,)), dtype=dtype),
+            },
+        )
+    )
+    out.append(
+        Sample(
+            (real(rng, (2, 3), dtype), t((2, 3))),
+            {"reduction": "none", "pos_weight": np.asarray(rng.uniform(0.5, 3, (3,)), dtype=dtype)},
+        )
+    )
     return out
 
 
@@ -212,10 +266,10 @@ def _bce_weight_grad_samples(rng, dtype):
     x = real(rng, (4, 3), dtype)
     return [
         Sample((x, u((4, 3), 0.05, 0.95), u((4, 3), 0.5, 2)), {}),
-        Sample((x, u((4, 3), 0.05, 0.95), u((3,), 0.5, 2), u((3,), 0.5, 3)),
-               {"reduction": "sum"}),
-        Sample((x[:2], u((2, 3), 0.05, 0.95), u((), 0.5, 2), u((1, 3), 0.5, 3)),
-               {"reduction": "none"}),
+        Sample((x, u((4, 3), 0.05, 0.95), u((3,), 0.5, 2), u((3,), 0.5, 3)), {"reduction": "sum"}),
+        Sample(
+            (x[:2], u((2, 3), 0.05, 0.95), u((), 0.5, 2), u((1, 3), 0.5, 3)), {"reduction": "none"}
+        ),
     ]
 
 
@@ -242,35 +296,101 @@ def _torch_one_hot(torch, labels, num_classes=-1):
 
 
 SPECS: list[OpSpec] = [
-    OpSpec("softmax", F.softmax, _softmax_samples, prims=("softmax",),
-           torch_fn=_torch_softmax("softmax"), numpy_ref=_np_softmax),
-    OpSpec("log_softmax", F.log_softmax, _softmax_samples, prims=("log_softmax",),
-           torch_fn=_torch_softmax("log_softmax"), numpy_ref=_np_log_softmax),
-    OpSpec("logsigmoid", F.logsigmoid, unary_samples(_wide),
-           prims=("logsigmoid",), torch_fn=lambda torch, x: _tf(torch).logsigmoid(x),
-           numpy_ref=lambda x: -np.logaddexp(0, -x)),
-    OpSpec("cross_entropy", F.cross_entropy, _ce_label_samples,
-           prims=("cross_entropy", "cross_entropy_grad", "softmax", "nn_gather"),
-           torch_fn=_torch_ce),
-    OpSpec("cross_entropy_probs", F.cross_entropy, _ce_prob_samples,
-           prims=("log_softmax",), torch_fn=_torch_ce),
-    OpSpec("nll_loss", F.nll_loss, _nll_samples, prims=("nn_gather", "nn_scatter"),
-           torch_fn=_torch_nll),
-    OpSpec("mse_loss", F.mse_loss, _pair_samples(),
-           torch_fn=lambda torch, a, b, **k: _tf(torch).mse_loss(a, b, **k)),
-    OpSpec("l1_loss", F.l1_loss, _pair_samples(),
-           torch_fn=lambda torch, a, b, **k: _tf(torch).l1_loss(a, b, **k)),
-    OpSpec("huber_loss", F.huber_loss, _pair_samples(delta=1.5), prims=("huber_loss",),
-           torch_fn=lambda torch, a, b, **k: _tf(torch).huber_loss(a, b, **k)),
-    OpSpec("smooth_l1_loss", F.smooth_l1_loss, _pair_samples(beta=0.7), prims=("huber_loss",),
-           torch_fn=lambda torch, a, b, **k: _tf(torch).smooth_l1_loss(a, b, **k)),
-    OpSpec("smooth_l1_loss_beta0", F.smooth_l1_loss, _pair_samples(beta=0.0),
-           torch_fn=lambda torch, a, b, **k: _tf(torch).smooth_l1_loss(a, b, **k)),
-    OpSpec("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits,
-           _bce_samples, prims=("logsigmoid",), torch_fn=_torch_bce),
-    OpSpec("bce_with_logits_weight_grads", F.binary_cross_entropy_with_logits,
-           _bce_weight_grad_samples, prims=("logsigmoid",),
-           torch_skip="PyTorch does not differentiate weight and pos_weight; tapegrad does"),
-    OpSpec("one_hot", F.one_hot, _one_hot_samples, prims=("one_hot",),
-           torch_fn=_torch_one_hot, numpy_ref=_np_one_hot, grad=False, gradgrad=False),
+    OpSpec(
+        "softmax",
+        F.softmax,
+        _softmax_samples,
+        prims=("softmax",),
+        torch_fn=_torch_softmax("softmax"),
+        numpy_ref=_np_softmax,
+    ),
+    OpSpec(
+        "log_softmax",
+        F.log_softmax,
+        _softmax_samples,
+        prims=("log_softmax",),
+        torch_fn=_torch_softmax("log_softmax"),
+        numpy_ref=_np_log_softmax,
+    ),
+    OpSpec(
+        "logsigmoid",
+        F.logsigmoid,
+        unary_samples(_wide),
+        prims=("logsigmoid",),
+        torch_fn=lambda torch, x: _tf(torch).logsigmoid(x),
+        numpy_ref=lambda x: -np.logaddexp(0, -x),
+    ),
+    OpSpec(
+        "cross_entropy",
+        F.cross_entropy,
+        _ce_label_samples,
+        prims=("cross_entropy", "cross_entropy_grad", "softmax", "nn_gather"),
+        torch_fn=_torch_ce,
+    ),
+    OpSpec(
+        "cross_entropy_probs",
+        F.cross_entropy,
+        _ce_prob_samples,
+        prims=("log_softmax",),
+        torch_fn=_torch_ce,
+    ),
+    OpSpec(
+        "nll_loss", F.nll_loss, _nll_samples, prims=("nn_gather", "nn_scatter"), torch_fn=_torch_nll
+    ),
+    OpSpec(
+        "mse_loss",
+        F.mse_loss,
+        _pair_samples(),
+        torch_fn=lambda torch, a, b, **k: _tf(torch).mse_loss(a, b, **k),
+    ),
+    OpSpec(
+        "l1_loss",
+        F.l1_loss,
+        _pair_samples(),
+        torch_fn=lambda torch, a, b, **k: _tf(torch).l1_loss(a, b, **k),
+    ),
+    OpSpec(
+        "huber_loss",
+        F.huber_loss,
+        _pair_samples(delta=1.5),
+        prims=("huber_loss",),
+        torch_fn=lambda torch, a, b, **k: _tf(torch).huber_loss(a, b, **k),
+    ),
+    OpSpec(
+        "smooth_l1_loss",
+        F.smooth_l1_loss,
+        _pair_samples(beta=0.7),
+        prims=("huber_loss",),
+        torch_fn=lambda torch, a, b, **k: _tf(torch).smooth_l1_loss(a, b, **k),
+    ),
+    OpSpec(
+        "smooth_l1_loss_beta0",
+        F.smooth_l1_loss,
+        _pair_samples(beta=0.0),
+        torch_fn=lambda torch, a, b, **k: _tf(torch).smooth_l1_loss(a, b, **k),
+    ),
+    OpSpec(
+        "binary_cross_entropy_with_logits",
+        F.binary_cross_entropy_with_logits,
+        _bce_samples,
+        prims=("logsigmoid",),
+        torch_fn=_torch_bce,
+    ),
+    OpSpec(
+        "bce_with_logits_weight_grads",
+        F.binary_cross_entropy_with_logits,
+        _bce_weight_grad_samples,
+        prims=("logsigmoid",),
+        torch_skip="PyTorch does not differentiate weight and pos_weight; tapegrad does",
+    ),
+    OpSpec(
+        "one_hot",
+        F.one_hot,
+        _one_hot_samples,
+        prims=("one_hot",),
+        torch_fn=_torch_one_hot,
+        numpy_ref=_np_one_hot,
+        grad=False,
+        gradgrad=False,
+    ),
 ]

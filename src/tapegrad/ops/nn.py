@@ -269,11 +269,15 @@ _scatter = defvjp(
 
 
 def _label_consts(
-    target: np.ndarray, weight: Any, ignore_index: int, dtype: Any
+    target: np.ndarray, weight: Any, ignore_index: int | None, dtype: Any
 ) -> tuple[np.ndarray, Any, float]:
-    """(safe labels, per-sample weight w[y]*mask or None when all ones, mean denominator)."""
-    mask = target != ignore_index
-    if mask.all():
+    """(safe labels, per-sample weight w[y]*mask or None when all ones, mean denominator).
+
+    ``ignore_index=None``: no label is ignored (the wrappers pass None when they have
+    checked that no label equals it).
+    """
+    mask = None if ignore_index is None else target != ignore_index
+    if mask is None or mask.all():
         if weight is None:
             return target, None, float(target.size)
         sw = weight[target]
@@ -283,7 +287,9 @@ def _label_consts(
     return safe, sw, float(np.sum(sw, dtype=np.float64))
 
 
-def _mask_of(target: np.ndarray, ignore_index: int, dtype: Any) -> Any:
+def _mask_of(target: np.ndarray, ignore_index: int | None, dtype: Any) -> Any:
+    if ignore_index is None:
+        return None
     mask = target != ignore_index
     return None if mask.all() else mask.astype(dtype)
 
@@ -292,23 +298,105 @@ def _inv(d: float) -> float:
     return 1.0 / d if d else float("nan")
 
 
+# Small per-shape constants of the fused cross-entropy, built once: row offsets for flat
+# label positions, and ones for row sums as a matrix-vector product.  Read-only; only short
+# ones are kept (they matter for small inputs), and the caches are cleared when they grow.
+_ROWS: dict[tuple[int, int], np.ndarray] = {}
+_ONES: dict[tuple[int, Any], np.ndarray] = {}
+
+
+def _const(cache: dict[Any, np.ndarray], key: Any, n: int, make: Any) -> np.ndarray:
+    v = cache.get(key)
+    if v is None:
+        v = make()
+        if n <= 4096:
+            if len(cache) >= 64:
+                cache.clear()
+            v.flags.writeable = False
+            cache[key] = v
+    return v
+
+
+def _flat_index(idx: np.ndarray, c: int) -> Any:
+    """Flat positions of the labels ``idx`` in a C-contiguous ``idx.shape + (c,)`` array."""
+    n = idx.size
+    rows = _const(_ROWS, (n, c), n, lambda: np.arange(0, n * c, c, dtype=np.intp))
+    return np.add(idx.reshape(-1), rows, dtype=np.intp, casting="unsafe")
+
+
+def _row_sums(a: np.ndarray) -> Any:
+    """Sums of the rows of a 2-D array (a BLAS matrix-vector product for float32/64: a
+    reduction along short rows costs NumPy a loop iteration per row)."""
+    if a.dtype.char not in "fd":
+        return np.add.reduce(a, axis=1)
+    c = a.shape[1]
+    return np.dot(a, _const(_ONES, (c, a.dtype), c, lambda: np.ones(c, a.dtype)))
+
+
+_INF = float("inf")
+
+
+def _ce_fast(x: Any, target: np.ndarray, reduction: str) -> Any:
+    """The common case (class axis last, no weight/ignored label/smoothing), or None.
+
+    Each row is shifted by its target logit instead of its max (no max pass, slow on short
+    rows): then ``-log p[y] = log(sum_c exp(x_c - x_y))``.  The sum is >= 1 (the target's
+    own term is exp(0) = 1), so the result is as accurate as with the max shift unless a
+    logit exceeds the target's by more than the dtype's exp range: then (also for inf/NaN
+    logits) the loss is not finite and the caller takes the max-shifted path.
+    """
+    c = x.shape[-1]
+    xf = x.reshape(-1, c)
+    with np.errstate(all="ignore"):  # inf/NaN here means: take the other path (it warns)
+        z = xf - xf.reshape(-1)[_flat_index(target, c)][:, None]
+        e = np.exp(z, out=z)
+    s = _row_sums(e)
+    loss = np.log(s)
+    if reduction == "none":
+        if not np.maximum.reduce(loss) < _INF:
+            return None
+        out = loss.reshape(target.shape)
+    else:
+        total = np.add.reduce(loss)
+        if not total < _INF:
+            return None
+        if reduction == "mean":
+            total = total * (1.0 / loss.size)
+        out = np.asarray(total, dtype=x.dtype)
+    e /= s[:, None]
+    return out, e.reshape(x.shape)
+
+
 def _ce_impl(
     x: Any,
     target: Any,
     weight: Any,
     *,
     axis: int,
-    ignore_index: int,
+    ignore_index: int | None,
     reduction: str,
     label_smoothing: float,
 ) -> Any:
     target = np.asarray(target)
+    eps = label_smoothing
+    if (
+        weight is None
+        and ignore_index is None
+        and not eps
+        and axis == x.ndim - 1
+        and x.size
+        and x.dtype.kind == "f"
+    ):
+        res = _ce_fast(x, target, reduction)
+        if res is not None:
+            return res
     safe, sw, denom = _label_consts(target, weight, ignore_index, x.dtype)
-    z = x - x.max(axis=axis, keepdims=True) if x.size else x
-    lse = np.log(np.exp(z).sum(axis=axis, keepdims=True))
+    z = x - np.maximum.reduce(x, axis=axis, keepdims=True) if x.size else x
+    e = np.exp(z)
+    s = np.add.reduce(e, axis=axis, keepdims=True)
+    lse = np.log(s)
     # -log p[y] = lse - z[y]
     loss = lse.reshape(target.shape) - _gather_impl(z, safe, axis=axis)
-    eps = label_smoothing
     if sw is not None:
         loss *= sw
     if eps:
@@ -324,12 +412,13 @@ def _ce_impl(
         if mask is not None:
             smooth *= mask
         loss = (1.0 - eps) * loss + (eps / c) * smooth
+    e /= s
     if reduction == "none":
-        return np.asarray(loss)
+        return np.asarray(loss), e
     total = np.sum(loss)
     if reduction == "mean":
         total = total * _inv(denom)
-    return np.asarray(total, dtype=x.dtype)
+    return np.asarray(total, dtype=x.dtype), e
 
 
 def _ce_vjp(
@@ -340,10 +429,12 @@ def _ce_vjp(
     weight: Any,
     *,
     axis: int,
-    ignore_index: int,
+    ignore_index: int | None,
     reduction: str,
     label_smoothing: float,
 ) -> Any:
+    g, g1 = g
+    p = ans[1]  # softmax(x, axis): the primitive's second output
     target = _data(target)
     weight = None if weight is None else _data(weight)
     dt = x.dtype
@@ -363,61 +454,61 @@ def _ce_vjp(
         coef = hit + gm * (eps * wsum / c)
     else:
         coef = hit
-    out = _ce_grad(x, safe, coef, hit if eps != 1.0 else hit * 0.0, axis=axis)
+    out = _ce_grad(p, safe, coef, hit if eps != 1.0 else hit * 0.0, axis=axis)
     if eps:
         wb = np.full(_class_shape(nd, axis, c), eps / c, dtype=dt)
         if weight is not None:
             wb = wb * weight.reshape(wb.shape)
         out = out - _expand_at(gm, axis, nd) * wb
+    # The softmax output is internal (the wrapper drops it): in a first-order backward its
+    # cotangent is the engine's zero filler, skipped.  Recorded (create_graph), it carries
+    # the second-order terms: the graph of the gradient above reads p.
+    if g1.__class__ is not np.ndarray or g1.any():
+        out = out + _softmax_vjp(g1, p, None, axis=axis)
     return out
 
 
-def _ce_grad_impl(x: Any, idx: Any, coef: Any, hit: Any, *, axis: int) -> Any:
+def _ce_grad_impl(p: Any, idx: Any, coef: Any, hit: Any, *, axis: int) -> Any:
     idx = np.asarray(idx)
-    p = np.exp(x - x.max(axis=axis, keepdims=True))
-    s = p.sum(axis=axis, keepdims=True)
-    if np.ndim(coef):
-        s = np.expand_dims(coef, axis) / s
-    else:
-        s = coef / s
-    p *= s
-    if axis == x.ndim - 1:
-        flat = idx.reshape(-1)
-        p.reshape(-1, x.shape[axis])[np.arange(flat.size), flat] -= (
-            hit if np.ndim(hit) == 0 else np.reshape(hit, -1)
-        )
+    coef = np.asarray(coef)
+    out = p * (coef.reshape(coef.shape[:axis] + (1,) + coef.shape[axis:]) if coef.ndim else coef)
+    if not out.size:
+        return out
+    hit = np.asarray(hit)
+    if axis == p.ndim - 1 and out.flags.c_contiguous:
+        out.reshape(-1)[_flat_index(idx, p.shape[axis])] -= hit.reshape(-1) if hit.ndim else hit
     else:
         i = np.expand_dims(idx, axis)
-        h = hit if np.ndim(hit) == 0 else np.expand_dims(hit, axis)
-        np.put_along_axis(p, i, np.take_along_axis(p, i, axis) - h, axis)
-    return p
+        h = np.expand_dims(hit, axis) if hit.ndim else hit
+        np.put_along_axis(out, i, np.take_along_axis(out, i, axis) - h, axis)
+    return out
 
 
-def _ce_grad_dx(g: Any, ans: Any, x: Any, idx: Any, coef: Any, hit: Any, *, axis: int) -> Any:
-    gc = g * _expand_at(coef, axis, len(x.shape))
-    return _softmax_vjp(gc, softmax(x, axis=axis), x, axis=axis)
+def _ce_grad_dp(g: Any, ans: Any, p: Any, idx: Any, coef: Any, hit: Any, *, axis: int) -> Any:
+    return g * _expand_at(coef, axis, len(p.shape))
 
 
-def _ce_grad_dcoef(g: Any, ans: Any, x: Any, idx: Any, coef: Any, hit: Any, *, axis: int) -> Any:
-    return _sum(g * softmax(x, axis=axis), axis)
+def _ce_grad_dcoef(g: Any, ans: Any, p: Any, idx: Any, coef: Any, hit: Any, *, axis: int) -> Any:
+    return _sum(g * p, axis)
 
 
-def _ce_grad_dhit(g: Any, ans: Any, x: Any, idx: Any, coef: Any, hit: Any, *, axis: int) -> Any:
+def _ce_grad_dhit(g: Any, ans: Any, p: Any, idx: Any, coef: Any, hit: Any, *, axis: int) -> Any:
     return -_gather(g, idx, axis=axis)
 
 
-# The gradient of the fused cross-entropy, itself a primitive so that a first-order backward
-# is one pass of NumPy (softmax scaled in place, targets subtracted in place) and higher
-# orders still work: softmax(x) * coef - onehot(idx) * hit, coef/hit per sample (or 0-d).
+# The gradient of the fused cross-entropy from its softmax output ``p``, itself a primitive
+# so that a first-order backward is one pass of NumPy (p scaled, targets subtracted in
+# place) and higher orders still work: p * coef - onehot(idx) * hit, coef/hit per sample
+# (or 0-d).
 _ce_grad = defvjp(
     Primitive(
         "cross_entropy_grad",
         _ce_grad_impl,
         save=(0, 1, 2),
-        doc="``softmax(x, axis) * coef - onehot(idx, axis) * hit`` (the gradient of "
-        "the fused cross-entropy).",
+        doc="``p * coef - onehot(idx, axis) * hit``, coef/hit per sample or 0-d (the "
+        "gradient of the fused cross-entropy, ``p`` its softmax output).",
     ),
-    _ce_grad_dx,
+    _ce_grad_dp,
     None,
     _ce_grad_dcoef,
     _ce_grad_dhit,
@@ -428,19 +519,27 @@ _cross_entropy = defvjp(
     Primitive(
         "cross_entropy",
         _ce_impl,
-        save=(0, 1, 2),
+        save=(1, 2, "ans"),
+        nout=2,
         doc="Fused softmax cross-entropy with integer class labels (PyTorch "
-        "semantics: weight, ignore_index, label_smoothing, reduction).",
+        "semantics: weight, ignore_index, label_smoothing, reduction); returns "
+        "``(loss, softmax(x, axis))``, the second output kept for the gradient. "
+        "``ignore_index=None``: no label is ignored.",
     ),
     _ce_vjp,
     None,
     None,
 )
 
+# Signed label dtypes viewed as unsigned: a negative label becomes huge, so one max pass
+# finds labels below 0 and labels >= C.
+_UNSIGNED = {np.dtype(f"i{k}"): np.dtype(f"u{k}") for k in (1, 2, 4, 8)}
+
 
 def _labels_check(
     x: np.ndarray, t: np.ndarray, axis: int, ignore_index: int, fn: str, what: str
-) -> None:
+) -> bool:
+    """Raise for a wrong target shape or label; return whether a label equals ignore_index."""
     expected = x.shape[:axis] + x.shape[axis + 1 :]
     if t.shape != expected:
         raise ShapeMismatchError(
@@ -448,15 +547,26 @@ def _labels_check(
             f"{axis}, i.e. {expected}; got {t.shape} (input shape {x.shape}). For class "
             f"probabilities pass a float target of shape {x.shape}."
         )
+    if not t.size:
+        return False
     c = x.shape[axis]
-    if t.size and (t.min() < 0 or t.max() >= c):
-        bad = ((t < 0) | (t >= c)) & (t != ignore_index)
-        if bad.any():
-            v = t[bad].flat[0]
-            raise ValueError(
-                f"{fn}: target label {int(v)} is out of range for {c} classes; labels must "
-                f"be in [0, {c - 1}] (or equal ignore_index={ignore_index})."
-            )
+    u = _UNSIGNED.get(t.dtype)
+    if u is not None:
+        ok = np.maximum.reduce(t.view(u), axis=None) < c
+    elif t.dtype.kind == "u":
+        ok = np.maximum.reduce(t, axis=None) < c
+    else:
+        ok = t.min() >= 0 and t.max() < c
+    if ok:
+        return 0 <= ignore_index < c and bool((t == ignore_index).any())
+    bad = ((t < 0) | (t >= c)) & (t != ignore_index)
+    if bad.any():
+        v = t[bad].flat[0]
+        raise ValueError(
+            f"{fn}: target label {int(v)} is out of range for {c} classes; labels must "
+            f"be in [0, {c - 1}] (or equal ignore_index={ignore_index})."
+        )
+    return True  # every label out of [0, C) equals ignore_index
 
 
 def _weight_check(weight: Any, c: int, dtype: Any, fn: str) -> Any:
@@ -559,16 +669,17 @@ def cross_entropy(
     if _is_int(td):
         if isinstance(t, Tensor):
             t = td
-        _labels_check(xd, td, ax, int(ignore_index), fn, "input's")
+        ii = int(ignore_index)
+        ignored = _labels_check(xd, td, ax, ii, fn, "input's")
         return _cross_entropy(
             x,
             t,
             w,
             axis=ax,
-            ignore_index=int(ignore_index),
+            ignore_index=ii if ignored else None,
             reduction=reduction,
             label_smoothing=ls,
-        )
+        )[0]
     if td.dtype.kind != "f":
         raise ValueError(
             f"{fn}: target must hold integer class labels or float class probabilities, "
@@ -633,8 +744,9 @@ def nll_loss(
         )
     ax = _class_axis(xd, None, fn)
     w = _weight_check(weight, xd.shape[ax], xd.dtype, fn)
-    _labels_check(xd, td, ax, int(ignore_index), fn, "input's")
-    safe, sw, denom = _label_consts(td, w, int(ignore_index), xd.dtype)
+    ii = int(ignore_index)
+    ignored = _labels_check(xd, td, ax, ii, fn, "input's")
+    safe, sw, denom = _label_consts(td, w, ii if ignored else None, xd.dtype)
     picked = _gather(x, safe, axis=ax)
     if sw is None:
         return -_reduce(picked, reduction)
