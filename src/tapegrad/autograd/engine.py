@@ -261,7 +261,9 @@ def run_backward(
             out.append(g)
         return out
 
-    with grad_mode.set_grad_enabled(create_graph):
+    prev_mode = grad_mode._state.enabled
+    grad_mode._state.enabled = create_graph
+    try:
         # A cotangent array can be shared (add passes one array to both inputs) or be the
         # caller's own ``gradient``: .grad gets a copy then, so changing .grad in place can
         # never change another tensor's gradient or the caller's array.
@@ -283,6 +285,8 @@ def run_backward(
                     g = capture.get((id(t.grad_fn), t._idx)) if capture is not None else None
                     if g is not None:
                         _accumulate(t, g, create_graph, run_hooks=False)
+    finally:
+        grad_mode._state.enabled = prev_mode
     return None
 
 

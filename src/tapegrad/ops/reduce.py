@@ -98,6 +98,12 @@ def _keep(v: Any, shape: tuple[int, ...], axis: tuple[int, ...], keepdims: bool)
 
 def expand_reduced(g: Any, shape: tuple[int, ...], axis: tuple[int, ...], keepdims: bool) -> Any:
     """Broadcast a reduced cotangent back to ``shape``."""
+    if g.__class__ is np.ndarray:  # first-order backward: plain NumPy, nothing to record
+        if not keepdims and axis:
+            g = g.reshape(_kshape(shape, axis))
+        out = np.empty(shape, g.dtype)  # a fresh array (no read-only broadcast view)
+        out[...] = g
+        return out
     from .shape import broadcast_to, reshape
 
     if not keepdims and axis:
