@@ -160,3 +160,93 @@ def test_matches_torch(spec, sample):
         np.testing.assert_allclose(
             gv, tv, rtol=1e-9, atol=1e-10, err_msg=f"{spec.name}: gradient differs from torch"
         )
+
+
+# --------------------------------------------------------------------------- forward mode
+def _jvp_outputs(spec: OpSpec, sample: Sample, tangents: list, batch: tuple = ()):
+    """Primal outputs and their tangents at a fresh level (tangents: one per float input)."""
+    from tapegrad.autograd.forward import make_dual, new_level
+
+    level = new_level()
+    diff = _diff_positions(sample)
+    args = list(sample.args)
+    for i, t in zip(diff, tangents):
+        args[i] = make_dual(tg.tensor(sample.args[i]), tg.Tensor(t), level)
+    outs = _outs(spec.op(*args, **sample.kwargs))
+    res = []
+    for o in outs:
+        if o.dtype.kind != "f":
+            continue
+        t = o._fw.get(level) if o._fw else None
+        res.append((o, np.zeros(batch + o.shape) if t is None else t.data))
+    return res
+
+
+def _float_outs(spec: OpSpec, sample: Sample, args: list):
+    return [o.data for o in _outs(spec.op(*args, **sample.kwargs)) if o.dtype.kind == "f"]
+
+
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: s.grad))
+def test_jvp_matches_finite_differences(spec, sample):
+    rng = np.random.default_rng(2)
+    diff = _diff_positions(sample)
+    us = [rng.standard_normal(np.shape(sample.args[i])) for i in diff]
+    analytic = [t for _, t in _jvp_outputs(spec, sample, us)]
+    eps = 1e-6
+
+    def shifted(sign):
+        args = [tg.Tensor(a) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
+                for a in sample.args]
+        for i, u in zip(diff, us):
+            args[i] = tg.Tensor(sample.args[i] + sign * eps * u)
+        return _float_outs(spec, sample, args)
+
+    numeric = [(p - m) / (2 * eps) for p, m in zip(shifted(1), shifted(-1))]
+    assert len(analytic) == len(numeric)
+    for a, n in zip(analytic, numeric):
+        np.testing.assert_allclose(a, n, atol=spec.atol * 10, rtol=spec.rtol,
+                                   err_msg=f"{spec.name}: jvp differs from finite differences")
+
+
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: s.grad))
+def test_jvp_and_vjp_are_transposes(spec, sample):
+    # <v, J u> = <J^T v, u> for random u, v: the forward and reverse rules agree.
+    rng = np.random.default_rng(3)
+    diff = _diff_positions(sample)
+    us = [rng.standard_normal(np.shape(sample.args[i])) for i in diff]
+    pairs = _jvp_outputs(spec, sample, us)
+    vs = [rng.standard_normal(o.shape) for o, _ in pairs]
+    lhs = sum(float(np.sum(v * t)) for v, (_, t) in zip(vs, pairs))
+    res, ins = _call_with(spec, sample, requires_grad=True)
+    outs = [o for o in _outs(res) if o.dtype.kind == "f"]
+    roots = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
+    if not roots:
+        assert lhs == pytest.approx(0.0, abs=1e-9)
+        return
+    gs = tg.autograd.grad([o for o, _ in roots], ins, grad_outputs=[v for _, v in roots],
+                          allow_unused=True)
+    rhs = sum(0.0 if g is None else float(np.sum(g.data * u)) for g, u in zip(gs, us))
+    assert lhs == pytest.approx(rhs, rel=1e-7, abs=1e-9), f"{spec.name}: <v,Ju> != <J^T v,u>"
+
+
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: s.grad))
+def test_batched_jvp_matches_one_at_a_time(spec, sample):
+    rng = np.random.default_rng(4)
+    diff = _diff_positions(sample)
+    batch = 3
+    us = [rng.standard_normal((batch,) + np.shape(sample.args[i])) for i in diff]
+    batched = [t for _, t in _jvp_outputs(spec, sample, us, (batch,))]
+    for k in range(batch):
+        single = [t for _, t in _jvp_outputs(spec, sample, [u[k] for u in us])]
+        for b, s in zip(batched, single):
+            assert b.shape[1:] == s.shape, f"{spec.name}: batched tangent has shape {b.shape}"
+            np.testing.assert_allclose(b[k], s, rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{spec.name}: batched jvp != single jvp")
+
+
+def test_every_differentiable_primitive_has_a_forward_rule():
+    missing = sorted(
+        name for name, p in REGISTRY.items()
+        if any(p.vjps) and not (p.jvps or p.jvp is not None or p.elementwise)
+    )
+    assert not missing, f"primitives with a vjp but no jvp rule: {missing}"

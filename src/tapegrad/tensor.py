@@ -64,6 +64,7 @@ class Tensor:
         "_version",
         "_base",
         "_hooks",
+        "_fw",
         "__weakref__",
     )
     data: np.ndarray
@@ -74,6 +75,7 @@ class Tensor:
     _version: int
     _base: Tensor | None
     _hooks: list[Callable[..., Any]] | None
+    _fw: dict[int, Any] | None  # forward mode: {level: tangent}
 
     # Make NumPy defer to Tensor for mixed binary operators (ndarray + Tensor).
     __array_priority__ = 1000.0
@@ -90,6 +92,7 @@ class Tensor:
         self._version = 0
         self._base = None
         self._hooks = None
+        self._fw = None
 
     # ------------------------------------------------------------------ attributes
     @property
@@ -724,6 +727,7 @@ def new_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Any, idx: int) ->
     t._version = 0
     t._base = None
     t._hooks = None
+    t._fw = None
     return t
 
 

@@ -60,7 +60,7 @@ class _Inputs:
         for a in argnums:
             leaves, d = tree_flatten(args[a])
             for leaf in leaves:
-                if isinstance(leaf, Tensor) and leaf.requires_grad:
+                if isinstance(leaf, Tensor) and (leaf.requires_grad or leaf._fw is not None):
                     self.nested = True
             self.defs.append((d, len(leaves)))
         for a in argnums:
@@ -81,6 +81,8 @@ class _Inputs:
             t = identity(leaf)  # a new tape input, still connected to the outer graph
         else:
             t = Tensor(arr, requires_grad=True)
+            if is_tensor and leaf._fw is not None:
+                t._fw = leaf._fw  # forward-mode tangents ride along (jvp of grad)
         self.tensors.append(t)
         self.was_tensor.append(is_tensor)
         return t

@@ -19,7 +19,11 @@ def __getattr__(name: str):  # the engine imports Tensor, which imports this pac
         from . import engine
 
         return getattr(engine, name)
-    if name in ("Function", "FunctionCtx", "custom_vjp"):
+    if name == "forward_ad":
+        import importlib
+
+        return importlib.import_module(__name__ + ".forward_ad")
+    if name in ("Function", "FunctionCtx", "custom_vjp", "custom_jvp"):
         from . import function
 
         return getattr(function, name)

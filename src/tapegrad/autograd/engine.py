@@ -72,6 +72,17 @@ def _saved_as_tensors(node: Node) -> tuple[list[Any], Any]:
             ans = _node_output(node, 0, ans)
         else:
             ans = tuple(_node_output(node, k, a) for k, a in enumerate(ans))
+    fw = node.fw
+    if fw is not None:
+        # The forward pass carried tangents: give them back to the saved values so that they
+        # flow through this backward pass too (forward-over-reverse).
+        fw_in, fw_out = fw
+        for i, v in enumerate(args):
+            if isinstance(v, Tensor) and fw_in[i] is not None and v is not node.parents[i]:
+                v._fw = fw_in[i]
+        if ans is not None:
+            for a, f in zip(ans if node.prim.nout > 1 else (ans,), fw_out):
+                a._fw = f
     return args, ans
 
 

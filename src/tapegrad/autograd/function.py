@@ -21,7 +21,7 @@ from . import grad_mode
 from .engine import version_key
 from .node import Meta, Node
 
-__all__ = ["Function", "FunctionCtx", "custom_vjp"]
+__all__ = ["Function", "FunctionCtx", "custom_vjp", "custom_jvp"]
 
 
 class FunctionCtx:
@@ -153,6 +153,13 @@ class Function:
     def backward(ctx: FunctionCtx, *grads: Any) -> Any:
         raise TypeError("subclasses of tg.autograd.Function must define a static backward()")
 
+    @staticmethod
+    def jvp(ctx: FunctionCtx, *tangents: Any) -> Any:
+        """Optional forward-mode rule: the output tangent(s) from the inputs' tangents
+        (``None`` for inputs without one).  Without it, forward mode through this Function
+        raises."""
+        raise TypeError("this Function defines no jvp; add a static jvp(ctx, *tangents)")
+
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` (not recorded) and record one tape entry for ``backward``."""
@@ -165,11 +172,28 @@ class Function:
         ctx.needs_input_grad = tuple(
             bool(record and isinstance(a, Tensor) and a.requires_grad) for a in args
         )
-        with grad_mode.no_grad():
-            res = cls.forward(ctx, *args, **kwargs)
+        from .forward import _state as fw_state
+        from .forward import innermost_level
+
+        level = innermost_level(args)
+        if level >= 0 and cls.jvp is Function.jvp:
+            raise TypeError(
+                f"forward-mode AD reached {cls.__name__}, which defines no jvp; add a static "
+                "jvp(ctx, *tangents) to it (or use tg.custom_jvp)"
+            )
+        ceil = fw_state.ceiling
+        if level >= 0:
+            fw_state.ceiling = level - 1  # the body's own tangents are not wanted
+        try:
+            with grad_mode.no_grad():
+                res = cls.forward(ctx, *args, **kwargs)
+        finally:
+            fw_state.ceiling = ceil
         multi = isinstance(res, tuple)
         outs = res if multi else (res,)
         outs = tuple(o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o)) for o in outs)
+        if level >= 0:
+            outs = _attach_function_tangents(cls, ctx, args, outs, level)
         if not record:
             return outs if multi else outs[0]
         parents: list[Any] = []
@@ -190,12 +214,36 @@ class Function:
         wrapped = []
         for k, o in enumerate(outs):
             t = Tensor._wrap(o.data)
+            t._fw = o._fw
             if o.data.dtype.kind in "fc":
                 t.requires_grad = True
                 t.grad_fn = node
                 t._idx = k
             wrapped.append(t)
         return tuple(wrapped) if multi else wrapped[0]
+
+
+def _attach_function_tangents(
+    cls: Any, ctx: FunctionCtx, args: tuple[Any, ...], outs: tuple[Tensor, ...], level: int
+) -> tuple[Tensor, ...]:
+    from .forward import _state
+
+    ceil = _state.ceiling
+    _state.ceiling = level - 1
+    try:
+        tans = [a._fw.get(level) if isinstance(a, Tensor) and a._fw else None for a in args]
+        t_out = cls.jvp(ctx, *tans)
+    finally:
+        _state.ceiling = ceil
+    t_outs = t_out if isinstance(t_out, tuple) else (t_out,)
+    res = []
+    for o, t in zip(outs, t_outs):
+        if t is not None:
+            fw = dict(o._fw) if o._fw else {}
+            fw[level] = t if isinstance(t, Tensor) else Tensor._wrap(np.asarray(t))
+            o._fw = fw
+        res.append(o)
+    return tuple(res)
 
 
 def custom_vjp(fun: Callable[..., Any]) -> Any:
@@ -253,3 +301,46 @@ class _CustomVJP:
         if self.fwd is None:
             return self.fun(*args)
         return self._rule.apply(*args)
+
+
+def custom_jvp(fun: Callable[..., Any]) -> Any:
+    """Give a function its own forward-mode rule (JAX's ``custom_jvp``).
+
+    Attach ``rule(primals, tangents) -> (out, tangent_out)`` with ``f.defjvp(rule)`` (also
+    usable as a decorator).  The rule is used whenever an input carries forward-mode
+    tangents (``tg.jvp``, ``jacfwd``, ``hessian``, the dual API); zero tangents come as
+    zero arrays.  Reverse mode differentiates through ``fun``'s own body.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> @tg.custom_jvp
+    ... def f(x):
+    ...     return tg.sin(x)
+    >>> @f.defjvp
+    ... def f_jvp(primals, tangents):
+    ...     (x,), (t,) = primals, tangents
+    ...     return tg.sin(x), 2.0 * t   # a deliberately different rule
+    >>> tg.jvp(f, (0.0,), (1.0,))
+    (np.float64(0.0), np.float64(2.0))
+    """
+    return _CustomJVP(fun)
+
+
+class _CustomJVP:
+    def __init__(self, fun: Callable[..., Any]) -> None:
+        self.fun = fun
+        self.rule: Callable[..., Any] | None = None
+        functools.update_wrapper(self, fun)
+
+    def defjvp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
+        """Attach ``rule(primals, tangents) -> (out, tangent_out)``; returns ``rule``."""
+        self.rule = rule
+        return rule
+
+    def __call__(self, *args: Any) -> Any:
+        from .forward import custom_forward_call, innermost_level
+
+        if self.rule is None or innermost_level(args) < 0:
+            return self.fun(*args)
+        return custom_forward_call(self.rule, self.fun, args)

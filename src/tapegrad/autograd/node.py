@@ -70,6 +70,9 @@ class Node:
         versions; checked in backward (only when the count has moved) to detect in-place
         changes.
     dirty : the saved output was changed in place (set by the output tensor itself).
+    fw : ``None`` or ``(input_tangent_dicts, output_tangent_dict)`` when the inputs carried
+        forward-mode tangents: a create_graph backward re-attaches them to the saved values
+        so that tangents flow through the backward pass (forward-over-reverse).
     hooks : ``None`` or ``{output_index: [hook, ...]}`` from ``register_hook``/``retain_grad``.
     """
 
@@ -84,6 +87,7 @@ class Node:
         "hooks",
         "out_meta",
         "dirty",
+        "fw",
         "__weakref__",
     )
 
@@ -97,6 +101,7 @@ class Node:
     hooks: Any
     out_meta: Any
     dirty: bool
+    fw: Any
 
     def __init__(
         self,
@@ -119,6 +124,7 @@ class Node:
         self.hooks = None
         self.out_meta = out_meta
         self.dirty = False
+        self.fw = None
 
     @property
     def name(self) -> str:

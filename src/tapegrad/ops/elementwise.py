@@ -15,15 +15,26 @@ import numpy as np
 
 from .registry import Primitive, defvjp
 
-try:  # scipy's erf is a fast ufunc; math.erf (exact, slower) otherwise.
-    from scipy.special import erf as _erf_impl
-except ImportError:  # pragma: no cover - exercised where scipy is absent
-    _erf_scalar = np.frompyfunc(math.erf, 1, 1)
+_erf_scalar = np.frompyfunc(math.erf, 1, 1)
+_erf_ufunc: Any = None
 
-    def _erf_impl(x: Any) -> Any:
-        x = np.asarray(x)
-        dt = x.dtype if x.dtype.kind == "f" else np.float64
-        return np.asarray(_erf_scalar(x), dtype=dt)
+
+def _erf_exact(x: Any) -> Any:
+    x = np.asarray(x)
+    dt = x.dtype if x.dtype.kind == "f" else np.float64
+    return np.asarray(_erf_scalar(x), dtype=dt)
+
+
+def _erf_impl(x: Any) -> Any:
+    """scipy's erf ufunc when scipy is installed (imported on first use: importing scipy
+    costs more than importing tapegrad); math.erf elementwise (exact, slower) otherwise."""
+    global _erf_ufunc
+    if _erf_ufunc is None:
+        try:
+            from scipy.special import erf as _erf_ufunc
+        except ImportError:  # pragma: no cover - exercised where scipy is absent
+            _erf_ufunc = _erf_exact
+    return _erf_ufunc(x)
 
 
 __all__ = [
@@ -96,6 +107,7 @@ __all__ = [
     "copy",
     "astype",
     "identity",
+    "stop_gradient",
 ]
 
 _LN2 = math.log(2.0)
@@ -109,6 +121,8 @@ def unary(
 ) -> Primitive:
     """Declare an elementwise unary primitive from ``f'(x) = deriv(ans, x)``."""
     p = Primitive(name, impl, save=save, elementwise=True, doc=doc or f"Elementwise ``{name}(x)``.")
+    # An elementwise Jacobian is diagonal: the same rule is the vjp (g * f') and the jvp
+    # (t * f'); forward mode reads it from here too.
     if deriv.__code__.co_argcount > 2:  # parameters (slope, alpha, ...) come as keywords
         defvjp(p, lambda g, ans, x, **kw: g * deriv(ans, x, **kw))
     else:
@@ -475,7 +489,8 @@ copy = defvjp(
     lambda g, ans, x: g,
 )
 _astype = defvjp(
-    Primitive("astype", lambda x, *, dtype: np.asarray(x).astype(dtype)), lambda g, ans, x, **kw: g
+    Primitive("astype", lambda x, *, dtype: np.asarray(x).astype(dtype), elementwise=True),
+    lambda g, ans, x, **kw: g,  # the engine casts to each side's dtype
 )
 
 
@@ -517,3 +532,20 @@ round = defvjp(
 trunc = defvjp(
     Primitive("trunc", np.trunc, elementwise=True, doc="Round toward 0; derivative 0."), _zero
 )
+
+
+def stop_gradient(x: Any) -> Any:
+    """The values of ``x`` as a constant: no gradient flows back through it, in reverse mode
+    or forward mode (JAX's ``stop_gradient``; like ``x.detach()``, also dropping tangents).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.grad(lambda x: x * tg.stop_gradient(x))(3.0)
+    np.float64(3.0)
+    """
+    from ..tensor import Tensor
+
+    if not isinstance(x, Tensor):
+        return x
+    return x.detach()

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import grad_mode
+from ..autograd.forward import forward_call
 from ..autograd.node import MUTATIONS, Meta, Node
 from ..tensor import Tensor, new_tensor
 
@@ -65,6 +66,7 @@ class Primitive:
         "name",
         "impl",
         "vjps",
+        "jvps",
         "jvp",
         "save",
         "savemask",
@@ -98,7 +100,8 @@ class Primitive:
         self.__module__ = getattr(impl, "__module__", __name__)
         self.impl = impl
         self.vjps: tuple[Any, ...] = ()
-        self.jvp: Any = None
+        self.jvps: tuple[Any, ...] = ()
+        self.jvp: Any = None  # a joint forward rule (custom_jvp, Function.jvp); else jvps
         # A rule computing all input cotangents at once (custom Functions); None here.
         self.joint: Any = None
         self.save = frozenset(i for i in save if i != "ans")
@@ -126,6 +129,8 @@ class Primitive:
         else:
             return self.impl(*args, **params)
         if len(args) == 1:
+            if a._fw is not None:  # carries forward-mode tangents
+                return forward_call(self, args, params)
             ans = self.impl(a.data, **params) if params else self.impl(a.data)
             if self.unary_fast:
                 # One input, one output: the common case, written out in full.
@@ -137,6 +142,7 @@ class Primitive:
                 out._idx = 0
                 out._version = 0
                 out._hooks = None
+                out._fw = None
                 out._base = None if not self.view else (a if a._base is None else a._base)
                 if a.requires_grad and self.rec[0] and _state.enabled:
                     node: Any = _new(Node)
@@ -161,6 +167,7 @@ class Primitive:
                     node.hooks = None
                     node.out_meta = None
                     node.dirty = False
+                    node.fw = None
                     out.requires_grad = True
                     out.grad_fn = node
                 else:
@@ -172,6 +179,8 @@ class Primitive:
             x, y = args
             xt = isinstance(x, Tensor)
             yt = isinstance(y, Tensor)
+            if (xt and x._fw is not None) or (yt and y._fw is not None):
+                return forward_call(self, args, params)
             vx = x.data if xt else x
             vy = y.data if yt else y
             ans = self.impl(vx, vy, **params) if params else self.impl(vx, vy)
@@ -183,6 +192,7 @@ class Primitive:
             out._idx = 0
             out._version = 0
             out._hooks = None
+            out._fw = None
             out._base = None
             rec = self.rec
             rx = xt and rec[0] and x.requires_grad
@@ -230,6 +240,7 @@ class Primitive:
                 node.hooks = None
                 node.out_meta = None
                 node.dirty = False
+                node.fw = None
                 out.requires_grad = True
                 out.grad_fn = node
             else:
@@ -239,6 +250,9 @@ class Primitive:
                 out._base = x if x._base is None else x._base
             return out
         else:
+            for x in args:
+                if isinstance(x, Tensor) and x._fw is not None:
+                    return forward_call(self, args, params)
             ans = self.impl(*[x.data if isinstance(x, Tensor) else x for x in args], **params)
         nout = self.nout
         if nout == 1:
@@ -265,6 +279,7 @@ class Primitive:
             out._version = 0
             out._base = None
             out._hooks = None
+            out._fw = None
             if self.view and isinstance(args[0], Tensor):
                 src = args[0]
                 out._base = src if src._base is None else src._base
@@ -326,6 +341,7 @@ class Primitive:
         node.hooks = None
         node.out_meta = None if self.nout == 1 else tuple(Meta(r.shape, r.dtype) for r in ans)
         node.dirty = False
+        node.fw = None
         return node
 
 
@@ -361,7 +377,21 @@ def defvjp(prim: Primitive, *rules: Any) -> Primitive:
     return prim
 
 
-def defjvp(prim: Primitive, rule: Callable[..., Any]) -> Primitive:
-    """Attach the forward-mode rule ``rule(tangents, ans, *inputs, **params)``."""
+def defjvp(prim: Primitive, *rules: Any) -> Primitive:
+    """Attach one forward-mode rule per positional input (``None``: no tangent flows from it).
+
+    ``rule(t, ans, *inputs, **params)`` returns the contribution of input ``i``'s tangent
+    ``t`` to the output's tangent (a tuple for multi-output primitives); the engine sums the
+    contributions.  ``t`` may carry leading batch axes (``t.shape == B + x.shape``); for
+    ``elementwise`` primitives the engine first inserts size-1 axes after them so that ``t``
+    broadcasts against the other inputs.
+    """
+    prim.jvps = tuple(rules)
+    return prim
+
+
+def defjvp_joint(prim: Primitive, rule: Callable[..., Any]) -> Primitive:
+    """Attach one forward-mode rule for all inputs: ``rule(tangents, ans, *inputs,
+    **params)`` with ``tangents`` a tuple holding ``None`` for zero tangents."""
     prim.jvp = rule
     return prim

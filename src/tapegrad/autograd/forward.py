@@ -1,0 +1,312 @@
+"""Forward mode: tangents carried by tensors, one level per nested transform.
+
+A tensor's ``_fw`` is ``None`` or ``{level: tangent}``.  A primitive applied to inputs that
+carry tangents computes its output with the tangents of the innermost level hidden (so lower
+levels, and the reverse-mode tape, see an ordinary call), then pushes that level's tangents
+through its jvp rules, written with tapegrad's own ops: so the rules themselves carry the
+lower levels' tangents (jvp of jvp) and are recorded on the tape when their inputs require
+grad (grad of jvp).  A create_graph backward re-attaches the tangents of saved values, so
+tangents also flow through a backward pass (jvp of grad: Hessian-vector products).
+
+Tangents may have leading batch axes (shape ``B + primal.shape``): a whole basis of tangents
+goes through one pass (``jacfwd``, ``hessian``).  The bookkeeping for that lives here:
+aligning an elementwise input's tangent with the output's rank, broadcasting a contribution
+to the full output shape, casting to the output's dtype, summing the inputs' contributions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor
+
+__all__ = ["dual_level", "make_dual", "unpack_dual", "forward_call", "new_level"]
+
+
+class _State(threading.local):
+    ceiling = 1 << 62  # levels above this are hidden from the current computation
+
+
+_state = _State()
+_levels = itertools.count(1)
+
+
+def new_level() -> int:
+    """A fresh forward-mode level (strictly greater than every earlier one)."""
+    return next(_levels)
+
+
+def _tangent_of(a: Any, level: int) -> Any:
+    if isinstance(a, Tensor) and a._fw is not None:
+        return a._fw.get(level)
+    return None
+
+
+def forward_call(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+    """Apply ``prim`` to inputs of which some carry tangents (called by the primitive)."""
+    ceil = _state.ceiling
+    level = -1
+    for a in args:
+        if isinstance(a, Tensor) and a._fw is not None:
+            for lv in a._fw:
+                if level < lv <= ceil:
+                    level = lv
+    if level < 0:
+        return _hidden_call(prim, args, params)
+    _state.ceiling = level - 1
+    try:
+        out = prim(*args, **params)
+        tangents = [_tangent_of(a, level) for a in args]
+        if any(t is not None for t in tangents):
+            t_out = _push(prim, tangents, out, args, params)
+        else:
+            t_out = None
+    finally:
+        _state.ceiling = ceil
+    if t_out is None:
+        return out
+    outs = out if prim.nout > 1 else (out,)
+    t_outs = t_out if prim.nout > 1 else (t_out,)
+    for o, t in zip(outs, t_outs):
+        if t is not None and o.dtype.kind in "fc":
+            fw = dict(o._fw) if o._fw else {}
+            fw[level] = t
+            o._fw = fw
+    node = outs[0].grad_fn
+    if node is not None and node.prim is prim:
+        node.fw = (
+            tuple(a._fw if isinstance(a, Tensor) else None for a in args),
+            tuple(o._fw for o in outs),
+        )
+    return out
+
+
+def _hidden_call(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+    """Call ``prim`` with every tangent above the ceiling hidden (restored afterwards)."""
+    hidden = [(a, a._fw) for a in args if isinstance(a, Tensor) and a._fw is not None]
+    for a, _ in hidden:
+        a._fw = None
+    try:
+        return prim(*args, **params)
+    finally:
+        for a, fw in hidden:
+            a._fw = fw
+
+
+def _batch_shape(t: Any, primal: Any) -> tuple[int, ...]:
+    nb = len(t.shape) - np.ndim(primal.data if isinstance(primal, Tensor) else primal)
+    return tuple(t.shape[:nb])
+
+
+def _push(
+    prim: Any, tangents: list[Any], out: Any, args: tuple[Any, ...], params: dict[str, Any]
+) -> Any:
+    """The output tangent(s): the primitive's jvp rules applied and summed."""
+    from .. import ops
+
+    if prim.jvp is not None:  # one joint rule (custom_jvp, Function.jvp)
+        return prim.jvp(tuple(tangents), out, *args, **params)
+    # An elementwise primitive's Jacobian is diagonal, so its vjp rules (cotangent times
+    # derivative, in the output's shape) are its jvp rules too.
+    rules = prim.jvps or (prim.vjps if prim.elementwise else ())
+    outs = out if prim.nout > 1 else (out,)
+    total: list[Any] = [None] * len(outs)
+    batch: tuple[int, ...] = ()
+    for i, t in enumerate(tangents):
+        if t is None:
+            continue
+        rule = rules[i] if i < len(rules) else None
+        if rule is None:
+            if i >= len(prim.vjps) or prim.vjps[i] is None:
+                continue  # a non-differentiable input (indices, masks): no tangent
+            raise TypeError(
+                f"'{prim.name}' has no forward-mode (jvp) rule for input {i}; declare one "
+                "with tapegrad.ops.defjvp"
+            )
+        x = args[i]
+        batch = _batch_shape(t, x)
+        if prim.elementwise:
+            pad = outs[0].ndim - np.ndim(x.data if isinstance(x, Tensor) else x)
+            if pad > 0 and batch:
+                t = ops.reshape(t, batch + (1,) * pad + tuple(t.shape[len(batch) :]))
+        r = rule(t, out, *args, **params)
+        rs = r if prim.nout > 1 else (r,)
+        for k, rk in enumerate(rs):
+            if rk is not None:
+                total[k] = rk if total[k] is None else total[k] + rk
+    res = []
+    for o, tk in zip(outs, total):
+        if tk is None or o.dtype.kind not in "fc":
+            res.append(None)
+            continue
+        full = batch + o.shape
+        if tuple(tk.shape) != full:
+            tk = ops.broadcast_to(tk, full)
+        if tk.dtype != o.dtype:
+            tk = ops.astype(tk, o.dtype)
+        res.append(tk)
+    return tuple(res) if prim.nout > 1 else res[0]
+
+
+# --------------------------------------------------------------------------- dual API
+@contextlib.contextmanager
+def dual_level() -> Iterator[int]:
+    """A forward-mode level for :func:`make_dual` / :func:`unpack_dual` (PyTorch's API).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> from tapegrad.autograd import forward_ad as fwad
+    >>> with fwad.dual_level():
+    ...     x = fwad.make_dual(tg.tensor(2.0), tg.tensor(1.0))
+    ...     y = x ** 3
+    ...     fwad.unpack_dual(y).tangent
+    tensor(12.)
+    """
+    level = new_level()
+    _stack.levels.append(level)
+    try:
+        yield level
+    finally:
+        _stack.levels.pop()
+
+
+class _Stack(threading.local):
+    def __init__(self) -> None:
+        self.levels: list[int] = []
+
+
+_stack = _Stack()
+
+
+def _current_level(level: int | None) -> int:
+    if level is not None:
+        return level
+    if not _stack.levels:
+        raise RuntimeError(
+            "make_dual/unpack_dual need an active forward-mode level: use them inside "
+            "`with tapegrad.autograd.forward_ad.dual_level():`"
+        )
+    return _stack.levels[-1]
+
+
+def make_dual(primal: Any, tangent: Any, level: int | None = None) -> Tensor:
+    """A tensor with the values of ``primal`` that carries ``tangent`` at ``level``.
+
+    The result is a new tensor (``primal`` is not changed); if ``primal`` requires grad the
+    result is connected to it on the tape.  ``tangent`` must have ``primal``'s shape, or that
+    shape with leading batch axes.
+    """
+    from ..ops import identity
+
+    lv = _current_level(level)
+    p = primal if isinstance(primal, Tensor) else Tensor(primal)
+    t = tangent if isinstance(tangent, Tensor) else Tensor._wrap(np.asarray(tangent))
+    if p.dtype.kind not in "fc":
+        raise TypeError(f"make_dual needs a floating-point primal, got dtype {p.dtype}")
+    tshape = tuple(t.shape)
+    if tshape[len(tshape) - p.ndim :] != p.shape or len(tshape) < p.ndim:
+        raise ValueError(
+            f"the tangent's shape {tshape} must be the primal's shape {p.shape} (optionally "
+            "with leading batch axes)"
+        )
+    if t.dtype != p.dtype:
+        t = t.astype(p.dtype)
+    d = identity(p) if p.requires_grad else Tensor._wrap(p.data)
+    fw = dict(p._fw) if p._fw else {}
+    fw[lv] = t
+    d._fw = fw
+    return d
+
+
+class UnpackedDual(tuple):
+    """``(primal, tangent)`` with attribute access, as returned by :func:`unpack_dual`."""
+
+    __slots__ = ()
+
+    @property
+    def primal(self) -> Any:
+        return self[0]
+
+    @property
+    def tangent(self) -> Any:
+        return self[1]
+
+
+def unpack_dual(tensor: Tensor, level: int | None = None) -> UnpackedDual:
+    """Split ``tensor`` into its primal (without the level's tangent) and that tangent
+    (``None`` when it carries none)."""
+    lv = _current_level(level)
+    fw = tensor._fw
+    t = fw.get(lv) if fw else None
+    if t is None:
+        return UnpackedDual((tensor, None))
+    from ..ops import identity
+
+    p = identity(tensor) if tensor.requires_grad else Tensor._wrap(tensor.data)
+    rest = {k: v for k, v in fw.items() if k != lv}
+    p._fw = rest or None
+    return UnpackedDual((p, t))
+
+
+def innermost_level(args: Any) -> int:
+    """The highest visible forward-mode level carried by any tensor in ``args`` (-1: none)."""
+    ceil = _state.ceiling
+    level = -1
+    for a in args:
+        if isinstance(a, Tensor) and a._fw is not None:
+            for lv in a._fw:
+                if level < lv <= ceil:
+                    level = lv
+    return level
+
+
+def custom_forward_call(rule: Any, fun: Any, args: tuple[Any, ...]) -> Any:
+    """Run ``fun(*args)`` whose tangents come from ``rule(primals, tangents) -> (out, t_out)``
+    at the innermost level (lower levels go through ``rule``'s own ops as usual)."""
+    level = innermost_level(args)
+    if level < 0:
+        return fun(*args)
+    ceil = _state.ceiling
+    _state.ceiling = level - 1
+    try:
+        tangents = []
+        for a in args:
+            t = _tangent_of(a, level)
+            if t is None and isinstance(a, Tensor) and a.dtype.kind in "fc":
+                t = Tensor._wrap(np.zeros(a.shape, a.dtype))
+            tangents.append(t)
+        out, t_out = rule(tuple(args), tuple(tangents))
+    finally:
+        _state.ceiling = ceil
+    outs = out if isinstance(out, tuple) else (out,)
+    t_outs = t_out if isinstance(t_out, tuple) else (t_out,)
+    if len(outs) != len(t_outs):
+        raise ValueError(
+            f"the custom jvp rule returned {len(outs)} outputs but {len(t_outs)} tangents; "
+            "return (outputs, tangents) with one tangent per output"
+        )
+    res = []
+    for o, t in zip(outs, t_outs):
+        o = o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o))
+        if t is not None:
+            t = t if isinstance(t, Tensor) else Tensor._wrap(np.asarray(t, dtype=o.dtype))
+            o = _with_tangent(o, level, t)
+        res.append(o)
+    return tuple(res) if isinstance(out, tuple) else res[0]
+
+
+def _with_tangent(o: Tensor, level: int, t: Any) -> Tensor:
+    from ..ops import identity
+
+    d = identity(o) if o.requires_grad else Tensor._wrap(o.data)
+    fw = dict(o._fw) if o._fw else {}
+    fw[level] = t
+    d._fw = fw
+    return d

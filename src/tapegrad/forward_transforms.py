@@ -1,0 +1,433 @@
+"""Forward-mode and Jacobian transforms: jvp, linearize, jacfwd, jacrev, jacobian, hessian,
+hvp, vhp.
+
+Forward mode pushes tangents through the primitives' jvp rules (see
+:mod:`tapegrad.autograd.forward`).  A whole basis of tangents goes through one pass as a
+leading batch axis, so ``jacfwd`` of an R^n -> R^m map costs one forward pass of batched
+NumPy calls, not n passes.  ``hessian`` and ``hvp`` are forward-over-reverse: the tangents
+flow through the reverse sweep of :func:`tapegrad.grad`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._tree import tree_flatten, tree_unflatten
+from .autograd.forward import make_dual, new_level
+from .errors import NotDifferentiableError, ShapeMismatchError
+from .tensor import Tensor
+from .transforms import _argnums_tuple, _depth, _to_numpy, grad, vjp
+
+__all__ = ["jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "vhp"]
+
+
+def _as_float_tensor(leaf: Any, what: str) -> Tensor:
+    t = leaf if isinstance(leaf, Tensor) else Tensor._wrap(np.asarray(leaf))
+    if t.dtype.kind not in "fc":
+        raise NotDifferentiableError(
+            f"{what} must be floating point, got dtype {t.dtype}; pass floats (e.g. 1.0)"
+        )
+    return t
+
+
+def _push_forward(
+    f: Callable[..., Any],
+    primals: Sequence[Any],
+    tangents: Sequence[Any],
+    batch: tuple[int, ...],
+    kwargs: dict[str, Any] | None = None,
+) -> tuple[Any, list[Tensor], list[Any], Any, bool]:
+    """Run ``f`` on duals; returns (raw result, output leaves, output tangents, out treedef,
+    nested)."""
+    level = new_level()
+    nested = _depth.value > 0
+    duals = []
+    for p, t in zip(primals, tangents):
+        p_leaves, p_def = tree_flatten(p)
+        t_leaves, t_def = tree_flatten(t)
+        if len(p_leaves) != len(t_leaves):
+            raise ShapeMismatchError(
+                f"primals and tangents differ in structure: {p_def} vs {t_def}; give one "
+                "tangent per primal, same nesting"
+            )
+        new = []
+        for pl, tl in zip(p_leaves, t_leaves):
+            pt = _as_float_tensor(pl, "each primal")
+            if isinstance(pl, Tensor) and (pl.requires_grad or pl._fw is not None):
+                nested = True
+            if tl is None:
+                new.append(pt)
+                continue
+            tt = tl if isinstance(tl, Tensor) else Tensor._wrap(np.asarray(tl, dtype=pt.dtype))
+            if tuple(tt.shape) != batch + pt.shape:
+                raise ShapeMismatchError(
+                    f"tangent shape {tuple(tt.shape)} does not match its primal's shape "
+                    f"{pt.shape}" + (f" with batch {batch}" if batch else "")
+                )
+            new.append(make_dual(pt, tt, level))
+        duals.append(tree_unflatten(p_def, new))
+    _depth.value += 1
+    try:
+        res = f(*duals, **(kwargs or {}))
+    finally:
+        _depth.value -= 1
+    return res, duals, level, nested
+
+
+def _split(
+    res: Any, level: int, batch: tuple[int, ...], nested: bool, to_numpy: bool
+) -> tuple[Any, Any]:
+    """Output pytree -> (primal outputs without the level, tangent outputs)."""
+    leaves, d = tree_flatten(res)
+    prim_out, tan_out = [], []
+    for o in leaves:
+        if not isinstance(o, Tensor):
+            o = Tensor._wrap(np.asarray(o))
+        t = o._fw.get(level) if o._fw else None
+        if t is None:
+            t = Tensor._wrap(np.zeros(batch + o.shape, o.dtype))
+        p = o
+        if o._fw and level in o._fw:
+            from .ops import identity
+
+            p = identity(o) if o.requires_grad else Tensor._wrap(o.data)
+            rest = {k: v for k, v in o._fw.items() if k != level}
+            p._fw = rest or None
+        if to_numpy and not nested:
+            prim_out.append(_to_numpy(p))
+            tan_out.append(_to_numpy(t))
+        else:
+            prim_out.append(p)
+            tan_out.append(t)
+    return tree_unflatten(d, prim_out), tree_unflatten(d, tan_out)
+
+
+def _raw_inputs(primals: Sequence[Any]) -> bool:
+    return not any(isinstance(leaf, Tensor) for p in primals for leaf in tree_flatten(p)[0])
+
+
+def jvp(
+    f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], has_aux: bool = False
+) -> tuple:
+    """Forward mode: ``(f(*primals), J_f(primals) @ tangents)`` in one pass.
+
+    ``primals`` and ``tangents`` are tuples (one entry per argument of ``f``, each a pytree
+    of arrays or Tensors, tangents shaped like their primals).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> f = lambda x, y: (x + y) * (x - y)
+    >>> tg.jvp(f, (3.0, 2.0), (1.0, 0.0))   # df/dx = 2x
+    (np.float64(5.0), np.float64(6.0))
+    >>> tg.jvp(f, (3.0, 2.0), (0.0, 1.0))[1]   # df/dy = -2y
+    np.float64(-4.0)
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(
+            f"jvp got {len(primals)} primals but {len(tangents)} tangents; give one each"
+        )
+    res, _, level, nested = _push_forward(f, primals, tangents, ())
+    aux = None
+    if has_aux:
+        res, aux = res
+    out, t_out = _split(res, level, (), nested, _raw_inputs(primals))
+    return (out, t_out, aux) if has_aux else (out, t_out)
+
+
+def linearize(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., Any]]:
+    """``(f(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the Jacobian-vector product
+    at ``primals`` (each call runs a forward pass with tangents)."""
+    out, _ = jvp(f, primals, tuple(_zeros_like_tree(p) for p in primals))
+
+    def f_jvp(*tangents: Any) -> Any:
+        if len(tangents) != len(primals):
+            raise ValueError(
+                f"f_jvp takes {len(primals)} tangents (one per primal), got {len(tangents)}"
+            )
+        return jvp(f, primals, tangents)[1]
+
+    return out, f_jvp
+
+
+def _zeros_like_tree(p: Any) -> Any:
+    leaves, d = tree_flatten(p)
+    return tree_unflatten(
+        d, [np.zeros(np.shape(x.data if isinstance(x, Tensor) else x)) for x in leaves]
+    )
+
+
+def _basis(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    n = int(np.prod(shape)) if shape else 1
+    return np.eye(n, dtype=dtype).reshape((n,) + shape)
+
+
+def _jac_from_batched(
+    t: Any, out_shape: tuple[int, ...], in_shape: tuple[int, ...], nested: bool
+) -> Any:
+    """(n_in, *out_shape) batched tangents -> Jacobian of shape out_shape + in_shape."""
+    from .ops import moveaxis, reshape
+
+    nd = len(out_shape)
+    j = moveaxis(t, 0, -1) if nd else t
+    return reshape(j, out_shape + in_shape)
+
+
+def jacfwd(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
+    """The Jacobian by forward mode, one batched pass per differentiated input.
+
+    For ``f: R^n -> R^m`` the basis of n tangents goes through ``f`` at once (a leading batch
+    axis), so the cost is one forward pass of NumPy calls on n-times larger arrays.  The
+    result has shape ``out.shape + in.shape`` (a pytree/tuple like JAX's when ``f`` has
+    several outputs or ``argnums`` is a tuple).
+
+    Examples
+    --------
+    >>> import numpy as np, tapegrad as tg
+    >>> tg.jacfwd(lambda x: x ** 2)(np.array([1.0, 2.0]))
+    array([[2., 0.],
+           [0., 4.]])
+    """
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        nums = _argnums_tuple(argnums, len(args))
+        per_arg = []
+        aux = None
+        out_primal = None
+        for a in nums:
+            leaves, d = tree_flatten(args[a])
+            jac_leaves = []
+            for k, leaf in enumerate(leaves):
+                x = _as_float_tensor(leaf, "each differentiated input")
+                basis = _basis(x.shape, x.dtype)
+                n = basis.shape[0]
+                tangents = []
+                for b, arg in enumerate(args):
+                    if b != a:
+                        tangents.append(_none_tree(arg))
+                        continue
+                    tl = [None] * len(leaves)
+                    tl[k] = basis
+                    tangents.append(tree_unflatten(d, tl))
+                res, _, level, nested = _push_forward_partial(f, args, tangents, (n,), kwargs)
+                if has_aux:
+                    res, aux = res
+                out, t_out = _split(res, level, (n,), nested, False)
+                out_primal = out
+                o_leaves, o_def = tree_flatten(out)
+                t_leaves, _ = tree_flatten(t_out)
+                js = [
+                    _jac_from_batched(t, tuple(o.shape), x.shape, nested)
+                    for o, t in zip(o_leaves, t_leaves)
+                ]
+                jac_leaves.append(tree_unflatten(o_def, js))
+            per_arg.append(tree_unflatten(d, jac_leaves))
+        result = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
+        if not _depth.value and _raw_inputs(args):
+            result = _tree_numpy(result)
+            aux = aux if aux is None else aux
+        return (result, aux) if has_aux else result
+
+    wrapped.__name__ = f"jacfwd({getattr(f, '__name__', 'f')})"
+    return wrapped
+
+
+def _tree_numpy(tree: Any) -> Any:
+    leaves, d = tree_flatten(tree)
+    return tree_unflatten(d, [_to_numpy(x) if isinstance(x, Tensor) else x for x in leaves])
+
+
+def _none_tree(arg: Any) -> Any:
+    leaves, d = tree_flatten(arg)
+    return tree_unflatten(d, [None] * len(leaves))
+
+
+def _push_forward_partial(
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    tangents: Sequence[Any],
+    batch: tuple[int, ...],
+    kwargs: dict[str, Any],
+) -> tuple:
+    """Like :func:`_push_forward`, but leaves with a ``None`` tangent (and non-float
+    arguments that are not differentiated) pass through unchanged."""
+    prims = []
+    tans = []
+    for arg, tan in zip(args, tangents):
+        t_leaves, _ = tree_flatten(tan)
+        if all(t is None for t in t_leaves):
+            prims.append(_Opaque(arg))
+            tans.append(None)
+        else:
+            prims.append(arg)
+            tans.append(tan)
+    return _push_forward(_unwrap_opaque(f), prims, tans, batch, kwargs)
+
+
+class _Opaque:
+    """An argument passed through ``_push_forward`` untouched (no tangent)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _unwrap_opaque(f: Callable[..., Any]) -> Callable[..., Any]:
+    def g(*args: Any, **kwargs: Any) -> Any:
+        return f(*[a.value if isinstance(a, _Opaque) else a for a in args], **kwargs)
+
+    return g
+
+
+def jacrev(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
+    """The Jacobian by reverse mode: one vjp per output element (result ``out.shape +
+    in.shape``).
+
+    The forward pass runs once and the tape is reused for every row; the rows are pulled
+    back one at a time (a batched pullback needs every vjp rule to accept batched
+    cotangents, which is not done yet).  For a scalar output this is one gradient.
+    """
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        nums = _argnums_tuple(argnums, len(args))
+        sel = tuple(args[i] for i in nums)
+
+        def g(*xs: Any) -> Any:
+            full = list(args)
+            for i, x in zip(nums, xs):
+                full[i] = x
+            return f(*full, **kwargs)
+
+        res = vjp(g, *sel, has_aux=has_aux)
+        out, pullback = res[0], res[1]
+        aux = res[2] if has_aux else None
+        o_leaves, o_def = tree_flatten(out)
+        in_leaves = [tree_flatten(x) for x in sel]
+        rows: list[list[list[Any]]] = [[[] for _ in lv] for lv, _ in in_leaves]
+        per_out = []
+        for k, o in enumerate(o_leaves):
+            o_arr = o.data if isinstance(o, Tensor) else np.asarray(o)
+            per_in: list[list[Any]] = [[[] for _ in lv] for lv, _ in in_leaves]
+            for e in range(max(o_arr.size, 0)):
+                cot = [
+                    np.zeros(np.shape(oo.data if isinstance(oo, Tensor) else oo)) for oo in o_leaves
+                ]
+                cot[k].reshape(-1)[e] = 1.0
+                gs = pullback(tree_unflatten(o_def, cot))
+                for j, gj in enumerate(gs):
+                    g_leaves, _ = tree_flatten(gj)
+                    for m, gl in enumerate(g_leaves):
+                        per_in[j][m].append(gl)
+            per_out.append((o_arr.shape, per_in))
+        del rows
+        results = []
+        for j, (lv, d) in enumerate(in_leaves):
+            jl = []
+            for m, leaf in enumerate(lv):
+                xs = np.shape(leaf.data if isinstance(leaf, Tensor) else leaf)
+                outs_j = []
+                for shape, per_in in per_out:
+                    stack = per_in[j][m]
+                    outs_j.append(_stack_rows(stack, shape, xs))
+                jl.append(tree_unflatten(o_def, outs_j))
+            results.append(tree_unflatten(d, jl))
+        result = results[0] if isinstance(argnums, int) else tuple(results)
+        return (result, aux) if has_aux else result
+
+    wrapped.__name__ = f"jacrev({getattr(f, '__name__', 'f')})"
+    return wrapped
+
+
+def _stack_rows(rows: list[Any], out_shape: tuple[int, ...], in_shape: tuple[int, ...]) -> Any:
+    from .ops import reshape, stack
+
+    if not rows:
+        return np.zeros(out_shape + in_shape)
+    if any(isinstance(r, Tensor) for r in rows):
+        return reshape(stack(rows, 0), out_shape + in_shape)
+    return np.stack([np.asarray(r) for r in rows]).reshape(out_shape + in_shape)
+
+
+def jacobian(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
+    """The Jacobian, by forward mode when the inputs have fewer elements than the outputs
+    (:func:`jacfwd`), else by reverse mode (:func:`jacrev`).  Decided at call time."""
+
+    fwd = jacfwd(f, argnums, has_aux)
+    rev = jacrev(f, argnums, has_aux)
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        nums = _argnums_tuple(argnums, len(args))
+        n_in = sum(
+            int(np.size(leaf.data if isinstance(leaf, Tensor) else leaf))
+            for i in nums
+            for leaf in tree_flatten(args[i])[0]
+        )
+        out = f(*args, **kwargs)
+        if has_aux:
+            out = out[0]
+        n_out = sum(
+            int(np.size(o.data if isinstance(o, Tensor) else o)) for o in tree_flatten(out)[0]
+        )
+        return (fwd if n_in < n_out else rev)(*args, **kwargs)
+
+    wrapped.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
+    return wrapped
+
+
+def hessian(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
+    """The Hessian of a scalar function: ``jacfwd(grad(f))`` (forward-over-reverse; the whole
+    basis of tangents goes through one reverse sweep).
+
+    Examples
+    --------
+    >>> import numpy as np, tapegrad as tg
+    >>> tg.hessian(lambda x: tg.sum(x ** 3))(np.array([1.0, 2.0]))
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
+    g = grad(f, argnums, has_aux)
+    return jacfwd(g, argnums, has_aux)
+
+
+def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple:
+    """``(grad f(primals), H(primals) @ tangents)`` by forward-over-reverse: about the cost
+    of one gradient with tangents riding along.
+
+    Examples
+    --------
+    >>> import numpy as np, tapegrad as tg
+    >>> g, hv = tg.hvp(lambda x: tg.sum(x ** 3), (np.array([1.0, 2.0]),), (np.ones(2),))
+    >>> hv
+    array([ 6., 12.])
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    argnums = tuple(range(len(primals)))
+    gf = grad(f, argnums=argnums)
+    out, t_out = jvp(gf, primals, tangents)
+    if len(primals) == 1:
+        return out[0], t_out[0]
+    return out, t_out
+
+
+def vhp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple:
+    """``(f(primals), v^T H)``; for a scalar twice-differentiable ``f`` the Hessian is
+    symmetric, so this equals :func:`hvp`'s product (PyTorch's ``vhp`` returns the value)."""
+    primals = tuple(primals)
+    val = f(*primals)
+    _, hv = hvp(f, primals, tangents)
+    if not _depth.value and _raw_inputs(primals):
+        val = _to_numpy(val)
+    return val, hv
