@@ -199,7 +199,6 @@ def jacfwd(
         nums = _argnums_tuple(argnums, len(args))
         per_arg = []
         aux = None
-        out_primal = None
         for a in nums:
             leaves, d = tree_flatten(args[a])
             jac_leaves = []
@@ -219,7 +218,6 @@ def jacfwd(
                 if has_aux:
                     res, aux = res
                 out, t_out = _split(res, level, (n,), nested, False)
-                out_primal = out
                 o_leaves, o_def = tree_flatten(out)
                 t_leaves, _ = tree_flatten(t_out)
                 js = [
@@ -231,7 +229,6 @@ def jacfwd(
         result = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
         if not _depth.value and _raw_inputs(args):
             result = _tree_numpy(result)
-            aux = aux if aux is None else aux
         return (result, aux) if has_aux else result
 
     wrapped.__name__ = f"jacfwd({getattr(f, '__name__', 'f')})"
@@ -312,7 +309,6 @@ def jacrev(
         aux = res[2] if has_aux else None
         o_leaves, o_def = tree_flatten(out)
         in_leaves = [tree_flatten(x) for x in sel]
-        rows: list[list[list[Any]]] = [[[] for _ in lv] for lv, _ in in_leaves]
         per_out = []
         for k, o in enumerate(o_leaves):
             o_arr = o.data if isinstance(o, Tensor) else np.asarray(o)
@@ -328,7 +324,6 @@ def jacrev(
                     for m, gl in enumerate(g_leaves):
                         per_in[j][m].append(gl)
             per_out.append((o_arr.shape, per_in))
-        del rows
         results = []
         for j, (lv, d) in enumerate(in_leaves):
             jl = []
