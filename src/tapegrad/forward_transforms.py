@@ -46,6 +46,9 @@ def _push_forward(
     nested = _depth.value > 0
     duals = []
     for p, t in zip(primals, tangents):
+        if t is None:  # an argument that is not differentiated: passed as it is
+            duals.append(p)
+            continue
         p_leaves, p_def = tree_flatten(p)
         t_leaves, t_def = tree_flatten(t)
         if len(p_leaves) != len(t_leaves):
@@ -245,42 +248,12 @@ def _none_tree(arg: Any) -> Any:
     return tree_unflatten(d, [None] * len(leaves))
 
 
-def _push_forward_partial(
-    f: Callable[..., Any],
-    args: Sequence[Any],
-    tangents: Sequence[Any],
-    batch: tuple[int, ...],
-    kwargs: dict[str, Any],
-) -> tuple:
-    """Like :func:`_push_forward`, but leaves with a ``None`` tangent (and non-float
-    arguments that are not differentiated) pass through unchanged."""
-    prims = []
-    tans = []
-    for arg, tan in zip(args, tangents):
-        t_leaves, _ = tree_flatten(tan)
-        if all(t is None for t in t_leaves):
-            prims.append(_Opaque(arg))
-            tans.append(None)
-        else:
-            prims.append(arg)
-            tans.append(tan)
-    return _push_forward(_unwrap_opaque(f), prims, tans, batch, kwargs)
-
-
-class _Opaque:
-    """An argument passed through ``_push_forward`` untouched (no tangent)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-def _unwrap_opaque(f: Callable[..., Any]) -> Callable[..., Any]:
-    def g(*args: Any, **kwargs: Any) -> Any:
-        return f(*[a.value if isinstance(a, _Opaque) else a for a in args], **kwargs)
-
-    return g
+def _push_forward_partial(f: Callable[..., Any], args: Sequence[Any], tangents: Sequence[Any],
+                          batch: tuple[int, ...], kwargs: dict[str, Any]) -> tuple:
+    """Like :func:`_push_forward`; arguments whose tangents are all ``None`` pass through
+    unchanged (they may be non-float, e.g. indices)."""
+    tans = [None if all(t is None for t in tree_flatten(tan)[0]) else tan for tan in tangents]
+    return _push_forward(f, args, tans, batch, kwargs)
 
 
 def jacrev(

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ShapeMismatchError
 from ..tensor import Tensor
 from .reduce import sum as _sum
-from .registry import REGISTRY, Primitive, _set_base, defvjp
+from .registry import REGISTRY, Primitive, _set_base, defjvp, defvjp
 
 __all__ = [
     "reshape",
@@ -89,13 +89,28 @@ def _axes(axis: Any, ndim: int, what: str = "axis") -> tuple[int, ...]:
     return out
 
 
-def _ensure_arity(prim: Primitive, rule: Callable[..., Any], n: int) -> None:
-    """Variadic primitives: one vjp rule per input position, ``rule(i, g, ans, ...)``."""
+def _ensure_arity(
+    prim: Primitive, rule: Callable[..., Any], jvp_rule: Callable[..., Any], n: int
+) -> None:
+    """Variadic primitives: one vjp rule per input position, ``rule(i, g, ans, ...)``, and
+    one jvp rule, ``jvp_rule(i, t, ans, ...)``."""
     if len(prim.vjps) < n:
         m = max(n, 2 * len(prim.vjps), 16)
         defvjp(prim, *(partial(rule, i) for i in range(m)))
+        defjvp(prim, *(partial(jvp_rule, i) for i in range(m)))
         if len(prim.savemask) < m:  # nothing is saved, at any position
             prim.savemask = prim.savemask + (False,) * (m - len(prim.savemask))
+
+
+def _nb(t: Any, x: Any) -> int:
+    """The number of leading batch axes of the tangent ``t`` of ``x``."""
+    return len(t.shape) - len(_shape_of(x))
+
+
+def _pad_axis(t: Any, axis: int, before: int, after: int) -> Any:
+    width = [(0, 0)] * len(t.shape)
+    width[axis] = (before, after)
+    return _pad(t, pad_width=tuple(width), constant_values=0)
 
 
 # =========================================================================== reshape family
@@ -111,6 +126,10 @@ _reshape: Primitive = defvjp(
         doc="``x`` with a new shape (a view where NumPy can make one).",
     ),
     lambda g, ans, x, *, shape: _reshape(g, shape=x.shape),
+)
+defjvp(
+    _reshape,
+    lambda t, ans, x, *, shape: _reshape(t, shape=tuple(t.shape[: _nb(t, x)]) + ans.shape),
 )
 
 
@@ -152,6 +171,18 @@ _broadcast_to: Primitive = defvjp(
     ),
     _broadcast_to_vjp,
 )
+
+
+def _broadcast_to_jvp(t: Any, ans: Any, x: Any, *, shape: tuple[int, ...]) -> Any:
+    nb = _nb(t, x)
+    batch = tuple(t.shape[:nb])
+    xshape = _shape_of(x)
+    if nb and len(shape) > len(xshape):
+        t = _reshape(t, shape=batch + (1,) * (len(shape) - len(xshape)) + tuple(xshape))
+    return _broadcast_to(t, shape=batch + shape)
+
+
+defjvp(_broadcast_to, _broadcast_to_jvp)
 
 
 def broadcast_to(x: Any, shape: Any) -> Any:
@@ -264,6 +295,12 @@ _transpose: Primitive = defvjp(
     Primitive("transpose", _transpose_impl, view=True, doc="Permute the axes (a view)."),
     lambda g, ans, x, *, axes: _transpose(g, axes=tuple(np.argsort(axes).tolist())),
 )
+defjvp(
+    _transpose,
+    lambda t, ans, x, *, axes: _transpose(
+        t, axes=tuple(range(_nb(t, x))) + tuple(a + _nb(t, x) for a in axes)
+    ),
+)
 
 
 def _matrix_transpose_impl(x: Any) -> Any:
@@ -285,6 +322,7 @@ matrix_transpose: Primitive = defvjp(
     ),
     lambda g, ans, x: matrix_transpose(g),
 )
+defjvp(matrix_transpose, lambda t, ans, x: matrix_transpose(t))
 
 
 def transpose(x: Any, axes: Any = None) -> Any:
@@ -354,6 +392,10 @@ def _concat_vjp(i: int, g: Any, ans: Any, *xs: Any, axis: int, offsets: tuple[in
     return _getitem(g, key=key)
 
 
+def _concat_jvp(i: int, t: Any, ans: Any, *xs: Any, axis: int, offsets: tuple[int, ...]) -> Any:
+    return _pad_axis(t, _nb(t, xs[i]) + axis, offsets[i], offsets[-1] - offsets[i + 1])
+
+
 _concat = Primitive(
     "concatenate", _concat_impl, doc="Join tensors along an existing axis (variadic)."
 )
@@ -394,7 +436,7 @@ def concatenate(seq: Sequence[Any], axis: int | None = 0) -> Any:
                 f"{shapes[0]}; all shapes must match except along the joined axis"
             )
         offsets.append(offsets[-1] + s[ax])
-    _ensure_arity(_concat, _concat_vjp, len(xs))
+    _ensure_arity(_concat, _concat_vjp, _concat_jvp, len(xs))
     return _concat(*xs, axis=ax, offsets=tuple(offsets))
 
 
@@ -404,6 +446,13 @@ def _stack_impl(*xs: Any, axis: int) -> Any:
 
 def _stack_vjp(i: int, g: Any, ans: Any, *xs: Any, axis: int) -> Any:
     return _getitem(g, key=(slice(None),) * axis + (i, Ellipsis))
+
+
+def _stack_jvp(i: int, t: Any, ans: Any, *xs: Any, axis: int) -> Any:
+    ax = _nb(t, xs[i]) + axis
+    s = tuple(t.shape)
+    t = _reshape(t, shape=s[:ax] + (1,) + s[ax:])
+    return _pad_axis(t, ax, i, len(xs) - 1 - i)
 
 
 _stack = Primitive("stack", _stack_impl, doc="Join same-shape tensors along a new axis.")
@@ -429,7 +478,7 @@ def stack(seq: Sequence[Any], axis: int = 0) -> Any:
                 "all tensors must have the same shape"
             )
     ax = _axis(axis, len(shape0) + 1)
-    _ensure_arity(_stack, _stack_vjp, len(xs))
+    _ensure_arity(_stack, _stack_vjp, _stack_jvp, len(xs))
     return _stack(*xs, axis=ax)
 
 
@@ -486,6 +535,12 @@ def _split_vjp(g: Any, ans: Any, x: Any, *, axis: int, bounds: tuple[tuple[int, 
     return out
 
 
+def _split_jvp(t: Any, ans: Any, x: Any, *, axis: int, bounds: tuple[tuple[int, int], ...]) -> Any:
+    pre = (slice(None),) * (_nb(t, x) + axis)
+    out = tuple(_getitem(t, key=pre + (slice(a, b), Ellipsis)) for a, b in bounds)
+    return out if len(bounds) != 1 else out[0]
+
+
 _SPLIT: dict[int, Primitive] = {}
 
 
@@ -505,6 +560,7 @@ def _split_prim(n: int) -> Primitive:
             ),
             _split_vjp,
         )
+        defjvp(p, _split_jvp)
     return p
 
 
@@ -617,6 +673,17 @@ _tile: Primitive = defvjp(
 )
 
 
+def _tile_jvp(t: Any, ans: Any, x: Any, *, reps: tuple[int, ...]) -> Any:
+    nb = _nb(t, x)
+    xshape = tuple(_shape_of(x))
+    if nb and len(reps) > len(xshape):
+        t = _reshape(t, shape=tuple(t.shape[:nb]) + (1,) * (len(reps) - len(xshape)) + xshape)
+    return _tile(t, reps=(1,) * nb + reps)
+
+
+defjvp(_tile, _tile_jvp)
+
+
 def tile(x: Any, reps: Any) -> Any:
     """Repeat ``x`` as a block, ``reps[i]`` times along axis ``i`` (``numpy.tile``).
 
@@ -655,6 +722,10 @@ _repeat: Primitive = defvjp(
     Primitive("repeat", _repeat_impl, doc="Repeat each element along an axis (numpy.repeat)."),
     _repeat_vjp,
 )
+defjvp(
+    _repeat,
+    lambda t, ans, x, *, repeats, axis: _repeat(t, repeats=repeats, axis=axis + _nb(t, x)),
+)
 
 
 def _segment_sum_impl(g: Any, *, repeats: Any, axis: int) -> Any:
@@ -677,6 +748,10 @@ _segment_sum: Primitive = defvjp(
         doc="Sum runs of consecutive elements along an axis (the transpose of repeat).",
     ),
     lambda g, ans, x, *, repeats, axis: _repeat(g, repeats=repeats, axis=axis),
+)
+defjvp(
+    _segment_sum,
+    lambda t, ans, x, *, repeats, axis: _segment_sum(t, repeats=repeats, axis=axis + _nb(t, x)),
 )
 
 
@@ -733,6 +808,7 @@ _flip: Primitive = defvjp(
     ),
     lambda g, ans, x, *, axis: _flip(g, axis=axis),
 )
+defjvp(_flip, lambda t, ans, x, *, axis: _flip(t, axis=tuple(a + _nb(t, x) for a in axis)))
 
 
 def flip(x: Any, axis: Any = None) -> Any:
@@ -760,6 +836,21 @@ _roll: Primitive = defvjp(
         g, shift=-shift if axis is None else tuple(-s for s in shift), axis=axis
     ),
 )
+
+
+def _roll_jvp(t: Any, ans: Any, x: Any, *, shift: Any, axis: Any) -> Any:
+    nb = _nb(t, x)
+    if axis is not None:
+        return _roll(t, shift=shift, axis=tuple(a + nb for a in axis))
+    if not nb:
+        return _roll(t, shift=shift, axis=None)
+    batch = tuple(t.shape[:nb])
+    xshape = tuple(_shape_of(x))
+    flat = _reshape(t, shape=batch + (int(np.prod(xshape, dtype=np.int64)),))
+    return _reshape(_roll(flat, shift=(shift,), axis=(nb,)), shape=batch + xshape)
+
+
+defjvp(_roll, _roll_jvp)
 
 
 def roll(x: Any, shift: Any, axis: Any = None) -> Any:
@@ -808,6 +899,12 @@ def _pad_vjp(g: Any, ans: Any, x: Any, *, pad_width: Any, constant_values: Any) 
 
 _pad: Primitive = defvjp(
     Primitive("pad", _pad_impl, doc="Pad with a constant (``numpy.pad``)."), _pad_vjp
+)
+defjvp(
+    _pad,
+    lambda t, ans, x, *, pad_width, constant_values: _pad(
+        t, pad_width=((0, 0),) * _nb(t, x) + pad_width, constant_values=0
+    ),
 )
 
 _PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
@@ -974,6 +1071,96 @@ _index_add: Primitive = defvjp(
 )
 
 
+def _batch_key(key: tuple[Any, ...], nb: int, mode: str) -> tuple[tuple[Any, ...], int]:
+    """``key`` for a tangent with ``nb`` leading batch axes, and ``m``: 0 when ``t[key]`` keeps
+    the batch axes first, else the number of index axes NumPy puts before them (advanced
+    indices that a slice, None or Ellipsis separates go first: NumPy's ``consec`` rule)."""
+    pkey = (slice(None),) * nb + key
+    if not nb or mode == "basic":
+        return pkey, 0
+    state = 0  # 0: no advanced index yet, 1: in the first run, 2: after it, 3: split
+    m = 0
+    for k in key:
+        if k.__class__ is np.ndarray or isinstance(k, (int, np.bool_)):
+            state = 3 if state == 2 else max(state, 1)
+            if k.__class__ is np.ndarray:
+                m = max(m, 1 if k.dtype.kind == "b" else k.ndim)
+            elif isinstance(k, (bool, np.bool_)):
+                m = max(m, 1)
+        elif state == 1:
+            state = 2
+    return pkey, m if state == 3 else 0
+
+
+def _region_ndim(key: tuple[Any, ...], ndim: int) -> int:
+    """The number of axes of ``x[key]`` for an ``ndim``-d ``x``."""
+    used = dims = fancy = 0
+    advanced = False
+    for k in key:
+        if k is None:
+            dims += 1
+        elif k.__class__ is slice:
+            used += 1
+            dims += 1
+        elif k.__class__ is np.ndarray:
+            advanced = True
+            if k.dtype.kind == "b":
+                used += k.ndim
+                fancy = max(fancy, 1)
+            else:
+                used += 1
+                fancy = max(fancy, k.ndim)
+        elif isinstance(k, (bool, np.bool_)):
+            advanced = True
+            fancy = max(fancy, 1)
+        elif k is not Ellipsis:
+            used += 1
+    return dims + ndim - used + (fancy if advanced else 0)
+
+
+def _to_region(t: Any, nb: int, shape: tuple[int, ...], k: int, m: int) -> Any:
+    """The tangent ``t`` (shape ``B + shape``) of a value written to or scattered into a
+    ``k``-d region, laid out as the batched region ``t[batch key]`` (see _batch_key)."""
+    if not nb:
+        return t
+    s = tuple(t.shape)
+    v = len(shape)
+    if v < k:
+        t = _reshape(t, shape=s[:nb] + (1,) * (k - v) + s[nb:])
+    elif v > k:  # NumPy drops leading length-one axes of an assigned value
+        t = _reshape(t, shape=s[:nb] + s[nb + v - k :])
+    if m:
+        t = _transpose(
+            t, axes=tuple(range(nb, nb + m)) + tuple(range(nb)) + tuple(range(nb + m, nb + k))
+        )
+    return t
+
+
+def _index_jvp(t: Any, ans: Any, x: Any, *, key: Any, mode: str) -> Any:
+    nb = _nb(t, x)
+    pkey, m = _batch_key(key, nb, mode)
+    r = _index(t, pkey, mode)
+    if m:
+        r = _transpose(
+            r, axes=tuple(range(m, m + nb)) + tuple(range(m)) + tuple(range(m + nb, r.ndim))
+        )
+    return r
+
+
+def _index_add_jvp(t: Any, ans: Any, g: Any, *, key: Any, shape: Any, mode: str) -> Any:
+    gshape = tuple(_shape_of(g))
+    nb = len(t.shape) - len(gshape)
+    batch = tuple(t.shape[:nb])
+    pkey, m = _batch_key(key, nb, mode)
+    t = _to_region(t, nb, gshape, _region_ndim(key, len(shape)), m)
+    return _index_add(t, key=pkey, shape=batch + shape, mode=mode)
+
+
+defjvp(_getitem, lambda t, ans, x, *, key: _index_jvp(t, ans, x, key=key, mode="basic"))
+defjvp(_getitem_adv, _index_jvp)
+defjvp(_index_add, _index_add_jvp)
+
+
 def _key_item(k: Any) -> tuple[Any, int]:
     """One key entry, normalised; kind 0: basic, 1: boolean array, 2: integer array."""
     if k is None or k is Ellipsis or isinstance(k, slice):
@@ -1065,6 +1252,24 @@ _index_update: Primitive = defvjp(
     ),
     lambda g, ans, x, value, *, key, mode: _index_update(g, 0, key=key, mode=mode),
     _index_update_dvalue,
+)
+
+
+def _index_update_dvalue_jvp(t: Any, ans: Any, x: Any, value: Any, *, key: Any, mode: str) -> Any:
+    vshape = tuple(_shape_of(value))
+    nb = len(t.shape) - len(vshape)
+    pkey, m = _batch_key(key, nb, mode)
+    zeros = np.zeros(tuple(t.shape[:nb]) + ans.shape, ans.dtype)
+    t = _to_region(t, nb, vshape, _region_ndim(key, ans.ndim), m)
+    return _index_update(zeros, t, key=pkey, mode=mode)
+
+
+defjvp(
+    _index_update,
+    lambda t, ans, x, value, *, key, mode: _index_update(
+        t, 0, key=_batch_key(key, _nb(t, x), mode)[0], mode=mode
+    ),
+    _index_update_dvalue_jvp,
 )
 
 
@@ -1197,6 +1402,12 @@ _diagonal: Primitive = defvjp(
     ),
     _diagonal_vjp,
 )
+defjvp(
+    _diagonal,
+    lambda t, ans, x, *, offset, axis1, axis2: _diagonal(
+        t, offset=offset, axis1=axis1 + _nb(t, x), axis2=axis2 + _nb(t, x)
+    ),
+)
 
 
 def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
@@ -1248,6 +1459,8 @@ _triu: Primitive = defvjp(
     ),
     lambda g, ans, x, *, k: _triu(g, k=k),
 )
+defjvp(_tril, lambda t, ans, x, *, k: _tril(t, k=k))
+defjvp(_triu, lambda t, ans, x, *, k: _triu(t, k=k))
 
 
 def _check_2d(x: Any, name: str) -> None:
