@@ -17,7 +17,7 @@ from ..errors import NotDifferentiableError, ShapeMismatchError
 from ..tensor import Tensor
 from .reduce import normalize_axis
 from .reduce import sum as _sum
-from .registry import Primitive, defvjp
+from .registry import Primitive, defjvp, defvjp
 from .shape import broadcast_to, matrix_transpose, moveaxis, reshape
 
 __all__ = ["matmul", "dot", "outer", "inner", "tensordot", "einsum"]
@@ -79,6 +79,23 @@ def _is_zero(t: Any) -> bool:
     return not np.any(t)
 
 
+def _nb(t: Any, x: Any) -> int:
+    """The number of leading batch axes of the tangent ``t`` of ``x``."""
+    return t.ndim - len(_shape(x))
+
+
+def _pad(t: Any, nb: int, k: int) -> Any:
+    """Insert ``k`` size-1 axes after the first ``nb`` (batch) axes of ``t``."""
+    if k <= 0:
+        return t
+    s = t.shape
+    return reshape(t, s[:nb] + (1,) * k + s[nb:])
+
+
+def _sym(t: Any) -> Any:
+    return 0.5 * (t + _mT(t))
+
+
 def _check_square(name: str, a: Any) -> tuple[int, ...]:
     s = _shape(a)
     if len(s) < 2 or s[-1] != s[-2]:
@@ -125,11 +142,34 @@ def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
     return matmul(_mT(x), g)
 
 
+def _matmul_jvp_x(t: Any, ans: Any, x: Any, y: Any) -> Any:
+    nb = _nb(t, x)
+    if y.ndim == 1 or not nb:
+        return matmul(t, y)
+    if x.ndim == 1:  # a batch of row vectors: keep the row axis
+        r = matmul(_pad(t, nb, y.ndim - 1), y)
+        return reshape(r, r.shape[:-2] + r.shape[-1:])
+    return matmul(_pad(t, nb, ans.ndim - x.ndim), y)
+
+
+def _matmul_jvp_y(t: Any, ans: Any, x: Any, y: Any) -> Any:
+    nb = _nb(t, y)
+    if y.ndim >= 2:
+        return matmul(x, _pad(t, nb, ans.ndim - y.ndim) if x.ndim >= 2 else t)
+    if x.ndim == 1:
+        return matmul(t, x)
+    if not nb:
+        return matmul(x, t)
+    r = matmul(x, _unsq(_pad(t, nb, x.ndim - 2)))
+    return reshape(r, r.shape[:-1])
+
+
 _matmul = defvjp(
     Primitive("matmul", np.matmul, save=(0, 1), doc="Matrix product (``numpy.matmul``)."),
     _matmul_vjp_x,
     _matmul_vjp_y,
 )
+defjvp(_matmul, _matmul_jvp_x, _matmul_jvp_y)
 
 
 def _matmul_error(x: Any, y: Any) -> ShapeMismatchError:
@@ -245,6 +285,18 @@ def _einsum_vjp(k: int) -> Any:
     return rule
 
 
+def _einsum_jvp(k: int) -> Any:
+    def rule(t: Any, ans: Any, *ops: Any, subscripts: str, optimize: bool) -> Any:
+        lhs, out = subscripts.split("->")
+        ins = lhs.split(",")
+        nb = _nb(t, ops[k])
+        bl = "".join([c for c in _LETTERS if c not in subscripts][:nb])
+        ins[k] = bl + ins[k]
+        return _einsum_call(ins, bl + out, [t if j == k else o for j, o in enumerate(ops)])
+
+    return rule
+
+
 _einsum = defvjp(
     Primitive(
         "einsum",
@@ -254,6 +306,7 @@ _einsum = defvjp(
     ),
     *[_einsum_vjp(k) for k in range(_EINSUM_MAX)],
 )
+defjvp(_einsum, *[_einsum_jvp(k) for k in range(_EINSUM_MAX)])
 
 
 def _einsum_call(in_specs: list[str], out_spec: str, operands: list[Any]) -> Any:
@@ -556,6 +609,7 @@ _inv = defvjp(
     Primitive("inv", np.linalg.inv, save=("ans",), doc="Matrix inverse (``numpy.linalg.inv``)."),
     lambda g, ans, a: -matmul(matmul(_mT(ans), g), _mT(ans)),
 )
+defjvp(_inv, lambda t, ans, a: -matmul(matmul(ans, t), ans))
 
 
 def inv(a: Any) -> Any:
@@ -599,6 +653,24 @@ def _solve_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
     return -matmul(gb, _mT(ans))
 
 
+def _solve_jvp_b(t: Any, ans: Any, a: Any, b: Any) -> Any:
+    nb = _nb(t, b)
+    if b.ndim > 1:
+        return solve(a, _pad(t, nb, ans.ndim - b.ndim))
+    if not nb:
+        return solve(a, t)
+    r = solve(a, _unsq(_pad(t, nb, a.ndim - 2)))  # a batch of vectors: solve them as columns
+    return reshape(r, r.shape[:-1])
+
+
+def _solve_jvp_a(t: Any, ans: Any, a: Any, b: Any) -> Any:
+    nb = _nb(t, a)
+    if ans.ndim < a.ndim:  # b is a vector
+        r = solve(a, matmul(t, _unsq(ans)))
+        return -reshape(r, r.shape[:-1])
+    return -solve(a, matmul(_pad(t, nb, ans.ndim - a.ndim), ans))
+
+
 _solve = defvjp(
     Primitive(
         "solve",
@@ -609,6 +681,7 @@ _solve = defvjp(
     _solve_vjp_a,
     _solve_vjp_b,
 )
+defjvp(_solve, _solve_jvp_a, _solve_jvp_b)
 
 
 def solve(a: Any, b: Any) -> Any:
@@ -660,10 +733,16 @@ def _unsq2(x: Any) -> Any:
     return reshape(x, x.shape + (1, 1))
 
 
+def _tr_inv_dot(a: Any, t: Any) -> Any:
+    """``trace(inv(a) @ t)`` over the last two axes (the directional derivative of log|det|)."""
+    return _sum(_mT(inv(a)) * t, (-2, -1))
+
+
 _det = defvjp(
     Primitive("det", np.linalg.det, save=(0, "ans"), doc="Determinant (``numpy.linalg.det``)."),
     lambda g, ans, a: _unsq2(g * ans) * _mT(inv(a)),
 )
+defjvp(_det, lambda t, ans, a: ans * _tr_inv_dot(a, t))
 
 
 def det(a: Any) -> Any:
@@ -699,6 +778,7 @@ _slogdet = defvjp(
     ),
     lambda g, ans, a: _unsq2(g[1]) * _mT(inv(a)),
 )
+defjvp(_slogdet, lambda t, ans, a: (None, _tr_inv_dot(a, t)))
 
 
 def slogdet(a: Any) -> tuple[Any, Any]:
@@ -753,6 +833,19 @@ _cholesky = defvjp(
 )
 
 
+def _cholesky_jvp(t: Any, ans: Any, a: Any, *, upper: bool) -> Any:
+    # dL = L Phi(L^{-1} sym(dA) L^{-T}), Phi = lower triangle with the diagonal halved.
+    L = _mT(ans) if upper else ans
+    n = L.shape[-1]
+    Linv = inv(L)
+    X = matmul(matmul(Linv, _sym(t)), _mT(Linv))
+    dL = matmul(L, X * (_tril_mask(n, X.dtype, -1) + 0.5 * _eye(n, X.dtype)))
+    return _mT(dL) if upper else dL
+
+
+defjvp(_cholesky, _cholesky_jvp)
+
+
 def cholesky(a: Any, upper: bool = False) -> Any:
     """Cholesky factor ``L`` (lower triangular, ``A = L @ L.T``) of a symmetric
     positive-definite matrix or batch of them.
@@ -760,7 +853,9 @@ def cholesky(a: Any, upper: bool = False) -> Any:
     Only the lower triangle of ``a`` is read (as NumPy); the input is treated as symmetric,
     and the gradient is the symmetric one (as PyTorch): a perturbation of ``A[i, j]`` is
     taken to move ``A[j, i]`` with it.  To differentiate through a matrix that is not exactly
-    symmetric, symmetrise it first: ``cholesky(0.5 * (a + a.mT))``.
+    symmetric, symmetrise it first: ``cholesky(0.5 * (a + a.mT))``.  Forward mode matches:
+    the tangent is symmetrised (``dA -> (dA + dA^T) / 2``) before
+    ``dL = L Phi(L^{-1} dA L^{-T})`` (``Phi``: the lower triangle with the diagonal halved).
 
     Parameters
     ----------
@@ -831,6 +926,39 @@ _qr = defvjp(
     Primitive("qr", _qr_impl, save=("ans",), nout=2, doc="QR decomposition (``numpy.linalg.qr``)."),
     _qr_vjp,
 )
+
+
+def _qr_jvp_tall(dA: Any, Q: Any, R: Any) -> tuple[Any, Any]:
+    # C = Q^T dA R^{-1} = Q^T dQ + dR R^{-1}: skew plus upper triangular, so
+    # Q^T dQ = Omega = tril(C, -1) - tril(C, -1)^T and dR = (C - Omega) R;
+    # dQ = dA R^{-1} - Q (C - Omega).
+    n = R.shape[-1]
+    dARinv = matmul(dA, inv(R))
+    C = matmul(_mT(Q), dARinv)
+    low = C * _tril_mask(n, C.dtype, -1)
+    CmO = C - low + _mT(low)
+    return dARinv - matmul(Q, CmO), matmul(CmO, R)
+
+
+def _qr_jvp(t: Any, ans: Any, a: Any, *, mode: str) -> tuple[Any, Any]:
+    Q, R = ans
+    m, n = Q.shape[-2], R.shape[-1]
+    if Q.shape[-1] != R.shape[-2] or Q.shape[-1] != min(m, n):
+        raise NotDifferentiableError(
+            "qr: the complete factorisation of a tall matrix (mode='complete', m > n) is not "
+            "differentiable: its extra columns of Q are arbitrary. Use mode='reduced'"
+        )
+    if m >= n:
+        return _qr_jvp_tall(t, Q, R)
+    # Wide: A = [X | Y], X = Q U square, Y = Q V: dV = dQ^T Y + Q^T dY.
+    eye = _eye(n, R.dtype)
+    E1, E2 = eye[:, :m], eye[:, m:]
+    dQ, dU = _qr_jvp_tall(matmul(t, E1), Q, matmul(R, E1))
+    dV = matmul(_mT(dQ), matmul(a, E2)) + matmul(_mT(Q), matmul(t, E2))
+    return dQ, matmul(dU, E1.T) + matmul(dV, E2.T)
+
+
+defjvp(_qr, _qr_jvp)
 
 
 def qr(a: Any, mode: str = "reduced") -> tuple[Any, Any]:
@@ -916,6 +1044,40 @@ _svd = defvjp(
 )
 
 
+def _svd_jvp(t: Any, ans: Any, a: Any, *, full_matrices: bool) -> tuple[Any, Any, Any]:
+    # With dP = U^T dA V, F_jk = 1 / (s_k^2 - s_j^2) (0 on the diagonal):
+    # dS = diag(dP), dU = U (F o (dP S + S dP^T)) + (I - U U^T) dA V S^{-1},
+    # dV = V (F o (S dP + dP^T S)) + (I - V V^T) dA^T U S^{-1}.
+    U, S, Vh = ans
+    m, n, k = U.shape[-2], Vh.shape[-1], S.shape[-1]
+    if U.shape[-1] != k or Vh.shape[-2] != k:
+        raise NotDifferentiableError(
+            "svd: full_matrices=True is not differentiable for a non-square matrix (the "
+            "extra singular vectors are arbitrary); use full_matrices=False"
+        )
+    V = _mT(Vh)
+    dAV = matmul(t, V)
+    dP = matmul(_mT(U), dAV)
+    dS = _sum(U * dAV, -2)
+    eye = _eye(k, S.dtype)
+    S2 = S * S
+    F = (1 - eye) / (_unsq(S2, -2) - _unsq(S2) + eye)
+    Sr, Sc = _unsq(S, -2), _unsq(S)
+    dPS = dP * Sr
+    SdP = Sc * dP
+    dU = matmul(U, F * (dPS + _mT(dPS)))
+    dV = matmul(V, F * (SdP + _mT(SdP)))
+    if m > k:
+        dU = dU + (dAV - matmul(U, dP)) / Sr
+    if n > k:
+        dAtU = matmul(_mT(t), U)
+        dV = dV + (dAtU - matmul(V, _mT(dP))) / Sr
+    return dU, dS, _mT(dV)
+
+
+defjvp(_svd, _svd_jvp)
+
+
 def svd(a: Any, full_matrices: bool = False) -> tuple[Any, Any, Any]:
     """Singular value decomposition ``A = U @ diag(S) @ Vh``.
 
@@ -989,6 +1151,21 @@ _eigh = defvjp(
 )
 
 
+def _eigh_jvp(t: Any, ans: Any, a: Any, *, UPLO: str) -> tuple[Any, Any]:
+    # dP = V^T sym(dA) V: dw = diag(dP), dV = V (F o dP), F_ij = 1 / (w_j - w_i), 0 on the
+    # diagonal.
+    w, v = ans
+    n = w.shape[-1]
+    eye = _eye(n, w.dtype)
+    dAV = matmul(_sym(t), v)
+    dP = matmul(_mT(v), dAV)
+    F = (1 - eye) / (_unsq(w, -2) - _unsq(w) + eye)
+    return _sum(v * dAV, -2), matmul(v, F * dP)
+
+
+defjvp(_eigh, _eigh_jvp)
+
+
 def eigh(a: Any, UPLO: str = "L") -> tuple[Any, Any]:
     """Eigenvalues and eigenvectors of a symmetric matrix (or batch), ``A = V diag(w) V^T``.
 
@@ -1008,7 +1185,9 @@ def eigh(a: Any, UPLO: str = "L") -> tuple[Any, Any]:
     Gradient: ``V (diag(gw) + sym(F o (V^T gV))) V^T`` with ``F_ij = 1 / (w_j - w_i)`` (0 on
     the diagonal) and ``sym(X) = (X + X^T) / 2``: the symmetric gradient, as PyTorch (a
     perturbation of ``A[i, j]`` is taken to move ``A[j, i]`` with it; differentiate
-    ``eigh(0.5 * (a + a.mT))`` for a general input).
+    ``eigh(0.5 * (a + a.mT))`` for a general input).  Forward mode matches: the tangent is
+    symmetrised (``dA -> (dA + dA^T) / 2``), then ``dw = diag(V^T dA V)``,
+    ``dV = V (F o (V^T dA V))``.
 
     Limitations: each eigenvector is defined up to its sign, so only sign-invariant losses
     (``w``, ``V diag(f(w)) V^T``, ``abs(V)``) are comparable across libraries.  At repeated
