@@ -16,9 +16,9 @@ from .autograd.function import Function, custom_jvp, custom_vjp
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import *  # noqa: F403
 from .errors import *  # noqa: F403
+from .forward_transforms import hessian, hvp, jacfwd, jacobian, jacrev, jvp, linearize, vhp
 from .ops import *  # noqa: F403
 from .tensor import Tensor
 from .transforms import elementwise_grad, grad, value_and_grad, vjp
-from .forward_transforms import hessian, hvp, jacfwd, jacobian, jacrev, jvp, linearize, vhp
 
 __version__ = "0.1.0"
