@@ -23,8 +23,8 @@ from .elementwise import abs as _abs
 from .elementwise import clip, exp, sigmoid
 from .reduce import mean as _mean
 from .reduce import sum as _sum
-from .registry import Primitive, defvjp
-from .shape import reshape
+from .registry import Primitive, defjvp, defvjp
+from .shape import broadcast_to, reshape
 
 __all__ = [
     "softmax",
@@ -97,6 +97,17 @@ def _class_shape(ndim: int, axis: int, c: int) -> tuple[int, ...]:
     return tuple(c if i == axis else 1 for i in range(ndim))
 
 
+def _nbatch(t: Any, x: Any) -> int:
+    """The number of leading batch axes of the tangent ``t`` of the primal ``x``."""
+    return t.ndim - np.ndim(_data(x))
+
+
+def _batched_index(idx: Any, batch: tuple[int, ...]) -> np.ndarray:
+    """Integer labels broadcast over a tangent's leading batch axes (read-only view)."""
+    idx = _data(idx)
+    return np.broadcast_to(idx, batch + idx.shape) if batch else idx
+
+
 # --------------------------------------------------------------------------- softmax
 
 
@@ -124,6 +135,19 @@ def _log_softmax_vjp(g: Any, ans: Any, x: Any, *, axis: Any) -> Any:
     return g - exp(ans) * _sum(g, axis, keepdims=True)
 
 
+def _softmax_jvp(t: Any, ans: Any, x: Any, *, axis: Any) -> Any:
+    if axis is None:  # 0-d input: softmax is the constant 1
+        return t * 0.0
+    st = ans * t
+    return st - ans * _sum(st, axis + _nbatch(t, ans), keepdims=True)
+
+
+def _log_softmax_jvp(t: Any, ans: Any, x: Any, *, axis: Any) -> Any:
+    if axis is None:  # 0-d input: log_softmax is the constant 0
+        return t * 0.0
+    return t - _sum(exp(ans) * t, axis + _nbatch(t, ans), keepdims=True)
+
+
 _softmax = defvjp(
     Primitive(
         "softmax",
@@ -133,6 +157,7 @@ _softmax = defvjp(
     ),
     _softmax_vjp,
 )
+defjvp(_softmax, _softmax_jvp)
 _log_softmax = defvjp(
     Primitive(
         "log_softmax",
@@ -142,6 +167,7 @@ _log_softmax = defvjp(
     ),
     _log_softmax_vjp,
 )
+defjvp(_log_softmax, _log_softmax_jvp)
 
 
 def _softmax_axis(x: Any, axis: Any, dim: Any, fn: str) -> Any:
@@ -213,6 +239,7 @@ logsigmoid = defvjp(
     ),
     lambda g, ans, x: g * sigmoid(-x),
 )
+defjvp(logsigmoid, lambda t, ans, x: t * sigmoid(-x))
 
 
 # --------------------------------------------------------------------------- gather/scatter
@@ -263,6 +290,26 @@ _scatter = defvjp(
     lambda g, ans, v, idx, *, axis, shape: _gather(g, idx, axis=axis),
     None,
 )
+
+
+def _gather_jvp(t: Any, ans: Any, x: Any, idx: Any, *, axis: int) -> Any:
+    nb = _nbatch(t, x)
+    return _gather(t, _batched_index(idx, tuple(t.shape[:nb])), axis=axis + nb)
+
+
+def _scatter_jvp(t: Any, ans: Any, v: Any, idx: Any, *, axis: int, shape: tuple[int, ...]) -> Any:
+    nb = _nbatch(t, v)
+    if not nb:
+        return _scatter(t, idx, axis=axis, shape=shape)
+    batch = tuple(t.shape[:nb])
+    idx = _batched_index(idx, batch)
+    if t.ndim != idx.ndim:  # a 0-d v: one value per batch entry, spread over the labels
+        t = broadcast_to(reshape(t, batch + (1,) * (idx.ndim - nb)), idx.shape)
+    return _scatter(t, idx, axis=axis + nb, shape=batch + tuple(shape))
+
+
+defjvp(_gather, _gather_jvp, None)
+defjvp(_scatter, _scatter_jvp, None)
 
 
 # --------------------------------------------------------------------------- class labels
@@ -515,6 +562,21 @@ _ce_grad = defvjp(
 )
 
 
+def _ce_grad_jvp_coef(t: Any, ans: Any, p: Any, idx: Any, coef: Any, hit: Any, *, axis: int) -> Any:
+    nb = _nbatch(t, coef)
+    cshape = tuple(t.shape[nb:])
+    nd = len(p.shape)
+    kshape = cshape[:axis] + (1,) + cshape[axis:] if cshape else (1,) * nd
+    return p * reshape(t, tuple(t.shape[:nb]) + kshape)
+
+
+def _ce_grad_jvp_hit(t: Any, ans: Any, p: Any, idx: Any, coef: Any, hit: Any, *, axis: int) -> Any:
+    return -_scatter_jvp(t, None, hit, idx, axis=axis, shape=tuple(p.shape))
+
+
+defjvp(_ce_grad, _ce_grad_dp, None, _ce_grad_jvp_coef, _ce_grad_jvp_hit)
+
+
 _cross_entropy = defvjp(
     Primitive(
         "cross_entropy",
@@ -530,6 +592,22 @@ _cross_entropy = defvjp(
     None,
     None,
 )
+
+
+def _ce_jvp(t: Any, ans: Any, x: Any, target: Any, weight: Any, **params: Any) -> Any:
+    # Per-sample loss tangent <d loss_n / d x_n, t_n>: the vjp's gradient for a cotangent of
+    # ones, contracted with t over the class axis (over every axis for a reduced loss).
+    loss, p = ans
+    dt = p.dtype
+    ones = np.ones(loss.shape, dt)
+    d = _ce_vjp((ones, np.zeros(p.shape, dt)), ans, x, target, weight, **params)
+    nb = _nbatch(t, p)
+    axis = params["axis"]
+    red = (axis + nb,) if params["reduction"] == "none" else tuple(range(nb, t.ndim))
+    return _sum(d * t, red), _softmax_jvp(t, p, x, axis=axis)
+
+
+defjvp(_cross_entropy, _ce_jvp, None, None)
 
 # Signed label dtypes viewed as unsigned: a negative label becomes huge, so one max pass
 # finds labels below 0 and labels >= C.
@@ -823,6 +901,7 @@ _huber = defvjp(
     ),
     lambda g, ans, d, *, delta: g * clip(d, -delta, delta),
 )
+defjvp(_huber, lambda t, ans, d, *, delta: t * clip(d, -delta, delta))
 
 
 def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Any:
