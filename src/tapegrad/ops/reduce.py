@@ -16,7 +16,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from . import elementwise as _ew
-from .registry import Primitive, defvjp
+from .registry import Primitive, defjvp, defvjp
 
 __all__ = [
     "sum",
@@ -128,6 +128,18 @@ def _need_nonempty(name: str, x: Any, axis: tuple[int, ...]) -> None:
             )
 
 
+# --------------------------------------------------------------------------- forward mode
+# A jvp rule's tangent ``t`` may carry leading batch axes (``t.shape == B + x.shape``): the
+# reduced axes are shifted by their number, and the primal values (no batch axes) broadcast
+# against ``t`` from the right.
+def _nbatch(t: Any, x: Any) -> int:
+    return len(t.shape) - _ndim(x)
+
+
+def _shift(axis: tuple[int, ...], nb: int) -> tuple[int, ...]:
+    return tuple(a + nb for a in axis) if nb else axis
+
+
 # --------------------------------------------------------------------------- sum / mean
 _add_reduce = np.add.reduce  # np.sum without its Python wrapper (same promotion rules)
 
@@ -138,6 +150,12 @@ _sum = defvjp(
         doc="Sum over the canonical axis tuple ``axis``.",
     ),
     lambda g, ans, x, *, axis, keepdims: expand_reduced(g, x.shape, axis, keepdims),
+)
+defjvp(
+    _sum,
+    lambda t, ans, x, *, axis, keepdims: _sum(
+        t, axis=_shift(axis, _nbatch(t, x)), keepdims=keepdims
+    ),
 )
 
 
@@ -176,6 +194,16 @@ _mean = defvjp(
         g / builtins.max(_count(x.shape, axis), 1), x.shape, axis, keepdims
     ),
 )
+
+
+def _mean_jvp(t: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool) -> Any:
+    # An empty slice has mean nan but no input to vary: its tangent is 0 (the transpose of
+    # the vjp, which gives those no-element slices no gradient).
+    prim = _mean if _count(_shape(x), axis) else _sum
+    return prim(t, axis=_shift(axis, _nbatch(t, x)), keepdims=keepdims)
+
+
+defjvp(_mean, _mean_jvp)
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -243,6 +271,38 @@ _prod = defvjp(
 )
 
 
+def _prod_jvp(t: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool) -> Any:
+    # No zeros: prod(x) * sum(t / x).  A slice with a zero at z (its first) is peeled as in
+    # the vjp: prod(x) = x_z * prod(xp), xp = x with x_z := 1, so its tangent is
+    # t_z * prod(xp) + x_z * (tangent of prod(xp) with t_z := 0) -- exact at every order.
+    nb = _nbatch(t, x)
+    ax = _shift(axis, nb)
+    if not (_val(x) == 0).any():
+        return ans * _sum(t / x, axis=ax, keepdims=keepdims)
+    from .shape import reshape
+
+    acc = factor = None
+    while True:
+        zero = _val(x) == 0
+        if not zero.any():
+            break
+        first = _first_in_slices(zero, axis)
+        has = zero.any(axis=axis, keepdims=True)
+        xp = _ew.where(first, 1.0, x)
+        term = _sum(_ew.where(first, t, 0.0), axis=ax, keepdims=True) * prod(xp, axis, True)
+        f = _ew.where(has, sum(_ew.where(first, x, 0.0), axis, keepdims=True), 1.0)
+        term = term if factor is None else factor * term
+        acc = term if acc is None else acc + term
+        factor = f if factor is None else factor * f
+        x, t = xp, _ew.where(first, 0.0, t)
+    base = prod(x, axis, keepdims=True) * _sum(t / x, axis=ax, keepdims=True)
+    r = acc + factor * base
+    return reshape(r, tuple(t.shape[:nb]) + _shape(ans)) if not keepdims else r
+
+
+defjvp(_prod, _prod_jvp)
+
+
 def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Product of the elements over ``axis`` (None: all axes).
 
@@ -262,11 +322,20 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 # --------------------------------------------------------------------------- max / min
-def _extremum_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool) -> Any:
-    shape = x.shape
+def _extremum_weights(ans: Any, x: Any, axis: tuple[int, ...]) -> np.ndarray:
+    """1/k at each of the k extremal elements of a slice, 0 elsewhere (a constant)."""
     xv = _val(x)
-    hit = (xv == np.reshape(_val(ans), _kshape(shape, axis))).astype(xv.dtype)
-    return _keep(g, shape, axis, keepdims) * (hit / hit.sum(axis=axis, keepdims=True))
+    hit = (xv == np.reshape(_val(ans), _kshape(xv.shape, axis))).astype(xv.dtype)
+    return hit / hit.sum(axis=axis, keepdims=True)
+
+
+def _extremum_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool) -> Any:
+    return _keep(g, x.shape, axis, keepdims) * _extremum_weights(ans, x, axis)
+
+
+def _extremum_jvp(t: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool) -> Any:
+    w = _extremum_weights(ans, x, axis)
+    return _sum(t * w, axis=_shift(axis, _nbatch(t, x)), keepdims=keepdims)
 
 
 _max = defvjp(
@@ -278,6 +347,7 @@ _max = defvjp(
     ),
     _extremum_vjp,
 )
+defjvp(_max, _extremum_jvp)
 _min = defvjp(
     Primitive(
         "min",
@@ -287,6 +357,7 @@ _min = defvjp(
     ),
     _extremum_vjp,
 )
+defjvp(_min, _extremum_jvp)
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -421,6 +492,28 @@ def _std_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], ddof: Any, keep
     return scale * (x - mean(x, axis, keepdims=True)) * c
 
 
+def _centered_dot(t: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    """``sum(t * (x - mean(x)), axis)``: the tangent of ``sum((x - mean)**2) / 2``."""
+    d = x - mean(x, axis, keepdims=True)
+    return _sum(t * d, axis=_shift(axis, _nbatch(t, x)), keepdims=keepdims)
+
+
+def _var_jvp(t: Any, ans: Any, x: Any, *, axis: tuple[int, ...], ddof: Any, keepdims: bool) -> Any:
+    d = _dof(_shape(x), axis, ddof)
+    return _centered_dot(t, x, axis, keepdims) * (2.0 / d if d else math.inf)
+
+
+def _std_jvp(t: Any, ans: Any, x: Any, *, axis: tuple[int, ...], ddof: Any, keepdims: bool) -> Any:
+    d = _dof(_shape(x), axis, ddof)
+    s = _centered_dot(t, x, axis, keepdims)
+    at0 = _val(ans) == 0
+    if np.any(at0):  # std'(0) = 0 (PyTorch)
+        s = _ew.where(at0, 0.0, s / _ew.where(at0, 1.0, ans))
+    else:
+        s = s / ans
+    return s * (1.0 / d if d else math.inf)
+
+
 _var = defvjp(
     Primitive(
         "var",
@@ -439,6 +532,8 @@ _std = defvjp(
     ),
     _std_vjp,
 )
+defjvp(_var, _var_jvp)
+defjvp(_std, _std_jvp)
 
 
 def _ddof(ddof: Any) -> Any:
@@ -501,6 +596,14 @@ _logsumexp = defvjp(
     ),
     lambda g, ans, x, *, axis, keepdims: (
         _keep(g, x.shape, axis, keepdims) * _ew.exp(x - _keep(ans, x.shape, axis, keepdims))
+    ),
+)
+defjvp(
+    _logsumexp,
+    lambda t, ans, x, *, axis, keepdims: _sum(
+        t * _ew.exp(x - _keep(ans, _shape(x), axis, keepdims)),
+        axis=_shift(axis, _nbatch(t, x)),
+        keepdims=keepdims,
     ),
 )
 
@@ -578,6 +681,36 @@ _vector_norm = defvjp(
     ),
     _vector_norm_vjp,
 )
+
+
+def _vector_norm_jvp(
+    t: Any, ans: Any, x: Any, *, ord: float, axis: tuple[int, ...], keepdims: bool
+) -> Any:
+    # The transpose of _vector_norm_vjp, with the same conventions at kinks.
+    ax = _shift(axis, _nbatch(t, x))
+    if ord == 1.0:
+        return _sum(t * _ew.sign(x), axis=ax, keepdims=keepdims)
+    xv = _val(x)
+    if ord in (math.inf, -math.inf):
+        w = np.sign(xv) * _extremum_weights(ans, np.abs(xv), axis)
+        return _sum(t * w, axis=ax, keepdims=keepdims)
+    if ord < 1.0:
+        x0 = xv == 0
+        if np.any(x0):
+            safe = _ew.where(x0, 1.0, x)
+            coef = _ew.where(x0, 0.0, _ew.sign(x) * _ew.abs(safe) ** (ord - 1.0))
+        else:
+            coef = _ew.sign(x) * _ew.abs(x) ** (ord - 1.0)
+        return _sum(t * coef, axis=ax, keepdims=keepdims) * ans ** (1.0 - ord)
+    coef = x if ord == 2.0 else _ew.sign(x) * _ew.abs(x) ** (ord - 1.0)
+    s = _sum(t * coef, axis=ax, keepdims=keepdims)
+    n0 = _val(ans) == 0
+    if np.any(n0):  # the zero vector: derivative 0 (PyTorch)
+        return _ew.where(n0, 0.0, s / _ew.where(n0, 1.0, ans) ** (ord - 1.0))
+    return s / ans if ord == 2.0 else s / ans ** (ord - 1.0)
+
+
+defjvp(_vector_norm, _vector_norm_jvp)
 
 
 def _vnorm(x: Any, ord: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
@@ -714,6 +847,10 @@ _cumsum = defvjp(
     ),
     lambda g, ans, x, *, axis, reverse: _cumsum(g, axis=axis, reverse=not reverse),
 )
+defjvp(
+    _cumsum,
+    lambda t, ans, x, *, axis, reverse: _cumsum(t, axis=axis + _nbatch(t, x), reverse=reverse),
+)
 
 
 def _cumprod_vjp(g: Any, ans: Any, x: Any, *, axis: int) -> Any:
@@ -755,6 +892,36 @@ _cumprod = defvjp(
     ),
     _cumprod_vjp,
 )
+
+
+def _cumprod_jvp(t: Any, ans: Any, x: Any, *, axis: int) -> Any:
+    # No zeros: y * cumsum(t / x).  A zero at z (the first of its slice) is peeled as in the
+    # vjp: y = where(k >= z, x_z, 1) * cumprod(xp), xp = x with x_z := 1, so the tangent is
+    # where(k >= z, t_z, 0) * cumprod(xp) + where(k >= z, x_z, 1) * (that of cumprod(xp)
+    # with t_z := 0) -- exact at every order.
+    ax = axis + _nbatch(t, x)
+    if not (_val(x) == 0).any():
+        return ans * _cumsum(t / x, axis=ax, reverse=False)
+    acc = factor = None
+    while True:
+        zero = _val(x) == 0
+        if not zero.any():
+            break
+        seen = np.cumsum(zero, axis=axis)
+        first = zero & (seen == 1)
+        after = seen >= 1
+        xp = _ew.where(first, 1.0, x)
+        tz = _sum(_ew.where(first, t, 0.0), axis=(ax,), keepdims=True)
+        term = _ew.where(after, tz, 0.0) * _cumprod(xp, axis=axis)
+        f = _ew.where(after, sum(_ew.where(first, x, 0.0), axis, keepdims=True), 1.0)
+        term = term if factor is None else factor * term
+        acc = term if acc is None else acc + term
+        factor = f if factor is None else factor * f
+        x, t = xp, _ew.where(first, 0.0, t)
+    return acc + factor * (_cumprod(x, axis=axis) * _cumsum(t / x, axis=ax, reverse=False))
+
+
+defjvp(_cumprod, _cumprod_jvp)
 
 
 def _scan_axis(name: str, x: Any, axis: Any) -> tuple[Any, int]:
