@@ -10,8 +10,8 @@ Examples
 >>> import numpy as np, tapegrad as tg
 >>> def rosen(x):
 ...     return tg.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
->>> res = tg.optimize.minimize(rosen, np.zeros(5), method="Newton-CG")
->>> bool(np.allclose(res.x, 1.0, atol=1e-5))
+>>> res = tg.optimize.minimize(rosen, np.zeros(5), method="Newton-CG", options={"xtol": 1e-10})
+>>> bool(np.allclose(res.x, 1.0, atol=1e-6))
 True
 """
 
