@@ -248,8 +248,13 @@ def _none_tree(arg: Any) -> Any:
     return tree_unflatten(d, [None] * len(leaves))
 
 
-def _push_forward_partial(f: Callable[..., Any], args: Sequence[Any], tangents: Sequence[Any],
-                          batch: tuple[int, ...], kwargs: dict[str, Any]) -> tuple:
+def _push_forward_partial(
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    tangents: Sequence[Any],
+    batch: tuple[int, ...],
+    kwargs: dict[str, Any],
+) -> tuple:
     """Like :func:`_push_forward`; arguments whose tangents are all ``None`` pass through
     unchanged (they may be non-float, e.g. indices)."""
     tans = [None if all(t is None for t in tree_flatten(tan)[0]) else tan for tan in tangents]
@@ -259,12 +264,19 @@ def _push_forward_partial(f: Callable[..., Any], args: Sequence[Any], tangents: 
 def jacrev(
     f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
 ) -> Callable[..., Any]:
-    """The Jacobian by reverse mode: one vjp per output element (result ``out.shape +
-    in.shape``).
+    """The Jacobian by reverse mode (result ``out.shape + in.shape``).
 
-    The forward pass runs once and the tape is reused for every row; the rows are pulled
-    back one at a time (a batched pullback needs every vjp rule to accept batched
-    cotangents, which is not done yet).  For a scalar output this is one gradient.
+    One forward pass, then one backward sweep for all rows at once: the cotangent is a dual
+    number whose tangent is the identity basis of the output (a leading batch axis of size
+    ``out.size``), and since the pullback is linear in its cotangent, that tangent comes out
+    of the sweep as every row of the Jacobian.
+
+    Examples
+    --------
+    >>> import numpy as np, tapegrad as tg
+    >>> tg.jacrev(lambda x: x[:2] * x[1:])(np.array([1.0, 2.0, 3.0]))
+    array([[2., 1., 0.],
+           [0., 3., 2.]])
     """
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -281,48 +293,58 @@ def jacrev(
         out, pullback = res[0], res[1]
         aux = res[2] if has_aux else None
         o_leaves, o_def = tree_flatten(out)
-        in_leaves = [tree_flatten(x) for x in sel]
-        per_out = []
-        for k, o in enumerate(o_leaves):
-            o_arr = o.data if isinstance(o, Tensor) else np.asarray(o)
-            per_in: list[list[Any]] = [[[] for _ in lv] for lv, _ in in_leaves]
-            for e in range(max(o_arr.size, 0)):
-                cot = [
-                    np.zeros(np.shape(oo.data if isinstance(oo, Tensor) else oo)) for oo in o_leaves
-                ]
-                cot[k].reshape(-1)[e] = 1.0
-                gs = pullback(tree_unflatten(o_def, cot))
-                for j, gj in enumerate(gs):
-                    g_leaves, _ = tree_flatten(gj)
-                    for m, gl in enumerate(g_leaves):
-                        per_in[j][m].append(gl)
-            per_out.append((o_arr.shape, per_in))
+        shapes = [tuple(np.shape(o.data if isinstance(o, Tensor) else o)) for o in o_leaves]
+        dtypes = [np.result_type(o.data if isinstance(o, Tensor) else o) for o in o_leaves]
+        sizes = [int(np.prod(s)) if s else 1 for s in shapes]
+        m = sum(sizes)
+        level = new_level()
+        cots = []
+        start = 0
+        for shape, dt, size in zip(shapes, dtypes, sizes):
+            basis = np.zeros((m, size), dtype=dt)
+            basis[start : start + size] = np.eye(size, dtype=dt)
+            start += size
+            cots.append(
+                make_dual(
+                    Tensor._wrap(np.zeros(shape, dt)),
+                    Tensor._wrap(basis.reshape((m,) + shape)),
+                    level,
+                )
+            )
+        grads = pullback(tree_unflatten(o_def, cots))
         results = []
-        for j, (lv, d) in enumerate(in_leaves):
+        for x, gx in zip(sel, grads):
+            x_leaves, x_def = tree_flatten(x)
+            g_leaves, _ = tree_flatten(gx)
             jl = []
-            for m, leaf in enumerate(lv):
-                xs = np.shape(leaf.data if isinstance(leaf, Tensor) else leaf)
-                outs_j = []
-                for shape, per_in in per_out:
-                    stack = per_in[j][m]
-                    outs_j.append(_stack_rows(stack, shape, xs))
-                jl.append(tree_unflatten(o_def, outs_j))
-            results.append(tree_unflatten(d, jl))
+            for xl, gl in zip(x_leaves, g_leaves):
+                xs = tuple(np.shape(xl.data if isinstance(xl, Tensor) else xl))
+                rows = gl._fw.get(level) if isinstance(gl, Tensor) and gl._fw else None
+                if rows is None:
+                    rows = Tensor._wrap(np.zeros((m,) + xs))
+                jl.append(tree_unflatten(o_def, _split_rows(rows, shapes, sizes, xs)))
+            results.append(tree_unflatten(x_def, jl))
         result = results[0] if isinstance(argnums, int) else tuple(results)
+        if not _depth.value and _raw_inputs(args):
+            result = _tree_numpy(result)
         return (result, aux) if has_aux else result
 
     wrapped.__name__ = f"jacrev({getattr(f, '__name__', 'f')})"
     return wrapped
 
 
-def _stack_rows(rows: list[Any], out_shape: tuple[int, ...], in_shape: tuple[int, ...]) -> Any:
-    from .ops import reshape, stack
+def _split_rows(
+    rows: Any, shapes: list[tuple[int, ...]], sizes: list[int], in_shape: tuple[int, ...]
+) -> list[Any]:
+    """(m, *in_shape) Jacobian rows -> one out_shape + in_shape block per output leaf."""
+    from .ops import reshape
 
-    if not rows:
-        return np.zeros(out_shape + in_shape)
-    if any(isinstance(r, Tensor) for r in rows):
-        return reshape(stack(rows, 0), out_shape + in_shape)
-    return np.stack([np.asarray(r) for r in rows]).reshape(out_shape + in_shape)
+    blocks = []
+    start = 0
+    for shape, size in zip(shapes, sizes):
+        blocks.append(reshape(rows[start : start + size], shape + in_shape))
+        start += size
+    return blocks
 
 
 def jacobian(

@@ -95,11 +95,11 @@ class _Inputs:
             k += n
         return out
 
-    def convert(self, g: Any, k: int) -> Any:
+    def convert(self, g: Any, k: int, as_tensor: bool = False) -> Any:
         t = self.tensors[k]
         if g is None:
             g = np.zeros(t.shape, t.dtype)
-        if self.nested or self.was_tensor[k]:
+        if as_tensor or self.nested or self.was_tensor[k]:
             return g if isinstance(g, Tensor) else Tensor._wrap(g)
         return _to_numpy(g)
 
@@ -253,6 +253,9 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
                 f"the cotangent has {len(cot_leaves)} leaves but the output has "
                 f"{len(out_leaves)}; give one cotangent per output, same structure"
             )
+        # Cotangents carrying forward-mode tangents (a batch of them: jacrev) need a recorded
+        # sweep, through which the tangents flow.
+        record = nested or any(isinstance(c, Tensor) and c._fw is not None for c in cot_leaves)
         cots = []
         for o, c in zip(out_leaves, cot_leaves):
             c_arr = c if isinstance(c, Tensor) else np.asarray(c, dtype=o.dtype)
@@ -260,9 +263,9 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
                 raise ShapeMismatchError(
                     f"cotangent shape {tuple(c_arr.shape)} does not match output shape {o.shape}"
                 )
-            if nested and not isinstance(c_arr, Tensor):
+            if record and not isinstance(c_arr, Tensor):
                 c_arr = Tensor._wrap(c_arr)
-            elif not nested and isinstance(c_arr, Tensor):
+            elif not record and isinstance(c_arr, Tensor):
                 c_arr = c_arr.data
             cots.append(c_arr)
         _depth.value += 1
@@ -273,7 +276,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
                     [r for r, _ in roots],
                     [c for _, c in roots],
                     retain_graph=True,
-                    create_graph=nested,
+                    create_graph=record,
                     inputs=inp.tensors,
                     accumulate=False,
                 )
@@ -282,7 +285,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
         finally:
             _depth.value -= 1
         assert flat is not None
-        return tuple(inp.structure([inp.convert(g, k) for k, g in enumerate(flat)]))
+        return tuple(inp.structure([inp.convert(g, k, record) for k, g in enumerate(flat)]))
 
     if not nested and not any(inp.was_tensor):
         res_out = tree_unflatten(out_def, [_to_numpy(o) for o in out_leaves])
