@@ -71,9 +71,10 @@ def _tril_mask(n: int, dtype: Any, k: int = 0) -> np.ndarray:
 
 
 def _is_zero(t: Any) -> bool:
-    """A cotangent that is all zeros and constant (e.g. filled in for an unused output)."""
+    """A cotangent that is all zeros and constant (e.g. filled in for an unused output):
+    neither recorded nor carrying forward-mode tangents."""
     if isinstance(t, Tensor):
-        if t.requires_grad:
+        if t.requires_grad or t._fw is not None:
             return False
         t = t.data
     return not np.any(t)
