@@ -33,7 +33,11 @@ class _Depth(threading.local):
     value = 0
 
 
+# How many transforms enclose the current call (results are tensors inside one), and how
+# many of them are reverse mode (then an inner backward pass must be recorded, to be
+# differentiated again; inside forward mode only, its rules run on tensors unrecorded).
 _depth = _Depth()
+_rev_depth = _Depth()
 
 
 def _argnums_tuple(argnums: int | Sequence[int], nargs: int) -> tuple[int, ...]:
@@ -57,10 +61,13 @@ class _Inputs:
         self.tensors: list[Tensor] = []
         self.was_tensor: list[bool] = []
         self.nested = nested
+        self.record = _rev_depth.value > 1  # this transform has counted itself already
         for a in argnums:
             leaves, d = tree_flatten(args[a])
             for leaf in leaves:
-                if isinstance(leaf, Tensor) and (leaf.requires_grad or leaf._fw is not None):
+                if isinstance(leaf, Tensor) and leaf.requires_grad:
+                    self.nested = self.record = True
+                elif isinstance(leaf, Tensor) and leaf._fw is not None:
                     self.nested = True
             self.defs.append((d, len(leaves)))
         for a in argnums:
@@ -136,10 +143,11 @@ def _backward(inp: _Inputs, outs: list[Tensor], cots: list[Any]) -> list[Any]:
     res = engine.run_backward(
         roots,
         grads,
-        retain_graph=inp.nested,
-        create_graph=inp.nested,
+        retain_graph=inp.record,
+        create_graph=inp.record,
         inputs=inp.tensors,
         accumulate=False,
+        tensors=inp.nested,
     )
     assert res is not None
     return res
@@ -162,6 +170,7 @@ def value_and_grad(
         nums = _argnums_tuple(argnums, len(args))
         nested = _depth.value > 0
         _depth.value += 1
+        _rev_depth.value += 1
         try:
             with enable_grad():
                 inp = _Inputs(args, nums, nested)
@@ -175,6 +184,7 @@ def value_and_grad(
                 flat = _backward(inp, [out], [Tensor._wrap(one) if inp.nested else one])
         finally:
             _depth.value -= 1
+            _rev_depth.value -= 1
         grads = inp.structure([inp.convert(g, k) for k, g in enumerate(flat)])
         grads = grads[0] if isinstance(argnums, int) else tuple(grads)
         value = out if (inp.nested or any(inp.was_tensor)) else _to_numpy(out)
@@ -232,6 +242,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
     nums = tuple(range(len(primals)))
     nested = _depth.value > 0
     _depth.value += 1
+    _rev_depth.value += 1
     try:
         with enable_grad():
             inp = _Inputs(primals, nums, nested)
@@ -240,6 +251,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
                 res, aux = res
     finally:
         _depth.value -= 1
+        _rev_depth.value -= 1
     out_leaves, out_def = tree_flatten(res)
     for o in out_leaves:
         if not isinstance(o, Tensor):
@@ -253,9 +265,9 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
                 f"the cotangent has {len(cot_leaves)} leaves but the output has "
                 f"{len(out_leaves)}; give one cotangent per output, same structure"
             )
-        # Cotangents carrying forward-mode tangents (a batch of them: jacrev) need a recorded
-        # sweep, through which the tangents flow.
-        record = nested or any(isinstance(c, Tensor) and c._fw is not None for c in cot_leaves)
+        # Cotangents carrying forward-mode tangents (a batch of them: jacrev) need the rules
+        # to run on tensors, so that the tangents flow through the sweep.
+        as_t = nested or any(isinstance(c, Tensor) and c._fw is not None for c in cot_leaves)
         cots = []
         for o, c in zip(out_leaves, cot_leaves):
             c_arr = c if isinstance(c, Tensor) else np.asarray(c, dtype=o.dtype)
@@ -263,9 +275,9 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
                 raise ShapeMismatchError(
                     f"cotangent shape {tuple(c_arr.shape)} does not match output shape {o.shape}"
                 )
-            if record and not isinstance(c_arr, Tensor):
+            if as_t and not isinstance(c_arr, Tensor):
                 c_arr = Tensor._wrap(c_arr)
-            elif not record and isinstance(c_arr, Tensor):
+            elif not as_t and isinstance(c_arr, Tensor):
                 c_arr = c_arr.data
             cots.append(c_arr)
         _depth.value += 1
@@ -276,16 +288,17 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
                     [r for r, _ in roots],
                     [c for _, c in roots],
                     retain_graph=True,
-                    create_graph=record,
+                    create_graph=inp.record,
                     inputs=inp.tensors,
                     accumulate=False,
+                    tensors=as_t,
                 )
             else:
                 flat = [None] * len(inp.tensors)
         finally:
             _depth.value -= 1
         assert flat is not None
-        return tuple(inp.structure([inp.convert(g, k, record) for k, g in enumerate(flat)]))
+        return tuple(inp.structure([inp.convert(g, k, as_t) for k, g in enumerate(flat)]))
 
     if not nested and not any(inp.was_tensor):
         res_out = tree_unflatten(out_def, [_to_numpy(o) for o in out_leaves])

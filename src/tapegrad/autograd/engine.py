@@ -200,18 +200,22 @@ def run_backward(
     create_graph: bool,
     inputs: Sequence[Tensor] | None = None,
     accumulate: bool = True,
+    tensors: bool = False,
 ) -> list[Any] | None:
     """Propagate ``root_grads`` from ``roots`` through the tape.
 
     With ``accumulate=True`` the gradients of leaves (only of ``inputs`` when given) are
     added to their ``.grad``.  With ``accumulate=False`` the gradients w.r.t. ``inputs``
     are returned (``None`` where no gradient flowed) and no ``.grad`` is touched.
+    ``tensors=True`` runs the rules on tensors without recording them: forward-mode
+    tangents then flow through the sweep (``create_graph`` implies it).
     """
     leaf_grads: dict[int, list[Any]] = {}
     buf: dict[Node, Any] = {}
     root_nodes: list[Node] = []
+    as_tensors = create_graph or tensors
     for t, g in zip(roots, root_grads):
-        if create_graph:
+        if as_tensors:
             g = _as_tensor(g)
         node = t.grad_fn
         if node is None:
@@ -231,12 +235,12 @@ def run_backward(
             else:
                 targets_node.setdefault(t.grad_fn, []).append(t._idx)
         capture = {}
-        if create_graph or targets_node:
+        if as_tensors or targets_node:
             needed = _prune(root_nodes, targets_leaf, set(targets_node))
         # First order w.r.t. leaves only: the fast sweep runs every reachable node (also
         # branches that reach no input; their cotangents are simply not kept).
 
-    if needed is None and not create_graph:
+    if needed is None and not as_tensors:
         deps = _collect(root_nodes)
         ready = [n for n in dict.fromkeys(root_nodes) if deps[n] == 0]
         prev_mode = grad_mode._state.enabled
@@ -251,6 +255,7 @@ def run_backward(
             buf,
             leaf_grads,
             retain_graph,
+            as_tensors,
             create_graph,
             needed,
             targets_leaf,
@@ -266,7 +271,7 @@ def run_backward(
                 entry = leaf_grads.get(id(t))
                 g = None if entry is None else entry[1]
                 if g is not None and t._hooks:
-                    g = _call_hooks(t._hooks, g, create_graph)
+                    g = _call_hooks(t._hooks, g, as_tensors)
             else:
                 g = capture.get((id(t.grad_fn), t._idx))
             out.append(g)
@@ -387,12 +392,14 @@ def _sweep_general(
     leaf_grads: dict[int, list[Any]],
     retain_graph: bool,
     create_graph: bool,
+    record: bool,
     needed: set[Node] | None,
     targets_leaf: set[int],
     targets_node: dict[Node, list[int]],
     capture: dict[tuple[int, int], Any] | None,
 ) -> None:
-    """The backward sweep with every feature: create_graph, and ``inputs`` (pruning and
+    """The backward sweep with every feature: rules on tensors (``create_graph``: here, run
+    the rules on tensors; ``record``: also record them), and ``inputs`` (pruning and
     capturing the cotangents of non-leaf inputs)."""
     # Dependency counts over the nodes that will run (or be captured).
     deps: dict[Node, int] = {}
@@ -416,7 +423,7 @@ def _sweep_general(
 
     ready = [n for n in dict.fromkeys(root_nodes) if deps[n] == 0]
     prev_mode = grad_mode._state.enabled
-    grad_mode._state.enabled = create_graph
+    grad_mode._state.enabled = record
     try:
         while ready:
             node = ready.pop()
