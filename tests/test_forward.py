@@ -246,3 +246,26 @@ def test_stop_gradient_blocks_both_modes():
     assert tg.grad(lambda x: x * tg.stop_gradient(x))(3.0) == 3.0
     assert tg.jvp(lambda x: x * tg.stop_gradient(x), (3.0,), (1.0,))[1] == 3.0
     assert tg.stop_gradient(np.ones(2)).tolist() == [1.0, 1.0]
+
+
+def test_forward_ad_is_exposed_at_top_level():
+    assert tg.forward_ad is fwad
+    with tg.forward_ad.dual_level():
+        x = tg.forward_ad.make_dual(tg.tensor(2.0), tg.tensor(1.0))
+        assert tg.forward_ad.unpack_dual(x**2).tangent.item() == 4.0
+
+
+def test_hvp_inside_forward_mode_does_not_record_the_backward_pass():
+    # grad inside jvp runs its rules on tensors (tangents flow) but records nothing.
+    seen = {}
+
+    def f(x):
+        g = tg.grad(lambda z: tg.sum(z**3))(x)
+        seen["requires_grad"] = g.requires_grad
+        return g
+
+    tg.jvp(f, (np.array([1.0, 2.0]),), (np.ones(2),))
+    assert seen["requires_grad"] is False
+    # ...and it is recorded when an outer reverse transform needs it.
+    h = tg.grad(lambda x: tg.sum(tg.jvp(f, (x,), (np.ones(2),))[1]))(np.array([1.0, 2.0]))
+    np.testing.assert_allclose(h, [6.0, 6.0])
