@@ -9,6 +9,13 @@ Workloads (one module each):
 * W1 (:mod:`benchmarks.w1_chain`): 2000 small elementwise ops, per-op overhead.
 * W2 (:mod:`benchmarks.w2_mlp`): one SGD step of a small MLP with cross-entropy.
 * W3 (:mod:`benchmarks.w3_matmul`): 1024^3 matmuls, BLAS-bound.
+
+Forward mode and Hessians (their own tables; the baseline is the analytic derivative):
+
+* W4 (:mod:`benchmarks.w4_hessian`): full Hessian of Rosenbrock, n = 100 and 500.
+* W5 (:mod:`benchmarks.w5_hvp`): one Hessian-vector product vs one gradient, n = 100000.
+* W6 (:mod:`benchmarks.w6_jacobian`): Jacobian of a 100 -> 100 map, batched jacfwd vs
+  looped jvp.
 """
 
 from __future__ import annotations
@@ -27,4 +34,7 @@ WORKLOADS = {
     "W1": "benchmarks.w1_chain",
     "W2": "benchmarks.w2_mlp",
     "W3": "benchmarks.w3_matmul",
+    "W4": "benchmarks.w4_hessian",
+    "W5": "benchmarks.w5_hvp",
+    "W6": "benchmarks.w6_jacobian",
 }

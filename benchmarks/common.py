@@ -1,8 +1,9 @@
 """Shared machinery: the workload record, timing, the correctness check, thread control.
 
 A workload is a set of zero-argument callables, one per implementation ("numpy" is the
-hand-written baseline, "tapegrad", "torch"), each computing the same forward value and
-gradients and returning them as a dict of NumPy arrays.  :func:`measure` calls every
+hand-written baseline, "tapegrad", "torch", and for some workloads a second tapegrad call
+such as "tapegrad_grad"), each computing the same forward value and gradients (or
+Hessian, Jacobian, ...) and returning them as a dict of NumPy arrays.  :func:`measure` calls every
 implementation once (warmup; its outputs are compared against the NumPy baseline), then
 times them in rotating blocks (see there) and reports medians.  Nothing here asserts on
 time.
@@ -24,7 +25,20 @@ from typing import Any
 import numpy as np
 
 IMPLS = ("numpy", "tapegrad", "torch")
-LABELS = {"numpy": "NumPy", "tapegrad": "tapegrad", "torch": "PyTorch"}
+LABELS = {
+    "numpy": "NumPy",
+    "tapegrad": "tapegrad",
+    "torch": "PyTorch",
+    # second tapegrad implementations of the forward-mode workloads (W5, W6)
+    "tapegrad_grad": "tapegrad (gradient)",
+    "tapegrad_loop": "tapegrad (looped jvp)",
+    "torch_grad": "PyTorch (gradient)",
+}
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
 
 # Read by OpenBLAS, MKL, OpenMP, Accelerate and numexpr when the library is loaded: they have
 # to be in the environment before numpy/torch are imported (hence one process per setting).
@@ -58,6 +72,19 @@ class Workload:
     ``impls`` maps an implementation name to a zero-argument callable returning a dict of
     arrays (value and gradients).  ``skipped`` maps a name to why it has no callable
     ("not installed", or the error raised while setting it up).
+
+    Optional, for workloads that do not fit the value-and-gradient table (W4-W6):
+
+    * ``variant``: told apart from other workloads of the same name (a module's ``build``
+      may return several, e.g. one per size), shown after the name ("W4 n=100");
+    * ``check_keys``: for an implementation that computes only part of the baseline's
+      outputs (W5's gradient call), the keys compared;
+    * ``columns``: the report's columns for this workload, after "workload" and
+      "threads": ``(header, "time", impl)`` or ``(header, "ratio", impl_a, impl_b)``
+      (median of a over median of b) or ``(header, "target")``; workloads with the same
+      headers share one table;
+    * ``target_pair``: ``(impl_a, impl_b, goal)``, the target "median a / median b <= goal"
+      (checked and printed like ``target_ratio``, described by ``target``).
     """
 
     name: str
@@ -74,6 +101,10 @@ class Workload:
     target_ratio: float | None = None
     target_not_slower_than_torch: bool = False
     skipped: dict[str, str] = field(default_factory=dict)
+    variant: str = ""
+    check_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    columns: tuple[tuple[str, ...], ...] | None = None
+    target_pair: tuple[str, str, float] | None = None
 
 
 def collect_impls(
@@ -81,13 +112,14 @@ def collect_impls(
 ) -> tuple[dict[str, Impl], dict[str, str]]:
     """Call each factory; return the implementations and, for the others, why not.
 
-    torch is skipped as "not installed" when it is missing; any other setup error (say, an
-    op tapegrad does not have yet) is recorded and later reported as an error of the run.
+    torch (and the "torch_*" implementations) are skipped as "not installed" when it is
+    missing; any other setup error (say, an op tapegrad does not have yet) is recorded and
+    later reported as an error of the run.
     """
     impls: dict[str, Impl] = {}
     skipped: dict[str, str] = {}
     for name, factory in factories.items():
-        if name == "torch" and torch_or_none() is None:
+        if name.startswith("torch") and torch_or_none() is None:
             skipped[name] = "not installed"
             continue
         try:
@@ -112,11 +144,17 @@ def rel_err(a: Any, b: Any) -> float:
     return diff / scale if scale > 0 else diff
 
 
-def compare(outputs: dict[str, dict[str, Any]], tol: float) -> tuple[dict[str, float], list[str]]:
+def compare(
+    outputs: dict[str, dict[str, Any]],
+    tol: float,
+    check_keys: dict[str, tuple[str, ...]] | None = None,
+) -> tuple[dict[str, float], list[str]]:
     """Compare every implementation's outputs with the NumPy baseline's.
 
-    Returns the worst relative error per implementation and a list of error messages (empty
-    when everything agrees within ``tol``).
+    ``check_keys`` restricts an implementation's comparison to some of the baseline's keys
+    (all of them for an implementation not named there).  Returns the worst relative error
+    per implementation and a list of error messages (empty when everything agrees within
+    ``tol``).
     """
     errors: list[str] = []
     worst: dict[str, float] = {}
@@ -127,16 +165,18 @@ def compare(outputs: dict[str, dict[str, Any]], tol: float) -> tuple[dict[str, f
         if name == "numpy":
             continue
         w = 0.0
-        for key, val in ref.items():
+        keys = (check_keys or {}).get(name, tuple(ref))
+        for key in keys:
+            val = ref[key]
             if key not in out:
-                errors.append(f"{LABELS[name]} did not return {key!r}")
+                errors.append(f"{label(name)} did not return {key!r}")
                 w = float("inf")
                 continue
             e = rel_err(out[key], val)
             w = max(w, e)
             if not e <= tol:
                 errors.append(
-                    f"{LABELS[name]} {key!r} differs from the NumPy baseline: "
+                    f"{label(name)} {key!r} differs from the NumPy baseline: "
                     f"relative error {e:.3g} > tolerance {tol:g}"
                 )
         worst[name] = w
@@ -180,9 +220,9 @@ def measure(
         except Exception as exc:  # noqa: BLE001 - reported as an error of this run
             failed[name] = _short_exc(exc)
             del impls[name]
-    worst, errors = compare(outputs, wl.tol) if "numpy" in outputs else ({}, [])
+    worst, errors = compare(outputs, wl.tol, wl.check_keys) if "numpy" in outputs else ({}, [])
     for name, msg in failed.items():
-        errors.append(f"{LABELS[name]} raised {msg}")
+        errors.append(f"{label(name)} raised {msg}")
 
     times: dict[str, list[float]] = {name: [] for name in impls}
     names = list(impls)
@@ -206,9 +246,12 @@ def measure(
                 ts.append(clock() - t0)
     medians = {name: statistics.median(ts) for name, ts in times.items() if ts}
     for msg in errors:
-        log(f"ERROR [{wl.name}] {msg}")
+        log(f"ERROR [{wl.name}{' ' + wl.variant if wl.variant else ''}] {msg}")
     return {
         "workload": wl.name,
+        "variant": wl.variant,
+        "columns": [list(c) for c in wl.columns] if wl.columns else None,
+        "target_pair": list(wl.target_pair) if wl.target_pair else None,
         "title": wl.title,
         "target": wl.target,
         "target_ratio": wl.target_ratio,

@@ -136,7 +136,7 @@ def run_workloads(
     for name in names:
         mod = importlib.import_module(WORKLOADS[name])
         try:
-            wl = mod.build()
+            built = mod.build()
         except Exception as exc:  # noqa: BLE001 - reported as an error of the run
             record["results"].append(
                 {
@@ -150,17 +150,20 @@ def run_workloads(
             )
             _log(f"ERROR [{name}] setup raised {type(exc).__name__}: {exc}")
             continue
-        reps = repeats or (wl.quick_repeats if quick else wl.repeats)
-        _log(f"[threads={threads}] {name}: {wl.title} ({reps} repeats)")
-        for impl, why in wl.skipped.items():
-            if why != "not installed":
-                _log(f"ERROR [{name}] {impl}: {why}")
-        res = measure(wl, reps, log=_log)
-        res["errors"] = [
-            f"{impl}: {why}" for impl, why in wl.skipped.items() if why != "not installed"
-        ] + res["errors"]
-        res["threads"] = threads
-        record["results"].append(res)
+        # a module's build() returns one workload or several (variants, e.g. sizes)
+        for wl in built if isinstance(built, list | tuple) else [built]:
+            tag = f"{name} {wl.variant}" if wl.variant else name
+            reps = repeats or (wl.quick_repeats if quick else wl.repeats)
+            _log(f"[threads={threads}] {tag}: {wl.title} ({reps} repeats)")
+            for impl, why in wl.skipped.items():
+                if why != "not installed":
+                    _log(f"ERROR [{tag}] {impl}: {why}")
+            res = measure(wl, reps, log=_log)
+            res["errors"] = [
+                f"{impl}: {why}" for impl, why in wl.skipped.items() if why != "not installed"
+            ] + res["errors"]
+            res["threads"] = threads
+            record["results"].append(res)
     return record
 
 
@@ -245,6 +248,13 @@ def _ratio(res: dict[str, Any], a: str, b: str) -> str:
 
 def _target(res: dict[str, Any]) -> str:
     med = res.get("median_s", {})
+    pair = res.get("target_pair")
+    if pair:
+        a, b, goal = pair
+        text = res.get("target", "") or f"{a}/{b} ≤ {goal:g}x"
+        if a not in med or b not in med or med[b] <= 0:
+            return f"{text}: n/a"
+        return f"{text}: {'met' if med[a] / med[b] <= goal else 'not met'}"
     goal = res.get("target_ratio")
     if goal is None or "tapegrad" not in med or "numpy" not in med:
         return res.get("target", "") or "-"
@@ -257,17 +267,18 @@ def _target(res: dict[str, Any]) -> str:
     return f"{text}: {'met' if ok else 'not met'}"
 
 
-HEADER = [
-    "workload",
-    "threads",
-    "NumPy (by hand)",
-    "tapegrad",
-    "PyTorch eager",
-    "tapegrad/NumPy",
-    "tapegrad/PyTorch",
-    "PyTorch/NumPy",
-    "target",
+# The columns of the value-and-gradient table (W1-W3), after "workload" and "threads"; a
+# workload may declare its own (Workload.columns: W4-W6).
+DEFAULT_COLUMNS = [
+    ["NumPy (by hand)", "time", "numpy"],
+    ["tapegrad", "time", "tapegrad"],
+    ["PyTorch eager", "time", "torch"],
+    ["tapegrad/NumPy", "ratio", "tapegrad", "numpy"],
+    ["tapegrad/PyTorch", "ratio", "tapegrad", "torch"],
+    ["PyTorch/NumPy", "ratio", "torch", "numpy"],
+    ["target", "target"],
 ]
+HEADER = ["workload", "threads", *(c[0] for c in DEFAULT_COLUMNS)]
 
 
 SPREAD = 3.0  # p90/p10 above this: the timings are bimodal, something competed for the CPUs
@@ -278,45 +289,63 @@ def _spread(res: dict[str, Any]) -> bool:
     return any(p90[k] > SPREAD * p10[k] for k in p10 if k in p90 and p10[k] > 0)
 
 
-def _rows(records: list[dict[str, Any]], order: list[str]) -> list[list[str]]:
-    rows = []
+def _columns(res: dict[str, Any]) -> list[list[str]]:
+    return res.get("columns") or DEFAULT_COLUMNS
+
+
+def _label(res: dict[str, Any]) -> str:
+    v = res.get("variant")
+    return f"{res['workload']} {v}" if v else res["workload"]
+
+
+def _row(res: dict[str, Any], threads: Any) -> list[str]:
+    flag = " (!)" if res.get("errors") else (" (~)" if _spread(res) else "")
+    row = [_label(res) + flag, str(threads)]
+    for col in _columns(res):
+        kind = col[1]
+        if kind == "time":
+            row.append(_cell(res, col[2]))
+        elif kind == "ratio":
+            row.append(_ratio(res, col[2], col[3]))
+        else:
+            row.append(_target(res))
+    return row
+
+
+def _tables(records: list[dict[str, Any]], order: list[str]) -> list[tuple[list[str], list]]:
+    """``[(header, rows)]``: one table per set of columns, in the order workloads come."""
+    tables: dict[tuple[str, ...], list[list[str]]] = {}
     for name in order:
+        variants: list[str] = []
         for rec in records:
             for res in rec["results"]:
-                if res["workload"] != name:
-                    continue
-                flag = " (!)" if res.get("errors") else (" (~)" if _spread(res) else "")
-                rows.append(
-                    [
-                        name + flag,
-                        str(rec["threads"]),
-                        _cell(res, "numpy"),
-                        _cell(res, "tapegrad"),
-                        _cell(res, "torch"),
-                        _ratio(res, "tapegrad", "numpy"),
-                        _ratio(res, "tapegrad", "torch"),
-                        _ratio(res, "torch", "numpy"),
-                        _target(res),
-                    ]
-                )
-    return rows
+                if res["workload"] == name and res.get("variant", "") not in variants:
+                    variants.append(res.get("variant", ""))
+        for variant in variants:
+            for rec in records:
+                for res in rec["results"]:
+                    if res["workload"] != name or res.get("variant", "") != variant:
+                        continue
+                    header = ("workload", "threads", *(c[0] for c in _columns(res)))
+                    tables.setdefault(header, []).append(_row(res, rec["threads"]))
+    return [(list(h), rows) for h, rows in tables.items()]
 
 
 def _legend(records: list[dict[str, Any]], order: list[str]) -> list[str]:
     seen: dict[str, dict[str, Any]] = {}
     for rec in records:
         for res in rec["results"]:
-            seen.setdefault(res["workload"], res)
+            seen.setdefault(_label(res), res)
+    keys = [k for n in order for k, r in seen.items() if r["workload"] == n]
     return [
-        f"{n}: {seen[n].get('title', n)}"
-        + (f" ({seen[n]['repeats']} timed calls each)" if seen[n].get("repeats") else "")
-        for n in order
-        if n in seen
+        f"{k}: {seen[k].get('title', k)}"
+        + (f" ({seen[k]['repeats']} timed calls each)" if seen[k].get("repeats") else "")
+        for k in keys
     ]
 
 
 def _machine_lines(records: list[dict[str, Any]]) -> list[str]:
-    m = next((r["machine"] for r in records if r.get("machine")), {})
+    m: dict[str, Any] = next((r["machine"] for r in records if r.get("machine")), {})
     if not m:
         return []
     lines = [
@@ -336,26 +365,31 @@ def _machine_lines(records: list[dict[str, Any]]) -> list[str]:
 
 
 def render(records: list[dict[str, Any]], order: list[str], markdown: bool) -> str:
-    rows = _rows(records, order)
+    tables = _tables(records, order)
     out: list[str] = []
     if markdown:
         out += [f"- {line}" for line in _machine_lines(records)]
-        out.append("")
-        out.append("| " + " | ".join(HEADER) + " |")
-        out.append("|" + "|".join(["---"] * 2 + ["---:"] * 6 + ["---"]) + "|")
-        out += ["| " + " | ".join(r) + " |" for r in rows]
+        for header, rows in tables:
+            out.append("")
+            out.append("| " + " | ".join(header) + " |")
+            aligns = ["---" if h in ("workload", "threads", "target") else "---:" for h in header]
+            out.append("|" + "|".join(aligns) + "|")
+            out += ["| " + " | ".join(r) + " |" for r in rows]
+        if not tables:
+            out.append("")
         out.append("")
         out += [f"- {line}" for line in _legend(records, order)]
     else:
         out += _machine_lines(records)
-        out.append("")
-        widths = [
-            max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-            for i, h in enumerate(HEADER)
-        ]
-        out.append("  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True)))
-        out.append("  ".join("-" * w for w in widths))
-        out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        for header, rows in tables:
+            out.append("")
+            widths = [
+                max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+                for i, h in enumerate(header)
+            ]
+            out.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+            out.append("  ".join("-" * w for w in widths))
+            out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
         out.append("")
         out += _legend(records, order)
     if any(_spread(res) for rec in records for res in rec["results"]):
@@ -382,7 +416,7 @@ def render(records: list[dict[str, Any]], order: list[str], markdown: bool) -> s
             + "); the timings, multi-threaded ones above all, are unreliable."
         )
     errors = [
-        f"[{res['workload']}, threads={rec['threads']}] {e}"
+        f"[{_label(res)}, threads={rec['threads']}] {e}"
         for rec in records
         for res in rec["results"]
         for e in res.get("errors", [])
@@ -404,23 +438,26 @@ def profile(names: list[str], threads: int, calls: int = 20, top: int = 15) -> N
 
     set_threads(threads)
     for name in names:
-        wl = importlib.import_module(WORKLOADS[name]).build()
-        fn = wl.impls.get("tapegrad")
-        if fn is None:
-            print(f"{name}: tapegrad unavailable: {wl.skipped.get('tapegrad')}")
-            continue
-        for _ in range(wl.warmup):
-            fn()
-        n = calls if name != "W3" else 2
-        prof = cProfile.Profile()
-        prof.enable()
-        for _ in range(n):
-            fn()
-        prof.disable()
-        print(
-            f"=== {name}: {wl.title}: {n} calls of tapegrad's implementation, threads={threads} ==="
-        )
-        pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(top)
+        built = importlib.import_module(WORKLOADS[name]).build()
+        for wl in built if isinstance(built, list | tuple) else [built]:
+            tag = f"{name} {wl.variant}" if wl.variant else name
+            fn = wl.impls.get("tapegrad")
+            if fn is None:
+                print(f"{tag}: tapegrad unavailable: {wl.skipped.get('tapegrad')}")
+                continue
+            for _ in range(wl.warmup):
+                fn()
+            n = calls if name != "W3" else 2
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(n):
+                fn()
+            prof.disable()
+            print(
+                f"=== {tag}: {wl.title}: {n} calls of tapegrad's implementation, "
+                f"threads={threads} ==="
+            )
+            pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(top)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from benchmarks import w1_chain
+from benchmarks import runner, w1_chain, w4_hessian, w5_hvp, w6_jacobian
 from benchmarks.common import compare, measure, torch_or_none
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,3 +90,97 @@ def test_runner_quick_w1_exits_cleanly():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "| W1 | 1 |" in proc.stdout
     assert "ERROR" not in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- W4-W6
+# Forward mode and Hessians: tiny sizes; the hand-written baselines against finite
+# differences, then every implementation against the baseline.
+
+
+def _expected(extra: set[str] = frozenset(), torch_extra: set[str] = frozenset()) -> set[str]:
+    torch = {"torch"} | set(torch_extra) if torch_or_none() is not None else set()
+    return {"numpy", "tapegrad"} | set(extra) | torch
+
+
+def _fd_jacobian(f, x, eps=1e-6):
+    cols = []
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = eps
+        cols.append((np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * eps))
+    return np.stack(cols, axis=-1)
+
+
+def test_w4_hand_written_gradient_and_hessian_match_finite_differences():
+    x = w4_hessian.make_input(7, seed=3)
+    fd_grad = _fd_jacobian(w4_hessian.numpy_value, x)
+    np.testing.assert_allclose(w4_hessian.numpy_grad(x), fd_grad, rtol=1e-6, atol=1e-6)
+    fd_hess = _fd_jacobian(w4_hessian.numpy_grad, x)
+    np.testing.assert_allclose(w4_hessian.numpy_hessian(x), fd_hess, rtol=1e-6, atol=1e-5)
+
+
+def test_w5_hand_written_hvp_is_the_hessian_times_v():
+    x, v = w5_hvp.make_inputs(9, seed=2)
+    np.testing.assert_allclose(
+        w5_hvp.numpy_hvp(x, v), w4_hessian.numpy_hessian(x) @ v, rtol=1e-12, atol=1e-10
+    )
+
+
+def test_w6_hand_written_jacobian_matches_finite_differences():
+    W, b, x = w6_jacobian.make_inputs(6, seed=4)
+    fd = _fd_jacobian(lambda z: np.tanh(W @ z + b) * z, x)
+    np.testing.assert_allclose(w6_jacobian.numpy_jacobian(W, b, x), fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "build, extra, torch_extra",
+    [
+        (lambda: w4_hessian.build(sizes=(6, 11)), set(), set()),
+        (lambda: [w5_hvp.build(n=13)], {"tapegrad_grad"}, {"torch_grad"}),
+        (lambda: [w6_jacobian.build(n=7)], {"tapegrad_loop"}, set()),
+    ],
+    ids=["W4", "W5", "W6"],
+)
+def test_forward_mode_workloads_agree_with_their_baselines(build, extra, torch_extra):
+    wls = build()
+    for wl in wls:
+        assert set(wl.impls) == _expected(extra, torch_extra), wl.skipped
+        outputs = {name: fn() for name, fn in wl.impls.items()}
+        worst, errors = compare(outputs, wl.tol, wl.check_keys)
+        assert errors == [], errors
+        assert set(worst) == set(wl.impls) - {"numpy"}
+        res = measure(wl, repeats=1, warmup=1)
+        assert res["errors"] == []
+        assert set(res["median_s"]) == set(wl.impls)
+
+
+def test_w4_has_one_workload_per_size_and_the_target_at_n_100():
+    wls = w4_hessian.build(sizes=(5, 100))
+    assert [wl.variant for wl in wls] == ["n=5", "n=100"]
+    assert wls[0].target_pair is None
+    assert wls[1].target_pair == ("tapegrad", "torch", 1.0)
+
+
+def test_compare_flags_a_wrong_hessian_vector_product():
+    wl = w5_hvp.build(n=13)
+    outputs = {name: fn() for name, fn in wl.impls.items()}
+    outputs["tapegrad"] = dict(outputs["tapegrad"], Hv=outputs["tapegrad"]["Hv"] * 1.01)
+    _, errors = compare(outputs, wl.tol, wl.check_keys)
+    assert any("tapegrad" in e and "'Hv'" in e for e in errors)
+
+
+def test_forward_mode_workloads_get_their_own_tables():
+    wls = [*w4_hessian.build(sizes=(6, 100)), w5_hvp.build(n=13), w6_jacobian.build(n=7)]
+    wls.insert(0, w1_chain.build(n_ops=5, size=4))
+    record = {"threads": 1, "results": [measure(wl, repeats=1, warmup=1) for wl in wls]}
+    out = runner.render([record], ["W1", "W4", "W5", "W6"], markdown=True)
+    blocks = [block.strip() for block in out.split("\n\n")]
+    tables = [block for block in blocks if block.startswith("| workload |")]
+    assert len(tables) == 4, out  # W1's, then one each for W4, W5, W6
+    assert tables[0].splitlines()[0] == "| " + " | ".join(runner.HEADER) + " |"
+    assert "| W4 n=6 | 1 |" in tables[1] and "| W4 n=100 | 1 |" in tables[1]
+    assert "| W5 | 1 |" in tables[2] and "tapegrad hvp/grad" in tables[2]
+    assert "| W6 | 1 |" in tables[3] and "jacfwd/looped" in tables[3]
+    assert "tapegrad ≤ PyTorch" in tables[1]
+    assert "- W4 n=100: full Hessian" in out
+    assert "ERROR" not in out
