@@ -39,9 +39,8 @@ def _push_forward(
     tangents: Sequence[Any],
     batch: tuple[int, ...],
     kwargs: dict[str, Any] | None = None,
-) -> tuple[Any, list[Tensor], list[Any], Any, bool]:
-    """Run ``f`` on duals; returns (raw result, output leaves, output tangents, out treedef,
-    nested)."""
+) -> tuple[Any, list[Any], int, bool]:
+    """Run ``f`` on duals; returns (raw result, the dual arguments, the level, nested)."""
     level = new_level()
     nested = _depth.value > 0
     duals = []
@@ -214,7 +213,7 @@ def jacfwd(
                     if b != a:
                         tangents.append(_none_tree(arg))
                         continue
-                    tl = [None] * len(leaves)
+                    tl: list[Any] = [None] * len(leaves)
                     tl[k] = basis
                     tangents.append(tree_unflatten(d, tl))
                 res, _, level, nested = _push_forward_partial(f, args, tangents, (n,), kwargs)

@@ -140,7 +140,7 @@ def _push(
         for k, rk in enumerate(rs):
             if rk is not None:
                 total[k] = rk if total[k] is None else total[k] + rk
-    res = []
+    res: list[Any] = []
     for o, tk in zip(outs, total):
         if tk is None or o.dtype.kind not in "fc":
             res.append(None)
@@ -245,7 +245,7 @@ def unpack_dual(tensor: Tensor, level: int | None = None) -> UnpackedDual:
     lv = _current_level(level)
     fw = tensor._fw
     t = fw.get(lv) if fw else None
-    if t is None:
+    if fw is None or t is None:
         return UnpackedDual((tensor, None))
     from ..ops import identity
 
