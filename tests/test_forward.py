@@ -269,3 +269,25 @@ def test_hvp_inside_forward_mode_does_not_record_the_backward_pass():
     # ...and it is recorded when an outer reverse transform needs it.
     h = tg.grad(lambda x: tg.sum(tg.jvp(f, (x,), (np.ones(2),))[1]))(np.array([1.0, 2.0]))
     np.testing.assert_allclose(h, [6.0, 6.0])
+
+
+def test_jacobians_and_hessian_with_aux_and_pytrees():
+    def f(p):
+        return tg.sum(p["w"] ** 2 * p["b"]), {"note": 1}
+
+    p = {"w": np.array([1.0, 2.0]), "b": np.array(3.0)}
+    h, aux = tg.hessian(f, has_aux=True)(p)
+    assert aux == {"note": 1}
+    np.testing.assert_allclose(h["w"]["w"], np.diag([6.0, 6.0]))
+    np.testing.assert_allclose(h["w"]["b"], [2.0, 4.0])
+    np.testing.assert_allclose(h["b"]["w"], [2.0, 4.0])
+    assert h["b"]["b"] == 0.0
+
+    def g(x):
+        return {"sq": x**2, "s": tg.sum(x)}, "aux"
+
+    for jac in (tg.jacfwd, tg.jacrev):
+        j, aux = jac(g, has_aux=True)(np.array([1.0, 3.0]))
+        assert aux == "aux"
+        np.testing.assert_allclose(j["sq"], np.diag([2.0, 6.0]))
+        np.testing.assert_allclose(j["s"], [1.0, 1.0])

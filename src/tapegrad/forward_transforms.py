@@ -49,12 +49,7 @@ def _push_forward(
             duals.append(p)
             continue
         p_leaves, p_def = tree_flatten(p)
-        t_leaves, t_def = tree_flatten(t)
-        if len(p_leaves) != len(t_leaves):
-            raise ShapeMismatchError(
-                f"primals and tangents differ in structure: {p_def} vs {t_def}; give one "
-                "tangent per primal, same nesting"
-            )
+        t_leaves = _leaves_like(t, p)
         new = []
         for pl, tl in zip(p_leaves, t_leaves):
             pt = _as_float_tensor(pl, "each primal")
@@ -77,6 +72,28 @@ def _push_forward(
     finally:
         _depth.value -= 1
     return res, duals, level, nested
+
+
+def _leaves_like(t: Any, p: Any) -> list[Any]:
+    """The leaves of tangent tree ``t`` in the order of primal tree ``p``'s leaves; a ``None``
+    stands for zero tangents of a whole subtree."""
+    if p is None:
+        return []
+    if isinstance(p, dict):
+        if t is not None and (not isinstance(t, dict) or set(t) != set(p)):
+            raise ShapeMismatchError(
+                f"the tangent {t!r:.80} does not have the primal's structure (dict with keys "
+                f"{sorted(p)}); give one tangent per primal, same nesting"
+            )
+        return [x for k in p for x in _leaves_like(None if t is None else t[k], p[k])]
+    if isinstance(p, (tuple, list)) and not hasattr(p, "_fields"):
+        if t is not None and (not isinstance(t, (tuple, list)) or len(t) != len(p)):
+            raise ShapeMismatchError(
+                f"the tangent {t!r:.80} does not have the primal's structure (a sequence of "
+                f"{len(p)}); give one tangent per primal, same nesting"
+            )
+        return [x for i, pi in enumerate(p) for x in _leaves_like(None if t is None else t[i], pi)]
+    return [t]
 
 
 def _split(
