@@ -19,7 +19,7 @@ from ._tree import tree_flatten, tree_unflatten
 from .autograd.forward import make_dual, new_level
 from .errors import NotDifferentiableError, ShapeMismatchError
 from .tensor import Tensor
-from .transforms import _argnums_tuple, _depth, _to_numpy, grad, vjp
+from .transforms import _argnums_tuple, _depth, _to_numpy, bind_argnums, grad, vjp
 
 __all__ = ["jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "vhp"]
 
@@ -297,14 +297,7 @@ def jacrev(
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         nums = _argnums_tuple(argnums, len(args))
-        sel = tuple(args[i] for i in nums)
-
-        def g(*xs: Any) -> Any:
-            full = list(args)
-            for i, x in zip(nums, xs):
-                full[i] = x
-            return f(*full, **kwargs)
-
+        g, sel = bind_argnums(f, args, nums, kwargs)
         res = vjp(g, *sel, has_aux=has_aux)
         out, pullback = res[0], res[1]
         aux = res[2] if has_aux else None

@@ -322,14 +322,7 @@ def elementwise_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) ->
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         nums = _argnums_tuple(argnums, len(args))
-        sel = tuple(args[i] for i in nums)
-
-        def g(*xs: Any) -> Any:
-            full = list(args)
-            for i, x in zip(nums, xs):
-                full[i] = x
-            return f(*full, **kwargs)
-
+        g, sel = bind_argnums(f, args, nums, kwargs)
         out, pullback = vjp(g, *sel)
         ones = np.ones(np.shape(out.data if isinstance(out, Tensor) else out))
         res = pullback(ones)
@@ -337,6 +330,21 @@ def elementwise_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) ->
 
     _name(wrapped, f, "elementwise_grad")
     return wrapped
+
+
+def bind_argnums(
+    f: Callable[..., Any], args: tuple, nums: tuple[int, ...], kwargs: dict[str, Any]
+) -> tuple[Callable[..., Any], tuple]:
+    """``(g, selected)``: ``g(*xs)`` calls ``f`` with the arguments at ``nums`` replaced by
+    ``xs`` (the others and ``kwargs`` fixed), and the arguments it replaces."""
+
+    def g(*xs: Any) -> Any:
+        full = list(args)
+        for i, x in zip(nums, xs):
+            full[i] = x
+        return f(*full, **kwargs)
+
+    return g, tuple(args[i] for i in nums)
 
 
 def _name(wrapped: Callable[..., Any], f: Callable[..., Any], what: str) -> None:

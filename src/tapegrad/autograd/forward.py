@@ -51,12 +51,7 @@ def _tangent_of(a: Any, level: int) -> Any:
 def forward_call(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
     """Apply ``prim`` to inputs of which some carry tangents (called by the primitive)."""
     ceil = _state.ceiling
-    level = -1
-    for a in args:
-        if isinstance(a, Tensor) and a._fw is not None:
-            for lv in a._fw:
-                if level < lv <= ceil:
-                    level = lv
+    level = innermost_level(args)
     if level < 0:
         return _hidden_call(prim, args, params)
     _state.ceiling = level - 1
