@@ -142,9 +142,9 @@ def binary_samples(
 
 
 def all_specs() -> list[OpSpec]:
-    from . import elementwise, linalg, nn, reduce, shape
+    from . import conv, elementwise, linalg, nn, reduce, shape
 
     specs: list[OpSpec] = []
-    for mod in (elementwise, reduce, shape, linalg, nn):
+    for mod in (elementwise, reduce, shape, linalg, nn, conv):
         specs.extend(mod.SPECS)
     return specs

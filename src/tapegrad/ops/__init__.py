@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .conv import *  # noqa: F403
+from .conv import __all__ as _conv_all
 from .elementwise import *  # noqa: F403
 from .elementwise import __all__ as _ew_all
 from .linalg import *  # noqa: F403
@@ -15,6 +17,7 @@ from .shape import *  # noqa: F403
 from .shape import __all__ as _shape_all
 
 __all__ = [
+    *_conv_all,
     *_ew_all,
     *_red_all,
     *_shape_all,

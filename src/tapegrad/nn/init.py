@@ -1,0 +1,5 @@
+"""tg.nn: init."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

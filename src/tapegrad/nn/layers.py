@@ -1,0 +1,5 @@
+"""tg.nn: layers."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""tg.nn: module."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Op specs for convolution and pooling (see tests/opinfo/__init__.py)."""
+
+SPECS: list = []
