@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from ..ops import nn as _nn
+from ..ops.conv import *  # noqa: F403
+from ..ops.conv import __all__ as _conv_all
 from ..ops.elementwise import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
+from ..ops.nn import *  # noqa: F403
+from ..ops.nn import __all__ as _nn_all
 
-__all__ = [*_nn.__all__, "relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "sigmoid", "tanh"]
-
-globals().update({name: getattr(_nn, name) for name in _nn.__all__})
+__all__ = [
+    *_nn_all,
+    *_conv_all,
+    "relu",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "silu",
+    "softplus",
+    "sigmoid",
+    "tanh",
+]
