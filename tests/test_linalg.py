@@ -13,7 +13,6 @@ from tapegrad.testing import gradcheck, gradgradcheck
 try:
     import torch
 
-    torch.set_default_dtype(torch.float64)
 except ImportError:  # pragma: no cover
     torch = None
 
@@ -549,3 +548,15 @@ def test_namespaces():
         assert callable(getattr(tg.linalg, name))
     for name in ("inv", "solve", "det", "svd"):
         assert not hasattr(tg, name)
+
+
+@pytest.fixture(autouse=True)
+def _torch_default_float64():
+    """torch's default dtype is float64 for this module's tests only (restored after)."""
+    if torch is None:
+        yield
+        return
+    prev = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(prev)

@@ -13,7 +13,6 @@ from .opinfo import OpSpec, Sample, all_specs
 try:
     import torch
 
-    torch.set_default_dtype(torch.float64)
 except ImportError:  # pragma: no cover
     torch = None
 
@@ -195,8 +194,10 @@ def test_jvp_matches_finite_differences(spec, sample):
     eps = 1e-6
 
     def shifted(sign):
-        args = [tg.Tensor(a) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
-                for a in sample.args]
+        args = [
+            tg.Tensor(a) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
+            for a in sample.args
+        ]
         for i, u in zip(diff, us):
             args[i] = tg.Tensor(sample.args[i] + sign * eps * u)
         return _float_outs(spec, sample, args)
@@ -204,8 +205,13 @@ def test_jvp_matches_finite_differences(spec, sample):
     numeric = [(p - m) / (2 * eps) for p, m in zip(shifted(1), shifted(-1))]
     assert len(analytic) == len(numeric)
     for a, n in zip(analytic, numeric):
-        np.testing.assert_allclose(a, n, atol=spec.atol * 10, rtol=spec.rtol,
-                                   err_msg=f"{spec.name}: jvp differs from finite differences")
+        np.testing.assert_allclose(
+            a,
+            n,
+            atol=spec.atol * 10,
+            rtol=spec.rtol,
+            err_msg=f"{spec.name}: jvp differs from finite differences",
+        )
 
 
 @pytest.mark.parametrize("spec,sample", _cases(lambda s: s.grad))
@@ -223,8 +229,9 @@ def test_jvp_and_vjp_are_transposes(spec, sample):
     if not roots:
         assert lhs == pytest.approx(0.0, abs=1e-9)
         return
-    gs = tg.autograd.grad([o for o, _ in roots], ins, grad_outputs=[v for _, v in roots],
-                          allow_unused=True)
+    gs = tg.autograd.grad(
+        [o for o, _ in roots], ins, grad_outputs=[v for _, v in roots], allow_unused=True
+    )
     rhs = sum(0.0 if g is None else float(np.sum(g.data * u)) for g, u in zip(gs, us))
     assert lhs == pytest.approx(rhs, rel=1e-7, abs=1e-9), f"{spec.name}: <v,Ju> != <J^T v,u>"
 
@@ -240,13 +247,27 @@ def test_batched_jvp_matches_one_at_a_time(spec, sample):
         single = [t for _, t in _jvp_outputs(spec, sample, [u[k] for u in us])]
         for b, s in zip(batched, single):
             assert b.shape[1:] == s.shape, f"{spec.name}: batched tangent has shape {b.shape}"
-            np.testing.assert_allclose(b[k], s, rtol=1e-10, atol=1e-12,
-                                       err_msg=f"{spec.name}: batched jvp != single jvp")
+            np.testing.assert_allclose(
+                b[k], s, rtol=1e-10, atol=1e-12, err_msg=f"{spec.name}: batched jvp != single jvp"
+            )
 
 
 def test_every_differentiable_primitive_has_a_forward_rule():
     missing = sorted(
-        name for name, p in REGISTRY.items()
+        name
+        for name, p in REGISTRY.items()
         if any(p.vjps) and not (p.jvps or p.jvp is not None or p.elementwise)
     )
     assert not missing, f"primitives with a vjp but no jvp rule: {missing}"
+
+
+@pytest.fixture(autouse=True)
+def _torch_default_float64():
+    """torch's default dtype is float64 for this module's tests only (restored after)."""
+    if torch is None:
+        yield
+        return
+    prev = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(prev)

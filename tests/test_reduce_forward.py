@@ -16,7 +16,6 @@ import pytest
 import tapegrad as tg
 
 torch = pytest.importorskip("torch")
-torch.set_default_dtype(torch.float64)
 F = torch.autograd.functional
 
 
@@ -239,3 +238,15 @@ def test_batched_tangents_with_keepdims_and_negative_axes():
         ),
     ]:
         np.testing.assert_allclose(tg.jacfwd(f)(x), _torch_first(tf, x), rtol=1e-10, atol=1e-12)
+
+
+@pytest.fixture(autouse=True)
+def _torch_default_float64():
+    """torch's default dtype is float64 for this module's tests only (restored after)."""
+    if torch is None:
+        yield
+        return
+    prev = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(prev)
