@@ -16,6 +16,11 @@ Forward mode and Hessians (their own tables; the baseline is the analytic deriva
 * W5 (:mod:`benchmarks.w5_hvp`): one Hessian-vector product vs one gradient, n = 100000.
 * W6 (:mod:`benchmarks.w6_jacobian`): Jacobian of a 100 -> 100 map, batched jacfwd vs
   looped jvp.
+
+Training (its own table; no NumPy baseline, PyTorch is checked against tapegrad):
+
+* W7 (:mod:`benchmarks.w7_epoch`): one Adam epoch on the bundled 8x8 digits, an MLP and a
+  small CNN.
 """
 
 from __future__ import annotations
@@ -37,4 +42,5 @@ WORKLOADS = {
     "W4": "benchmarks.w4_hessian",
     "W5": "benchmarks.w5_hvp",
     "W6": "benchmarks.w6_jacobian",
+    "W7": "benchmarks.w7_epoch",
 }

@@ -84,7 +84,9 @@ class Workload:
       (median of a over median of b) or ``(header, "target")``; workloads with the same
       headers share one table;
     * ``target_pair``: ``(impl_a, impl_b, goal)``, the target "median a / median b <= goal"
-      (checked and printed like ``target_ratio``, described by ``target``).
+      (checked and printed like ``target_ratio``, described by ``target``);
+    * ``reference``: the implementation the others are checked against ("numpy" unless a
+      workload has no hand-written baseline: W7 checks PyTorch against tapegrad).
     """
 
     name: str
@@ -105,6 +107,7 @@ class Workload:
     check_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     columns: tuple[tuple[str, ...], ...] | None = None
     target_pair: tuple[str, str, float] | None = None
+    reference: str = "numpy"
 
 
 def collect_impls(
@@ -148,8 +151,9 @@ def compare(
     outputs: dict[str, dict[str, Any]],
     tol: float,
     check_keys: dict[str, tuple[str, ...]] | None = None,
+    reference: str = "numpy",
 ) -> tuple[dict[str, float], list[str]]:
-    """Compare every implementation's outputs with the NumPy baseline's.
+    """Compare every implementation's outputs with the NumPy baseline's (or ``reference``'s).
 
     ``check_keys`` restricts an implementation's comparison to some of the baseline's keys
     (all of them for an implementation not named there).  Returns the worst relative error
@@ -158,11 +162,12 @@ def compare(
     """
     errors: list[str] = []
     worst: dict[str, float] = {}
-    ref = outputs.get("numpy")
+    ref = outputs.get(reference)
+    base = "NumPy baseline" if reference == "numpy" else f"{label(reference)} reference"
     if ref is None:
-        return worst, ["no NumPy baseline to compare against"]
+        return worst, [f"no {base} to compare against"]
     for name, out in outputs.items():
-        if name == "numpy":
+        if name == reference:
             continue
         w = 0.0
         keys = (check_keys or {}).get(name, tuple(ref))
@@ -176,7 +181,7 @@ def compare(
             w = max(w, e)
             if not e <= tol:
                 errors.append(
-                    f"{label(name)} {key!r} differs from the NumPy baseline: "
+                    f"{label(name)} {key!r} differs from the {base}: "
                     f"relative error {e:.3g} > tolerance {tol:g}"
                 )
         worst[name] = w
@@ -220,7 +225,11 @@ def measure(
         except Exception as exc:  # noqa: BLE001 - reported as an error of this run
             failed[name] = _short_exc(exc)
             del impls[name]
-    worst, errors = compare(outputs, wl.tol, wl.check_keys) if "numpy" in outputs else ({}, [])
+    worst, errors = (
+        compare(outputs, wl.tol, wl.check_keys, wl.reference)
+        if wl.reference in outputs
+        else ({}, [])
+    )
     for name, msg in failed.items():
         errors.append(f"{label(name)} raised {msg}")
 

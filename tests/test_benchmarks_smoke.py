@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from benchmarks import runner, w1_chain, w4_hessian, w5_hvp, w6_jacobian
+from benchmarks import runner, w1_chain, w4_hessian, w5_hvp, w6_jacobian, w7_epoch
 from benchmarks.common import compare, measure, torch_or_none
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,3 +184,37 @@ def test_forward_mode_workloads_get_their_own_tables():
     assert "tapegrad ≤ PyTorch" in tables[1]
     assert "- W4 n=100: full Hessian" in out
     assert "ERROR" not in out
+
+
+# --------------------------------------------------------------------------- W7
+# One training epoch: a tiny epoch (96 images, batches of 32) of each model; PyTorch is
+# checked against tapegrad (there is no hand-written baseline), nothing is timed.
+
+
+@pytest.mark.parametrize("model", w7_epoch.MODELS)
+def test_w7_tiny_epoch_agrees_between_tapegrad_and_torch(model):
+    (wl,) = w7_epoch.build(models=(model,), n=96, batch=32)
+    expected = {"tapegrad"} | ({"torch"} if torch_or_none() is not None else set())
+    assert set(wl.impls) == expected, wl.skipped
+    assert wl.reference == "tapegrad" and wl.variant == model
+    first = wl.impls["tapegrad"]()
+    assert first["losses"].shape == (3,) and np.all(np.isfinite(first["losses"]))
+    # every call starts from the same weights and a fresh optimizer: the same epoch again
+    again = wl.impls["tapegrad"]()
+    for key, val in first.items():
+        np.testing.assert_array_equal(again[key], val, err_msg=key)
+    res = measure(wl, repeats=1, warmup=1)
+    assert res["errors"] == [], res["errors"]
+    assert set(res["median_s"]) == expected
+    if "torch" in expected:
+        assert res["rel_err"]["torch"] <= wl.tol
+
+
+def test_w7_compare_against_tapegrad_flags_a_wrong_parameter():
+    (wl,) = w7_epoch.build(models=("mlp",), n=64, batch=32)
+    if "torch" not in wl.impls:
+        pytest.skip("torch not installed")
+    outputs = {name: fn() for name, fn in wl.impls.items()}
+    outputs["torch"] = dict(outputs["torch"], **{"0.weight": outputs["torch"]["0.weight"] * 1.01})
+    _, errors = compare(outputs, wl.tol, reference="tapegrad")
+    assert any("PyTorch" in e and "'0.weight'" in e and "tapegrad reference" in e for e in errors)
