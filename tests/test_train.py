@@ -191,7 +191,11 @@ def test_bad_arguments(tmp_path, capsys, argv):
 
 
 def test_plot_skipped_without_matplotlib(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    # Hide matplotlib (and any of its submodules another test already imported).
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.ticker"):
+        monkeypatch.setitem(sys.modules, name, None)
     lines = []
     run(TrainConfig(epochs=1, out=str(tmp_path), progress=False), log=lines.append)
     assert sum("plot skipped" in s for s in lines) == 1
