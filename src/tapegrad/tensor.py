@@ -131,9 +131,6 @@ class Tensor:
     def numel(self) -> int:
         return self.data.size
 
-    def size_(self) -> tuple[int, ...]:  # pragma: no cover - alias kept private
-        return self.data.shape
-
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
         """The underlying array (shares memory).  Raises if the tensor requires grad."""

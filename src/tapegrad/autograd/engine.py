@@ -104,13 +104,7 @@ def _check_versions(node: Node) -> None:
     vs = node.versions
     bad = node.dirty
     if vs is not None and not bad:
-        for k in range(1, len(vs), 2):
-            t = vs[k]
-            v = vs[k + 1]
-            now = t._version if t._base is None else (t._version, t._base._version)
-            if now != v:
-                bad = True
-                break
+        bad = any(version_key(vs[k]) != vs[k + 1] for k in range(1, len(vs), 2))
     if bad:
         raise InplaceModificationError(
             f"a value saved by '{node.prim.name}' for the backward pass was changed by an "
