@@ -11,6 +11,8 @@ __all__ = [
     "grad",
     "Function",
     "FunctionCtx",
+    "saved_bytes",
+    "peak_saved_bytes",
 ]
 
 
@@ -19,6 +21,10 @@ def __getattr__(name: str):  # the engine imports Tensor, which imports this pac
         from . import engine
 
         return getattr(engine, name)
+    if name in ("saved_bytes", "peak_saved_bytes", "SavedBytes"):
+        from . import memory
+
+        return getattr(memory, name)
     if name == "forward_ad":
         import importlib
 

@@ -27,6 +27,7 @@ from .. import tensor as _tensor_module
 from ..errors import GraphFreedError, InplaceModificationError, ShapeMismatchError
 from ..tensor import Tensor
 from . import grad_mode
+from . import recompute as _recompute
 from .node import FREED, MUTATIONS, Meta, Node
 
 __all__ = ["backward", "grad", "register_hook", "retain_grad", "run_backward", "unbroadcast"]
@@ -111,6 +112,14 @@ def _check_versions(node: Node) -> None:
             "in-place operation afterwards. Make a copy (x.copy()) before changing it, or use "
             "an out-of-place operation."
         )
+
+
+def _unsaved(node: Node, args: Any) -> list[Any]:
+    """The saved values of a node whose ``args`` is not a list: an error when a backward
+    pass freed them, else (a checkpointed block) recompute them now."""
+    if args is FREED:
+        raise _freed_error(node)
+    return args.materialize(node)
 
 
 def _freed_error(node: Node) -> GraphFreedError:
@@ -204,6 +213,28 @@ def run_backward(
     ``tensors=True`` runs the rules on tensors without recording them: forward-mode
     tangents then flow through the sweep (``create_graph`` implies it).
     """
+    refilled = _recompute.refilled()
+    mark = len(refilled)
+    try:
+        return _run_backward(
+            roots, root_grads, retain_graph, create_graph, inputs, accumulate, tensors
+        )
+    finally:
+        if len(refilled) > mark:
+            # Checkpointed blocks recomputed during this pass: what did not run (or was
+            # retained) goes back to waiting, so memory drops to the blocks' inputs again.
+            _recompute.release(refilled, mark)
+
+
+def _run_backward(
+    roots: Sequence[Tensor],
+    root_grads: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: Sequence[Tensor] | None,
+    accumulate: bool,
+    tensors: bool,
+) -> list[Any] | None:
     leaf_grads: dict[int, list[Any]] = {}
     buf: dict[Node, Any] = {}
     root_nodes: list[Node] = []
@@ -272,7 +303,7 @@ def run_backward(
         return out
 
     prev_mode = grad_mode._state.enabled
-    grad_mode._state.enabled = create_graph
+    grad_mode._state.enabled = grad_mode.recording(create_graph)
     try:
         # A cotangent array can be shared (add passes one array to both inputs) or be the
         # caller's own ``gradient``: .grad gets a copy then, so changing .grad in place can
@@ -314,6 +345,7 @@ def _sweep(
     """
     pop = ready.pop
     push = ready.append
+    tracker = grad_mode._state.tracker
     bpop = buf.pop
     bget = buf.get
     while ready:
@@ -325,8 +357,9 @@ def _sweep(
             if node.hooks is not None:
                 g = _run_node_hooks(node, g, False)
             args = node.args
-            if args is FREED:
-                raise _freed_error(node)
+            if args.__class__ is not list:  # freed, or waiting to be recomputed
+                args = _unsaved(node, args)
+                prim = node.prim
             vs = node.versions
             if vs is not None and vs[0] != MUTATIONS[0]:
                 _check_versions(node)
@@ -378,6 +411,8 @@ def _sweep(
             node.versions = None
             if prim.joint is not None:
                 prim.free()
+            if tracker is not None:
+                tracker.release(node)
 
 
 def _sweep_general(
@@ -416,8 +451,9 @@ def _sweep_general(
                     deps[p] = c + 1
 
     ready = [n for n in dict.fromkeys(root_nodes) if deps[n] == 0]
+    tracker = grad_mode._state.tracker
     prev_mode = grad_mode._state.enabled
-    grad_mode._state.enabled = record
+    grad_mode._state.enabled = grad_mode.recording(record)
     try:
         while ready:
             node = ready.pop()
@@ -434,8 +470,9 @@ def _sweep_general(
             prim = node.prim
             if g is not None:
                 args = node.args
-                if args is FREED:
-                    raise _freed_error(node)
+                if args.__class__ is not list:  # freed, or waiting to be recomputed
+                    args = _unsaved(node, args)
+                    prim = node.prim
                 vs = node.versions
                 if vs is not None and vs[0] != MUTATIONS[0]:
                     _check_versions(node)
@@ -489,6 +526,8 @@ def _sweep_general(
                 node.versions = None
                 if prim.joint is not None:
                     prim.free()
+                if tracker is not None:
+                    tracker.release(node)
     finally:
         grad_mode._state.enabled = prev_mode
 

@@ -166,7 +166,7 @@ class Function:
         if cls.forward is Function.forward or cls.backward is Function.backward:
             raise TypeError(f"{cls.__name__} must define both forward and backward")
         ctx = FunctionCtx()
-        record = grad_mode._state.enabled and any(
+        record = bool(grad_mode._state.enabled) and any(
             isinstance(a, Tensor) and a.requires_grad for a in args
         )
         ctx.needs_input_grad = tuple(
@@ -211,6 +211,9 @@ class Function:
         node = Node(
             rule, tuple(parents), pidx if any(pidx) else None, metas, None, {}, None, out_meta
         )
+        en = grad_mode._state.enabled
+        if en is not True:  # a collector is active
+            en.append(node)
         wrapped = []
         for k, o in enumerate(outs):
             t = Tensor._wrap(o.data)

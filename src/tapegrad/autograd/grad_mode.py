@@ -7,14 +7,20 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "collecting"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _State(threading.local):
-    # Class attribute = the default seen by every new thread.
-    enabled = True
+    # Class attributes = the defaults seen by every new thread.
+    # ``enabled`` is False, True, or (while recording with a collector active) the
+    # collector itself: it is truthy, and the primitives hand it every node they record.
+    enabled: Any = True
+    # The innermost active collector (see ``collecting``), or None.
+    collector: Any = None
+    # The active memory account (``autograd.memory.peak_saved_bytes``), or None.
+    tracker: Any = None
 
 
 _state = _State()
@@ -22,7 +28,64 @@ _state = _State()
 
 def is_grad_enabled() -> bool:
     """Return True when operations on tensors that require grad are recorded."""
-    return _state.enabled
+    return bool(_state.enabled)
+
+
+def recording(flag: Any) -> Any:
+    """The value of ``_state.enabled`` that means "recording is ``flag``": the active
+    collector when there is one (so that turning grad on inside a collected block keeps
+    collecting), else True; False for off."""
+    if not flag:
+        return False
+    c = _state.collector
+    return True if c is None else c
+
+
+class collecting:
+    """Hand every tape entry recorded inside the block to ``collector.append(node)``.
+
+    This is the engine's one observation hook: checkpointing (which records the nodes of a
+    recomputable block), memory accounting and the tape explainers use it.  Collectors
+    nest; the innermost one receives the nodes (and may pass them on outwards).  Grad mode
+    switches (``no_grad``, ``enable_grad``) inside the block keep the collector.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> from tapegrad.autograd.grad_mode import collecting
+    >>> nodes = []
+    >>> x = tg.tensor(1.0, requires_grad=True)
+    >>> with collecting(nodes):
+    ...     y = tg.sin(x) * x
+    >>> [n.name for n in nodes]
+    ['sin', 'multiply']
+    """
+
+    __slots__ = ("collector", "_prev")
+
+    def __init__(self, collector: Any) -> None:
+        if not hasattr(collector, "append"):
+            raise TypeError("a collector needs an append(node) method, e.g. a list")
+        self.collector = _Truthy(collector) if isinstance(collector, list) else collector
+
+    def __enter__(self) -> Any:
+        self._prev = (_state.collector, _state.enabled)
+        _state.collector = self.collector
+        if _state.enabled:
+            _state.enabled = self.collector
+        return self.collector
+
+    def __exit__(self, *exc: object) -> None:
+        _state.collector, _state.enabled = self._prev
+
+
+class _Truthy:
+    """Wraps a list collector: an empty list is falsy, and recording tests truthiness."""
+
+    __slots__ = ("append",)
+
+    def __init__(self, target: list[Any]) -> None:
+        self.append = target.append
 
 
 class _GradMode:
@@ -32,7 +95,7 @@ class _GradMode:
 
     def __enter__(self) -> None:
         self._prev = _state.enabled
-        _state.enabled = self._target
+        _state.enabled = recording(self._target)
 
     def __exit__(self, *exc: object) -> None:
         _state.enabled = self._prev
@@ -43,7 +106,7 @@ class _GradMode:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             prev = _state.enabled
-            _state.enabled = target
+            _state.enabled = recording(target)
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -84,10 +147,10 @@ class set_grad_enabled(_GradMode):
     def __init__(self, mode: bool) -> None:
         self._target = bool(mode)
         self._prev = _state.enabled
-        _state.enabled = self._target
+        _state.enabled = recording(self._target)
 
     def __enter__(self) -> None:
-        _state.enabled = self._target
+        _state.enabled = recording(self._target)
 
     def __exit__(self, *exc: object) -> None:
         _state.enabled = self._prev

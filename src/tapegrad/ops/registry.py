@@ -144,7 +144,7 @@ class Primitive:
                 out._hooks = None
                 out._fw = None
                 out._base = None if not self.view else (a if a._base is None else a._base)
-                if a.requires_grad and self.rec[0] and _state.enabled:
+                if a.requires_grad and self.rec[0] and (en := _state.enabled):
                     node: Any = _new(Node)
                     node.prim = self
                     fn = a.grad_fn
@@ -170,6 +170,8 @@ class Primitive:
                     node.fw = None
                     out.requires_grad = True
                     out.grad_fn = node
+                    if en is not True:  # a collector is active (checkpoint, accounting)
+                        en.append(node)
                 else:
                     out.requires_grad = False
                     out.grad_fn = None
@@ -197,7 +199,7 @@ class Primitive:
             rec = self.rec
             rx = xt and rec[0] and x.requires_grad
             ry = yt and rec[1] and y.requires_grad
-            if (rx or ry) and _state.enabled:
+            if (rx or ry) and (en := _state.enabled):
                 save = self.savemask
                 ew = self.elementwise
                 node = _new(Node)
@@ -243,6 +245,8 @@ class Primitive:
                 node.fw = None
                 out.requires_grad = True
                 out.grad_fn = node
+                if en is not True:
+                    en.append(node)
             else:
                 out.requires_grad = False
                 out.grad_fn = None
@@ -261,12 +265,15 @@ class Primitive:
         else:
             ans = tuple(r if r.__class__ is _ndarray else _asarray(r) for r in ans)
         node = None
-        if _state.enabled:
+        en = _state.enabled
+        if en:
             rec = self.rec
             i = 0
             for x in args:
                 if rec[i] and isinstance(x, Tensor) and x.requires_grad:
                     node = self._node(args, ans, params)
+                    if en is not True:
+                        en.append(node)
                     break
                 i += 1
         if nout == 1:
