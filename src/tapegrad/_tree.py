@@ -39,39 +39,41 @@ _NONE = TreeDef("none", None, ())
 def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
     """Leaves in order (dicts by insertion order) and the structure."""
     leaves: list[Any] = []
+    return leaves, _flatten(tree, leaves)
 
-    def rec(t: Any) -> TreeDef:
-        if t is None:
-            return _NONE
-        if isinstance(t, (tuple, list)) and not hasattr(t, "_fields"):
-            kids = tuple(rec(c) for c in t)
-            return TreeDef("tuple" if isinstance(t, tuple) else "list", None, kids)
-        if isinstance(t, dict):
-            keys = tuple(t)
-            return TreeDef("dict", keys, tuple(rec(t[k]) for k in keys))
-        leaves.append(t)
-        return _LEAF
 
-    return leaves, rec(tree)
+# Module-level recursion on purpose: a nested recursive closure is a reference cycle that
+# would keep the leaves (tensors, and through them whole graphs) alive until the cyclic
+# garbage collector runs.
+def _flatten(t: Any, leaves: list[Any]) -> TreeDef:
+    if t is None:
+        return _NONE
+    if isinstance(t, (tuple, list)) and not hasattr(t, "_fields"):
+        kids = tuple(_flatten(c, leaves) for c in t)
+        return TreeDef("tuple" if isinstance(t, tuple) else "list", None, kids)
+    if isinstance(t, dict):
+        keys = tuple(t)
+        return TreeDef("dict", keys, tuple(_flatten(t[k], leaves) for k in keys))
+    leaves.append(t)
+    return _LEAF
 
 
 def tree_unflatten(treedef: TreeDef, leaves: Any) -> Any:
     """Rebuild a pytree of ``treedef``'s structure from ``leaves``."""
-    it = iter(leaves)
+    return _unflatten(treedef, iter(leaves))
 
-    def rec(d: TreeDef) -> Any:
-        if d.kind == "leaf":
-            return next(it)
-        if d.kind == "none":
-            return None
-        kids = [rec(c) for c in d.children]
-        if d.kind == "tuple":
-            return tuple(kids)
-        if d.kind == "list":
-            return kids
-        return dict(zip(d.meta, kids))
 
-    return rec(treedef)
+def _unflatten(d: TreeDef, it: Any) -> Any:
+    if d.kind == "leaf":
+        return next(it)
+    if d.kind == "none":
+        return None
+    kids = [_unflatten(c, it) for c in d.children]
+    if d.kind == "tuple":
+        return tuple(kids)
+    if d.kind == "list":
+        return kids
+    return dict(zip(d.meta, kids))
 
 
 def tree_map(fn: Callable[[Any], Any], tree: Any) -> Any:

@@ -161,8 +161,14 @@ def _collect(roots: list[Node]) -> dict[Node, int]:
     return deps
 
 
-def _prune(roots: list[Node], targets_leaf: set[int], targets_node: set[Node]) -> set[Node]:
-    """Nodes whose rules must run to reach the targets (inputs of ``grad``)."""
+def _prune(
+    roots: list[Node],
+    targets_leaf: set[int],
+    targets_node: set[Node],
+    stop: frozenset[Node] | set[Node] = frozenset(),
+) -> set[Node]:
+    """Nodes whose rules must run to reach the targets (inputs of ``grad``); the walk
+    does not go past the nodes in ``stop``."""
     needed: dict[Node, bool] = {}
     # Iterative post-order DFS.
     for r in roots:
@@ -170,6 +176,8 @@ def _prune(roots: list[Node], targets_leaf: set[int], targets_node: set[Node]) -
             continue
         stack: list[tuple[Node, int]] = [(r, 0)]
         needed[r] = False
+        if r in stop:
+            continue
         while stack:
             n, k = stack.pop()
             parents = n.parents
@@ -178,7 +186,8 @@ def _prune(roots: list[Node], targets_leaf: set[int], targets_node: set[Node]) -
                 p = parents[k]
                 if p.__class__ is Node and p not in needed:
                     needed[p] = False
-                    stack.append((p, 0))
+                    if p not in stop:
+                        stack.append((p, 0))
                 continue
             flag = False
             for p in parents:
@@ -329,6 +338,46 @@ def _run_backward(
     finally:
         grad_mode._state.enabled = prev_mode
     return None
+
+
+def grads_to(
+    roots: Sequence[Tensor],
+    root_grads: Sequence[Any],
+    leaves: Sequence[Tensor],
+    cut: Sequence[tuple[Node, int]],
+) -> tuple[list[Any], dict[tuple[int, int], Any]]:
+    """First-order cotangents (raw arrays) of ``leaves`` and of the node outputs ``cut``.
+
+    The sweep does not go past the ``cut`` nodes: what reaches them is returned (keyed by
+    ``(id(node), output index)``) instead of being propagated, and their rules do not
+    run.  For code that differentiates a piece of a larger graph on its own (the steps
+    of ``checkpoint_chain``); the piece's graph is freed as the sweep goes.
+    """
+    leaf_grads: dict[int, list[Any]] = {}
+    buf: dict[Node, Any] = {}
+    root_nodes: list[Node] = []
+    for t, g in zip(roots, root_grads):
+        node = t.grad_fn
+        if node is None:
+            _add_leaf(leaf_grads, t, g)
+        else:
+            _add_node(buf, node, t._idx, g)
+            root_nodes.append(node)
+    targets_leaf = {id(t) for t in leaves}
+    targets_node: dict[Node, list[int]] = {}
+    for node, idx in cut:
+        targets_node.setdefault(node, []).append(idx)
+    needed = _prune(root_nodes, targets_leaf, set(targets_node), set(targets_node))
+    capture: dict[tuple[int, int], Any] = {}
+    _sweep_general(
+        root_nodes, buf, leaf_grads, False, False, False, needed, targets_leaf, targets_node,
+        capture,
+    )
+    out = []
+    for t in leaves:
+        entry = leaf_grads.get(id(t))
+        out.append(None if entry is None else entry[1])
+    return out, capture
 
 
 def _sweep(

@@ -121,7 +121,25 @@ class _FunctionRule:
         return tuple(out)
 
     def free(self) -> None:
-        self.ctx._freed = True
+        # Drop what the ctx keeps for backward (a second backward then raises).
+        ctx = self.ctx
+        ctx._freed = True
+        ctx._saved = ()
+        ctx._versions = ()
+        ctx.__dict__.pop("residuals", None)
+
+    def _saved_arrays(self) -> list[Any]:
+        """The arrays this entry keeps (for memory accounting)."""
+        from .._tree import tree_flatten
+
+        ctx = self.ctx
+        vals = list(ctx._saved) + tree_flatten(ctx.__dict__.get("residuals"))[0]
+        out = []
+        for v in vals:
+            d = v.data if isinstance(v, Tensor) else v
+            if isinstance(d, np.ndarray):
+                out.append(d)
+        return out
 
 
 class Function:

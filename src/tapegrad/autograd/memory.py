@@ -65,9 +65,11 @@ def owner_arrays(owner: Any) -> Iterator[np.ndarray]:
                     yield a
         elif ans.__class__ is _ndarray:
             yield ans
-    sa = getattr(owner.prim, "_saved_arrays", None)  # custom Functions, checkpoint_chain
-    if sa is not None:
-        yield from sa()
+    prim = owner.prim
+    if not getattr(prim, "accounts_itself", False):
+        sa = getattr(prim, "_saved_arrays", None)  # custom Functions
+        if sa is not None:
+            yield from sa()
     fw = owner.fw
     if fw is not None:
         for dicts in fw:
@@ -119,7 +121,10 @@ def saved_bytes() -> int:
     seen: set[int] = set()
     total = 0
     for n in nodes:
-        for a in owner_arrays(n):
+        arrays = list(owner_arrays(n))
+        if getattr(n.prim, "accounts_itself", False):  # checkpoint_chain's snapshots
+            arrays += n.prim._saved_arrays()
+        for a in arrays:
             r = _root(a)
             k = id(r)
             if k not in seen and k not in leaves:
@@ -142,7 +147,7 @@ class SavedBytes:
     def __init__(self) -> None:
         self._counts: dict[int, list[int]] = {}  # root array id -> [users, nbytes]
         self._owners: dict[int, tuple[list[int], Any]] = {}  # owner id -> (root ids, ref)
-        self._leaves: set[int] = set()
+        self._leaves: dict[int, Any] = {}  # root id of leaves' data -> weak reference
         self.current = 0
         self.start = 0
         self.peak = 0
@@ -164,20 +169,27 @@ class SavedBytes:
             self._drop(entry[0])
             ref = entry[1]
         else:
-            ref = weakref.ref(owner, lambda _r, k=key: self._forget(k))
+            forget = self._forget
+
+            def gone(_ref: Any, k: int = key) -> None:
+                forget(k)
+
+            ref = weakref.ref(owner, gone)
+        leaves = self._leaves
         if owner.__class__ is Node:
             for p in owner.parents:
                 if p is not None and p.__class__ is not Node:
                     d = getattr(p, "data", None)
                     if isinstance(d, _ndarray):
-                        self._leaves.add(id(_root(d)))
+                        r = _root(d)
+                        leaves[id(r)] = weakref.ref(r)
         ids: list[int] = []
         counts = self._counts
-        leaves = self._leaves
         for a in owner_arrays(owner):
             r = _root(a)
             k = id(r)
-            if k in leaves:
+            w = leaves.get(k)
+            if w is not None and w() is r:  # a leaf's own data
                 continue
             c = counts.get(k)
             if c is None:
@@ -215,6 +227,8 @@ class SavedBytes:
         nodes = _live_nodes()
         for n in nodes:
             self.add(n)
+            if getattr(n.prim, "accounts_itself", False):
+                self.add(n.prim)
         self.start = self.peak = self.current
         st = grad_mode._state
         self._prev = (st.collector, st.enabled, st.tracker)
