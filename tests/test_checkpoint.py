@@ -572,6 +572,28 @@ def test_chain_step_reading_new_tensors_later_is_refused():
         y.backward()
 
 
+def test_chain_of_different_layers_finds_every_weight():
+    tg.random.seed(0)
+    Ws = [t(rng(i).standard_normal((5, 5)) * 0.4) for i in range(12)]
+    steps = [lambda h, W=W: tg.tanh(h @ W) for W in Ws]
+    x = t(rng(99).standard_normal((3, 5)))
+    y = tg.checkpoint_chain(steps, x, snapshots=3)
+    (y**2).sum().backward()
+    got = [W.grad.numpy().copy() for W in Ws] + [x.grad.numpy().copy()]
+    for v in Ws + [x]:
+        v.grad = None
+    h = x
+    for f in steps:
+        h = f(h)
+    (h**2).sum().backward()
+    for g, v in zip(got, Ws + [x]):
+        close(g, v.grad)
+    with pytest.raises(ValueError, match="n_steps"):
+        tg.checkpoint_chain(steps, x, 5, snapshots=3)
+    with pytest.raises(TypeError, match="needs n_steps"):
+        tg.checkpoint_chain(steps[0], x, snapshots=3)
+
+
 def test_chain_step_depending_on_outside_state_is_caught():
     a = t([1.0])
     b = t([2.0])

@@ -19,8 +19,9 @@ the backward pass, so memory grows with the length of the computation.  The reme
 
 from __future__ import annotations
 
+import array
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -322,6 +323,9 @@ class _ChainRule:
         "keys",
         "prints",
         "recorded",
+        "steps",
+        "found",
+        "step_reads",
         "__weakref__",
     )
 
@@ -329,8 +333,12 @@ class _ChainRule:
     # account itself (see autograd.memory).
     accounts_itself = True
 
-    def __init__(self, step: Callable[[Any], Any], n: int, s: int, treedef: Any, like: list[Any]):
+    def __init__(self, step: Any, n: int, s: int, treedef: Any, like: list[Any]):
         self.name = "checkpoint_chain"
+        self.steps: list[Callable[[Any], Any]] | None = step if isinstance(step, list) else None
+        self.found: dict[Any, Any] = {}
+        # What each step read from outside in the first sweep (sets shared between steps).
+        self.step_reads = _Interned()
         self.joint = self._joint
         self.vjps: tuple[Any, ...] = ()  # one None per parent, set with the parents
         self.step = step
@@ -370,15 +378,25 @@ class _ChainRule:
             else:
                 t = Tensor._wrap(v)
             leaves.append(t)
+        # The first forward sweep records every step (and drops the record at once) to
+        # find all the outside tensors the steps read; later untaped steps record nothing.
+        record = taped or not self.recorded
         st = grad_mode._state
         prev = (st.collector, st.enabled)
-        coll = _Collect(_observer()) if taped else None
-        st.collector = coll if taped else st.collector
-        st.enabled = coll if taped else False
+        coll = _Collect(_observer()) if record else None
+        if record:
+            st.collector = st.enabled = coll
+        else:
+            st.enabled = False
+        step = self.step if self.steps is None else self.steps[k]
         try:
-            out = self.step(tree_unflatten(self.treedef, leaves))
+            out = step(tree_unflatten(self.treedef, leaves))
         finally:
             st.collector, st.enabled = prev
+        if coll is not None and not self.recorded:
+            reads = self.boundary((leaves, None, coll.nodes))
+            self.found.update(reads)
+            self.step_reads.append(frozenset(reads))
         new = self._check(out, leaves)
         fp = _state_print([x.data if isinstance(x, Tensor) else x for x in new])
         if self.recorded:
@@ -523,7 +541,7 @@ class _ChainRule:
         for action in sched:
             kind = type(action).__name__
             if kind == "Reverse":
-                lam = self._back(tape, lam, acc)
+                lam = self._back(tape, lam, acc, action.n0)
                 tape = None
             elif kind in ("Copy", "Move"):
                 vals, rng = self.snaps[action.n]
@@ -546,17 +564,16 @@ class _ChainRule:
         self._account()
         return lam
 
-    def _back(self, tape: Any, lam: list[Any], acc: list[Any]) -> list[Any]:
-        """Pull the state cotangent back through one taped step; the step's reads from
+    def _back(self, tape: Any, lam: list[Any], acc: list[Any], k: int) -> list[Any]:
+        """Pull the state cotangent back through taped step ``k``; the step's reads from
         outside get their share added into ``acc``."""
         fresh, out, nodes = tape
-        for key in self.boundary(tape):
-            if key not in self.keys:
-                raise RuntimeError(
-                    "the step function of checkpoint_chain read a tensor that requires grad "
-                    "which its last step did not read; every step must read the same outside "
-                    "tensors (pass what changes from step to step through the state)"
-                )
+        if frozenset(self.boundary(tape)) != self.step_reads[k]:
+            raise RuntimeError(
+                f"step {k} of checkpoint_chain, recomputed for the backward pass, read other "
+                "tensors that require grad than in the forward sweep; a step must read the "
+                "same outside tensors every time it runs"
+            )
         roots, grads = [], []
         for o, lv in zip(out, lam):
             if isinstance(o, Tensor) and o.requires_grad and lv is not None:
@@ -590,6 +607,28 @@ class _ChainRule:
         self._account()
 
 
+class _Interned:
+    """A list of frozensets that stores each distinct set once (most steps read the same
+    tensors): memory grows with the number of steps by one small int each."""
+
+    __slots__ = ("sets", "index", "where")
+
+    def __init__(self) -> None:
+        self.sets: list[frozenset] = []
+        self.index: dict[frozenset, int] = {}
+        self.where = array.array("i")
+
+    def append(self, item: frozenset) -> None:
+        i = self.index.get(item)
+        if i is None:
+            i = self.index[item] = len(self.sets)
+            self.sets.append(item)
+        self.where.append(i)
+
+    def __getitem__(self, k: int) -> frozenset:
+        return self.sets[self.where[k]]
+
+
 def _state_print(values: list[Any]) -> Any:
     total = np.float64(0.0)
     for v in values:
@@ -604,9 +643,9 @@ def _add(acc: list[Any], slot: int, g: Any) -> None:
 
 
 def checkpoint_chain(
-    step: Callable[[Any], Any],
+    step: Callable[[Any], Any] | Sequence[Callable[[Any], Any]],
     state: Any,
-    n_steps: int,
+    n_steps: int | None = None,
     snapshots: int | None = None,
     *,
     memory_budget: int | None = None,
@@ -625,16 +664,20 @@ def checkpoint_chain(
 
     Parameters
     ----------
-    step : callable
+    step : callable, or list of callables
         ``state -> state``, the same pytree structure with every tensor keeping its shape
-        and dtype.  It may read tensors from outside (parameters to fit, closures): their
-        gradients are accumulated over all steps.  It must not change its input in place,
-        and must read the same outside tensors at every step.  Random numbers from
-        ``tg.random``'s global generator are replayed exactly in the recomputations.
+        and dtype; or one such function per step (e.g. the layers of a deep network,
+        ``n_steps`` then defaults to their number).  Steps may read tensors from outside
+        (parameters to fit, closures, each layer's weights): the first forward sweep finds
+        them all, and their gradients are accumulated over all steps.  A step must not
+        change its input in place, and must depend only on its input and on tensors that
+        do not change (checked: a recomputed state that differs from the first sweep's
+        raises).  Random numbers from ``tg.random``'s global generator are replayed
+        exactly in the recomputations.
     state : Tensor or pytree of Tensors (and constants)
         The initial state.
     n_steps : int
-        How many times to apply ``step`` (0 returns ``state``).
+        How many times to apply ``step`` (0 returns ``state``); None with a list of steps.
     snapshots : int
         How many states may be kept at once (the initial one included), ``>= 1``.
     memory_budget : int, keyword-only
@@ -669,8 +712,26 @@ def checkpoint_chain(
     >>> bool(abs(k.grad.item() - k2.grad.item()) < 1e-12)
     True
     """
-    if not callable(step):
-        raise TypeError(f"checkpoint_chain needs a step function first, got {type(step).__name__}")
+    if isinstance(step, (list, tuple)):
+        steps = list(step)
+        for i, f in enumerate(steps):
+            if not callable(f):
+                raise TypeError(f"step[{i}] is a {type(f).__name__}, not callable")
+        if n_steps is None:
+            n_steps = len(steps)
+        elif n_steps != len(steps):
+            raise ValueError(
+                f"n_steps={n_steps} but {len(steps)} step functions were given; leave n_steps "
+                "out (None) with a list of steps"
+            )
+        step = steps
+    elif not callable(step):
+        raise TypeError(
+            "checkpoint_chain needs a step function (or a list of them) first, got "
+            f"{type(step).__name__}"
+        )
+    elif n_steps is None:
+        raise TypeError("checkpoint_chain(step, state, n_steps, ...) needs n_steps")
     leaves, treedef = tree_flatten(state)
     if not any(isinstance(x, Tensor) for x in leaves):
         raise TypeError("the state of checkpoint_chain must hold at least one Tensor")
@@ -693,12 +754,12 @@ def checkpoint_chain(
     traced = any(isinstance(x, Tensor) and x._fw is not None for x in leaves)
     if traced or not grad_mode._state.enabled:
         # Nothing to keep for reverse mode (or forward-mode tangents to carry): a loop.
-        for _ in range(n):
-            state = step(state)
+        for k in range(n):
+            state = step[k](state) if isinstance(step, list) else step(state)
         return state
     rule = _ChainRule(step, n, s, treedef, leaves)
     tape = rule.forward_part(_schedule(n, s))
-    found = rule.boundary(tape)
+    found = rule.found
     inputs_grad = [
         isinstance(x, Tensor) and x.requires_grad and x.dtype.kind in "fc" for x in leaves
     ]
