@@ -21,6 +21,16 @@ from tapegrad.errors import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _quiet_collector():
+    # Memory figures compare before/after: garbage from earlier tests collected in the
+    # middle of a test would move them. Collect first, then hold the collector off.
+    gc.collect()
+    gc.disable()
+    yield
+    gc.enable()
+
+
 def rng(seed=0):
     return np.random.default_rng(seed)
 

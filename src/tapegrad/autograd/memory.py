@@ -91,7 +91,7 @@ def _leaf_roots(nodes: Iterable[Node]) -> set[int]:
 
 
 def _live_nodes() -> list[Node]:
-    return [o for o in gc.get_objects() if o.__class__ is Node]
+    return [o for o in gc.get_objects() if type(o) is Node]
 
 
 def saved_bytes() -> int:
