@@ -5,6 +5,19 @@ Commands
 demo
     Reverse mode on the classic example L(x, y) = sin(x) + x*y: the gradient at (1, 2) and
     1000 steps of gradient descent.
+explain
+    The tape of an expression as a table: ``tapegrad explain "sin(x) + x*y" x=1 y=2`` lists
+    the steps w1..wn with their forward values and local partial derivatives, then the
+    adjoints w̄i = ∂L/∂wi in the order the backward pass fills them in, then the gradient.
+    ``--mode forward`` shows the tangent sweep instead (one column per input), ``--mode
+    both`` the two side by side; ``--format markdown|html`` for other output, ``--ascii``
+    for terminals without accents, ``--graph out.svg`` (or ``.png``, ``.dot``) to draw the
+    graph as well.  Values are numbers (``x=1.5``) or small lists (``x=[1,2,3]``; reverse
+    mode then needs a scalar, e.g. ``sum(x*y)``).  The expression is parsed, never
+    evaluated as Python: numbers, the variables, ``+ - * / ** @``, unary minus,
+    parentheses and calls to tapegrad functions by name (``sin``, ``exp``, ``maximum``,
+    ...) are all it may contain.  An expression that starts with ``-`` goes after ``--``:
+    ``tapegrad explain -- "-x*y" x=1 y=2``.
 train
     Train an MLP or a CNN on the bundled 8x8 digits (or ``--data FILE``); writes the model,
     a metrics JSON and a plot into ``--out DIR``.
@@ -15,6 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -28,6 +42,134 @@ def _train(args: argparse.Namespace) -> int:
     from . import train
 
     return train.main(args)
+
+
+def _parse_value(name: str, text: str) -> Any:
+    """``1.5``, ``-2``, ``nan`` or a (nested) list of numbers such as ``[1, 2, 3]``."""
+    import ast
+
+    import numpy as np
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        v = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise ValueError(
+            f"{name}={text}: the value must be a number (x=1.5) or a list of numbers (x=[1,2,3])"
+        ) from None
+    try:
+        arr = np.array(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or isinstance(v, (str, bytes, bool, dict, set)):
+        raise ValueError(
+            f"{name}={text}: the value must be a number (x=1.5) or a list of numbers (x=[1,2,3])"
+        )
+    return arr
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from .explain import ExpressionError, _fmt, compile_expression, explain
+
+    p = args.parser
+    try:
+        fn, used = compile_expression(args.expression)
+    except ExpressionError as err:
+        p.error(str(err))
+    values: dict[str, Any] = {}
+    for a in args.values:
+        name, sep, text = a.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            p.error(f"expected NAME=VALUE (e.g. x=1.5), got {a!r}")
+        if name in values:
+            p.error(f"{name} is given twice")
+        try:
+            values[name] = _parse_value(name, text)
+        except ValueError as err:
+            p.error(str(err))
+    missing = [n for n in used if n not in values]
+    if missing:
+        p.error(
+            f"no value given for {', '.join(missing)}; add " + " ".join(f"{n}=..." for n in missing)
+        )
+    extra = [n for n in values if n not in used]
+    if extra:
+        p.error(f"{', '.join(extra)} given but not used by the expression {args.expression!r}")
+    if args.graph and "." not in args.graph.replace("\\", "/").rsplit("/", 1)[-1]:
+        p.error(f"--graph {args.graph}: give the file a suffix (.svg, .png, .pdf or .dot)")
+    names = list(values)  # the command line's order: x=1 y=2 makes x w1 and y w2
+
+    def L(*xs: Any) -> Any:
+        bound = dict(zip(names, xs))
+        return fn(*[bound[n] for n in used])
+
+    at = ", ".join(f"{n} = {_fmt(v)}" for n, v in values.items())
+    title = f"L = {args.expression.strip()} at {at}"
+    try:
+        table = explain(L, *values.values(), mode=args.mode, names=names, label="L", title=title)
+    except (ValueError, TypeError) as err:
+        p.error(str(err))
+    if args.format == "markdown":
+        print(table.to_markdown(precision=args.precision), end="")
+    elif args.format == "html":
+        print(table._repr_html_(precision=args.precision))
+    else:
+        print(table.to_text(ascii=args.ascii, precision=args.precision))
+    if args.graph:
+        try:
+            from . import viz
+        except ImportError as err:  # pragma: no cover - viz ships with tapegrad
+            p.error(f"--graph needs tapegrad.viz, which could not be imported: {err}")
+        from .creation import tensor
+        from .errors import TapegradError
+
+        leaves = [tensor(values[n], requires_grad=True) for n in names]
+        out = L(*leaves)
+        if out.size == 1:
+            out.backward()  # so that the picture shows the gradients too
+        try:
+            path = viz.graph(out).render(args.graph)
+        except (TapegradError, ValueError, OSError) as err:
+            p.error(f"--graph {args.graph}: {err}")
+        print(f"graph written to {path}", file=sys.stderr)
+    return 0
+
+
+def _add_explain(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "explain",
+        help="the tape of an expression as a table: values, partials, adjoints",
+        description="Show the tape of EXPRESSION at the given values: each step w1..wn with "
+        "its forward value and local partial derivatives, the adjoints in the order the "
+        "backward pass fills them in (or the forward-mode tangents), and the gradient. "
+        'Example: tapegrad explain "sin(x) + x*y" x=1 y=2',
+    )
+    p.add_argument(
+        "expression",
+        help="e.g. 'sin(x) + x*y': numbers, variables, + - * / ** @, unary minus, "
+        "parentheses and tapegrad functions (sin, exp, log, tanh, maximum, sum, ...)",
+    )
+    p.add_argument(
+        "values", nargs="*", metavar="NAME=VALUE", help="x=1.5 or x=[1,2,3], one per variable"
+    )
+    p.add_argument(
+        "--mode",
+        choices=("reverse", "forward", "both"),
+        default="reverse",
+        help="adjoints (reverse), tangents (forward) or both side by side (reverse)",
+    )
+    p.add_argument("--format", choices=("text", "markdown", "html"), default="text", help="(text)")
+    p.add_argument("--ascii", action="store_true", help="wbar3/wdot3 instead of accents")
+    p.add_argument("--precision", type=int, default=6, help="significant digits (6)")
+    p.add_argument(
+        "--graph", metavar="FILE", default=None, help="also draw the graph (.svg, .png or .dot)"
+    )
+    p.set_defaults(func=_explain, parser=p)
+    return p
 
 
 def _add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -69,7 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--lr", type=float, default=1e-2, help="learning rate")
     demo.set_defaults(func=_demo)
     train = _add_train(sub)
+    explain = _add_explain(sub)
     args = parser.parse_args(argv)
+    if args.command == "explain" and not 1 <= args.precision <= 17:
+        explain.error("--precision must be between 1 and 17")
     if args.command == "demo" and args.steps < 0:
         parser.error("--steps must be >= 0")
     if args.command == "train":

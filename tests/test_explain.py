@@ -1,0 +1,513 @@
+"""tg.explain: the tape as a table (values, local partials, adjoints, tangents) and the
+``tapegrad explain`` command with its safe expression parser."""
+
+from __future__ import annotations
+
+import math
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad.cli import main
+from tapegrad.explain import (
+    EXPRESSION_FUNCTIONS,
+    Explanation,
+    ExpressionError,
+    Step,
+    compile_expression,
+    explain,
+)
+
+BAR = "\u0304"
+
+
+def sin_xy(x, y):
+    return tg.sin(x) + x * y
+
+
+def f(x, y):  # the seed's f(x, y) = (x + y)(x - y)
+    return (x + y) * (x - y)
+
+
+def _line(text: str, start: str) -> str:
+    """The one line of ``text`` that starts with ``start``."""
+    found = [ln for ln in text.splitlines() if ln.startswith(start)]
+    assert len(found) == 1, (start, text)
+    return found[0]
+
+
+def _cells(line: str) -> list[str]:
+    return re.split(r"\s{2,}", line.strip())
+
+
+# ----------------------------------------------------------------------------- seed 004
+
+
+@pytest.fixture
+def seed004() -> Explanation:
+    return explain(lambda x, y: tg.sin(x) + x * y, 1.0, 2.0)
+
+
+def test_sin_plus_xy_forward_rows_render_exactly(seed004):
+    text = seed004.to_text()
+    assert _cells(_line(text, "w1 = x")) == ["w1 = x", "1"]
+    assert _cells(_line(text, "w2 = y")) == ["w2 = y", "2"]
+    assert _cells(_line(text, "w3 = sin(w1)")) == [
+        "w3 = sin(w1)",
+        "0.841471",
+        "∂w3/∂w1 = cos(w1) = 0.540302",
+    ]
+    assert _cells(_line(text, "w4 = w1 * w2")) == [
+        "w4 = w1 * w2",
+        "2",
+        "∂w4/∂w1 = w2 = 2;",
+        "∂w4/∂w2 = w1 = 1",
+    ]
+    assert _cells(_line(text, "w5 = w3 + w4")) == [
+        "w5 = w3 + w4",
+        "2.84147",
+        "∂w5/∂w3 = 1;",
+        "∂w5/∂w4 = 1",
+    ]
+
+
+def test_sin_plus_xy_adjoints_render_in_backward_order(seed004):
+    text = seed004.to_text()
+    lines = [ln for ln in text.splitlines() if ln.startswith("w" + BAR)]
+    assert [_cells(ln) for ln in lines] == [
+        ["w̄5 = 1 (seed)", "1"],
+        ["w̄4 = w̄5", "1"],
+        ["w̄3 = w̄5", "1"],
+        ["w̄2 = w̄4·w1", "1"],
+        ["w̄1 = w̄3·cos(w1) + w̄4·w2", "2.5403"],
+    ]
+    assert text.splitlines()[-2:] == ["∂L/∂x = w̄1 = 2.5403", "∂L/∂y = w̄2 = 1"]
+    assert text.splitlines()[0] == "L(x, y) at x = 1, y = 2"
+
+
+def test_sin_plus_xy_numbers_equal_the_engine(seed004):
+    gx, gy = tg.grad(sin_xy, argnums=(0, 1))(1.0, 2.0)
+    assert seed004.gradient == (pytest.approx(gx, abs=1e-12), pytest.approx(gy, abs=1e-12))
+    assert seed004.gradient[0] == pytest.approx(math.cos(1.0) + 2.0, abs=1e-12)
+    assert seed004.value == 2.8414709848078967
+    rows = {s.name: s for s in seed004.rows}
+    assert [s.expr for s in seed004.rows] == ["x", "y", "sin(w1)", "w1 * w2", "w3 + w4"]
+    assert float(rows["w3"].value) == math.sin(1.0)
+    assert float(rows["w3"].partials[0].value) == pytest.approx(math.cos(1.0), abs=1e-12)
+    assert [float(rows[f"w{i}"].adjoint) for i in (5, 4, 3, 2)] == [1.0, 1.0, 1.0, 1.0]
+    assert [s.name for s in seed004.backward_order] == ["w5", "w4", "w3", "w2", "w1"]
+
+
+def test_rows_are_structured_dataclasses(seed004):
+    s = seed004["w4"]
+    assert isinstance(s, Step)
+    assert (s.kind, s.op, s.inputs, s.equation) == ("op", "multiply", ("w1", "w2"), "w4 = w1 * w2")
+    assert [(p.wrt, p.position, p.formula, float(p.value)) for p in s.partials] == [
+        ("w1", 0, "w2", 2.0),
+        ("w2", 1, "w1", 1.0),
+    ]
+    assert seed004["x"] is seed004["w1"]
+    assert s.adjoint_expr == "w̄5" and s.tangents == {} and s.tangent_expr is None
+    with pytest.raises(KeyError, match="w1..w5"):
+        seed004["w9"]
+
+
+def test_ascii_spelling(seed004):
+    text = seed004.to_text(ascii=True)
+    assert text.isascii()
+    assert _cells(_line(text, "wbar1 = ")) == ["wbar1 = wbar3*cos(w1) + wbar4*w2", "2.5403"]
+    assert "dw3/dw1 = cos(w1) = 0.540302" in text
+    assert str(seed004) == seed004.to_text()
+
+
+def test_repr_is_one_line(seed004):
+    r = repr(seed004)
+    assert "\n" not in r
+    assert r.startswith("<Explanation") and "5 steps" in r and "gradient=(2.5403, 1)" in r
+
+
+def test_precision_option(seed004):
+    text = seed004.to_text(precision=12)
+    assert _cells(_line(text, "w̄1 = "))[-1] == "2.54030230587"
+
+
+# ----------------------------------------------------------------------------- seed 002
+
+
+@pytest.fixture
+def seed002() -> Explanation:
+    return explain(f, 3.0, 2.0, mode="both")
+
+
+def test_difference_of_squares_both_modes_side_by_side(seed002):
+    text = seed002.to_text()
+    header = _line(text, "step")
+    assert _cells(header) == [
+        "step",
+        "value",
+        "local partials",
+        "tangent",
+        "ẇ, seed x",
+        "ẇ, seed y",
+    ]
+    assert _cells(_line(text, "w3 = w1 + w2"))[-3:] == ["ẇ3 = ẇ1 + ẇ2", "1", "1"]
+    assert _cells(_line(text, "w4 = w1 - w2"))[-3:] == ["ẇ4 = ẇ1 - ẇ2", "1", "-1"]
+    assert _cells(_line(text, "w5 = w3 * w4")) == [
+        "w5 = w3 * w4",
+        "5",
+        "∂w5/∂w3 = w4 = 1;",
+        "∂w5/∂w4 = w3 = 5",
+        "ẇ5 = w4·ẇ3 + w3·ẇ4",
+        "6",
+        "-4",
+    ]
+    adj = [_cells(ln) for ln in text.splitlines() if ln.startswith("w" + BAR)]
+    assert adj == [
+        ["w̄5 = 1 (seed)", "1"],
+        ["w̄4 = w̄5·w3", "5"],
+        ["w̄3 = w̄5·w4", "1"],
+        ["w̄2 = w̄3 - w̄4", "-4"],
+        ["w̄1 = w̄3 + w̄4", "6"],
+    ]
+    assert text.splitlines()[-2:] == [
+        "∂f/∂x = w̄1 = ẇ5 (seed x) = 6",
+        "∂f/∂y = w̄2 = ẇ5 (seed y) = -4",
+    ]
+
+
+def test_forward_mode_shows_tangents_instead_of_adjoints():
+    e = explain(f, 3.0, 2.0, mode="forward")
+    text = e.to_text()
+    assert "Reverse pass" not in text and "w" + BAR not in text
+    assert all(s.adjoint is None for s in e.rows)
+    assert e.gradient == (6.0, -4.0)
+    assert text.splitlines()[-2:] == ["∂f/∂x = ẇ5 (seed x) = 6", "∂f/∂y = ẇ5 (seed y) = -4"]
+
+
+@pytest.mark.parametrize("xv,yv", [(3.0, 2.0), (-1.5, 0.25), (0.7, -4.0)])
+def test_tangents_equal_jvp_and_adjoints_equal_grad(xv, yv):
+    f = lambda x, y: tg.exp(x * y) / (1.0 + x**2) - tg.tanh(y) * x
+    e = explain(f, xv, yv, mode="both")
+    out = e[e.output]
+    for k, name in enumerate(("x", "y")):
+        seed = (1.0, 0.0) if k == 0 else (0.0, 1.0)
+        _, t = tg.jvp(f, (xv, yv), seed)
+        assert float(out.tangents[name]) == pytest.approx(float(t), abs=1e-12)
+    g = tg.grad(f, argnums=(0, 1))(xv, yv)
+    assert e.gradient == (
+        pytest.approx(float(g[0]), abs=1e-12),
+        pytest.approx(float(g[1]), abs=1e-12),
+    )
+
+
+def test_every_intermediate_tangent_equals_jvp_of_the_prefix():
+    # w3 = sin(w1), w4 = w3 * w1: the tangent of w3 alone is cos(x)·ẋ.
+    e = explain(lambda x: tg.sin(x) * x, 0.4, mode="forward")
+    assert float(e["w2"].tangents["x"]) == pytest.approx(math.cos(0.4), abs=1e-15)
+    assert e["w2"].tangent_expr == "cos(w1)·ẇ1"
+    assert e["w3"].tangent_expr == "w1·ẇ2 + w2·ẇ1"
+
+
+# ----------------------------------------------------------------------------- semantics
+
+
+def test_fan_out_sums_adjoints():
+    # x used three times: x*x and sin(x).
+    e = explain(lambda x: x * x + tg.sin(x), 0.3)
+    w1 = e["w1"]
+    assert w1.adjoint_expr == "w̄2·w1 + w̄2·w1 + w̄3·cos(w1)"
+    assert float(w1.adjoint) == pytest.approx(2 * 0.3 + math.cos(0.3), abs=1e-12)
+    assert len(e["w2"].partials) == 2  # one per argument position
+
+
+def test_fan_out_of_an_intermediate():
+    f = lambda x: (lambda s: s * s + 3.0 * s)(tg.exp(x))
+    e = explain(f, 0.5)
+    s = e["w2"]
+    assert s.expr == "exp(w1)"
+    assert s.adjoint_expr == "w̄3·w2 + w̄3·w2 + w̄4·3"
+    assert float(s.adjoint) == pytest.approx(2 * math.exp(0.5) + 3.0, abs=1e-12)
+    assert e.gradient[0] == pytest.approx(float(tg.grad(f)(0.5)), abs=1e-12)
+
+
+def test_constants_appear_inline():
+    e = explain(lambda x: 2 * x + x / 4 - 1.5**x + (x - -3.0), 1.0)
+    exprs = [s.expr for s in e.rows if s.kind == "op"]
+    assert exprs[:3] == ["2 * w1", "w1 / 4", "w2 + w3"]
+    assert "1.5 ** w1" in exprs and "w1 - (-3)" in exprs
+    assert e["w3"].partials[0].formula == "1/4"
+    assert e["w2"].adjoint_expr == "w̄4"
+    assert e.gradient[0] == pytest.approx(2 + 0.25 - math.log(1.5) * 1.5 + 1, abs=1e-12)
+
+
+def test_power_partials_are_simplified():
+    e = explain(lambda x: x**2 + x**3 + x**0.5, 4.0)
+    assert [p.formula for s in e.rows if s.op == "power" for p in s.partials] == [
+        "2·w1",
+        "3·w1**2",
+        "0.5·w1**(-0.5)",
+    ]
+    assert e.gradient[0] == pytest.approx(8 + 48 + 0.25, abs=1e-12)
+
+
+def test_unused_input_has_zero_adjoint():
+    e = explain(lambda x, y: tg.cos(x), 1.0, 5.0)
+    assert e["y"].adjoint_expr == "0 (not used)"
+    assert e.gradient == (pytest.approx(-math.sin(1.0)), 0.0)
+
+
+def test_tensor_inputs_show_shapes_and_small_values():
+    x = np.array([1.0, 2.0, 3.0])
+    y = np.arange(12.0).reshape(4, 3)
+    e = explain(lambda x, y: tg.sum(x * y), x, y)
+    text = e.to_text()
+    assert _cells(_line(text, "step")) == ["step", "shape", "value", "local partials"]
+    assert _cells(_line(text, "w1 = x"))[:3] == ["w1 = x", "(3,)", "[1, 2, 3]"]
+    assert _cells(_line(text, "w2 = y"))[:3] == [
+        "w2 = y",
+        "(4, 3)",
+        "4×3 array: min 0, mean 5.5, max 11",
+    ]
+    assert e["w3"].shape == (4, 3) and e["w4"].shape == ()
+    gx, gy = tg.grad(lambda x, y: tg.sum(x * y), argnums=(0, 1))(x, y)
+    np.testing.assert_allclose(e.gradient[0], gx, atol=1e-12)
+    np.testing.assert_allclose(e.gradient[1], gy, atol=1e-12)
+    assert _cells(_line(text, "w̄1 = "))[-1] == "[18, 22, 26]"
+
+
+def test_tensor_arguments_are_not_modified():
+    x = tg.tensor([0.5, -1.0], requires_grad=True)
+    e = explain(lambda x: tg.sum(tg.tanh(x)), x)
+    assert x.grad is None and x.grad_fn is None
+    np.testing.assert_allclose(e.gradient[0], 1 - np.tanh([0.5, -1.0]) ** 2, atol=1e-12)
+
+
+def test_matmul_and_a_parameter_closed_over():
+    W = tg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    e = explain(lambda x: tg.sum(W @ x), np.array([1.0, -1.0]))
+    w2, w3 = e["w2"], e["w3"]
+    assert w2.kind == "external" and w3.expr == "w2 @ w1"
+    assert w2.adjoint_expr == "w̄3 @ w1ᵀ" and e["w1"].adjoint_expr == "w2ᵀ @ w̄3"
+    np.testing.assert_allclose(e.gradient[0], [4.0, 6.0])
+    np.testing.assert_allclose(w2.adjoint, [[1.0, -1.0], [1.0, -1.0]])
+    assert W.grad is None
+
+
+def test_output_must_be_scalar_for_reverse_mode():
+    with pytest.raises(tg.ShapeMismatchError, match=r"\.sum\(\)"):
+        explain(lambda x: x * 2.0, np.ones(3))
+    e = explain(lambda x: x * 2.0, np.ones(3), mode="forward")
+    np.testing.assert_array_equal(e.gradient[0], [2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    "f,args,kw,err,match",
+    [
+        (sin_xy, (1.0, 2.0), {"mode": "sideways"}, ValueError, "mode must be one of"),
+        (sin_xy, (1.0, 2.0), {"names": ["a"]}, ValueError, "one name per input"),
+        (sin_xy, (), {}, ValueError, "at least one input"),
+        (lambda x: 3.0, (1.0,), {}, TypeError, "must return one Tensor"),
+        (lambda x: tg.tensor(3.0), (1.0,), {}, ValueError, "does not depend on its inputs"),
+        (lambda x: x, ("a",), {}, TypeError, "input x must be a number"),
+    ],
+)
+def test_clear_errors(f, args, kw, err, match):
+    with pytest.raises(err, match=match):
+        explain(f, *args, **kw)
+
+
+def test_names_option_and_lambda_varargs():
+    e = explain(lambda *a: a[0] * a[1], 2.0, 3.0)
+    assert e.inputs == ("x1", "x2")
+    e = explain(sin_xy, 1.0, 2.0, names=["u", "v"])
+    assert e.inputs == ("u", "v") and e.title == "sin_xy(u, v) at u = 1, v = 2"
+    assert e.to_text().splitlines()[-2] == "∂sin_xy/∂u = w̄1 = 2.5403"
+
+
+def test_multi_output_op_gets_one_row_per_output_used():
+    a = np.array([[2.0, 1.0], [1.0, 3.0]])
+    e = explain(lambda x: tg.linalg.slogdet(x)[1], a)
+    assert e["w2"].expr == "slogdet(w1)[1]"
+    np.testing.assert_allclose(e.gradient[0], np.linalg.inv(a).T, atol=1e-12)
+
+
+def test_grad_mode_off_outside_still_records():
+    with tg.no_grad():
+        e = explain(sin_xy, 1.0, 2.0)
+    assert len(e.rows) == 5
+
+
+def test_primitives_are_left_as_they_were():
+    from tapegrad.ops.registry import Primitive
+
+    before = Primitive.__call__
+    with pytest.raises(TypeError):
+        explain(lambda x: 1.0, 1.0)
+    explain(sin_xy, 1.0, 2.0)
+    assert Primitive.__call__ is before
+
+
+# ----------------------------------------------------------------------------- markdown, html
+
+
+def test_markdown_tables(seed004):
+    md = seed004.to_markdown()
+    rows = [ln for ln in md.splitlines() if ln.startswith("| ")]
+    assert "| `w3 = sin(w1)` | 0.841471 | `∂w3/∂w1 = cos(w1) = 0.540302` |" in rows
+    assert "| `w̄1 = w̄3·cos(w1) + w̄4·w2` | 2.5403 |" in rows
+    assert len(rows) == 2 + 5 + 5  # two header rows, one row per step in each table
+    assert "- `∂L/∂x = w̄1 = 2.5403`" in md
+
+
+class _Tables(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.stack: list[str] = []
+        self.body_rows: list[int] = []
+        self.cells: list[str] = []
+        self.text = ""
+
+    def handle_starttag(self, tag, attrs):
+        self.stack.append(tag)
+        if tag == "tbody":
+            self.body_rows.append(0)
+        if tag == "tr" and "tbody" in self.stack:
+            self.body_rows[-1] += 1
+
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack[-1] == tag, (tag, self.stack)
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.text += data
+        if self.stack and self.stack[-1] == "td":
+            self.cells.append(data)
+
+
+def test_html_is_well_formed_with_one_row_per_step(seed002):
+    p = _Tables()
+    p.feed(seed002._repr_html_())
+    p.close()
+    assert p.stack == []
+    assert p.body_rows == [5, 5]
+    assert "w̄1 = w̄3 + w̄4" in p.cells and "ẇ5 = w4·ẇ3 + w3·ẇ4" in p.cells
+
+
+def test_html_escapes_text():
+    e = explain(lambda x: x * 2.0, 1.0, title="<b>f</b> & g")
+    out = e._repr_html_()
+    assert "&lt;b&gt;f&lt;/b&gt; &amp; g" in out and "<b>f</b>" not in out
+
+
+# ----------------------------------------------------------------------------- expressions
+
+
+def test_compile_expression_evaluates_with_tapegrad():
+    f, names = compile_expression("sin(x) + x*y - -2 ** 2 / pi")
+    assert names == ("x", "y")
+    assert float(f(1.0, 2.0)) == pytest.approx(math.sin(1) + 2 + 4 / math.pi)
+    f, names = compile_expression("sum(maximum(a, b)) + sum(a * b)")
+    assert names == ("a", "b")
+    assert float(f(np.array([1.0, 5.0]), np.array([3.0, 2.0]))) == pytest.approx(8.0 + 13.0)
+    assert {"sin", "cos", "tanh", "sigmoid", "relu", "log1p", "maximum"} <= set(
+        EXPRESSION_FUNCTIONS
+    )
+
+
+@pytest.mark.parametrize(
+    "source,match",
+    [
+        ("x.__class__", "attribute access"),
+        ("x.real", "attribute access"),
+        ("x[0]", "subscripts"),
+        ("lambda: 1", "lambda"),
+        ("(lambda x: x)(1)", "lambda"),
+        ("foo(x)", "unknown function 'foo'"),
+        ("__import__('os')", "names starting with '_'"),
+        ("x + __builtins__", "names starting with '_'"),
+        ("sin", "without a call"),
+        ("'a' + x", "the constant 'a'"),
+        ("True * x", "the constant True"),
+        ("x if x else 1", "conditional"),
+        ("x < 1", "comparisons"),
+        ("x and 1", "'and'/'or'"),
+        ("[x, 1]", "list literals"),
+        ("sin(x=1)", "keyword arguments"),
+        ("sin(*x)", "starred"),
+        ("x // 2", "FloorDiv"),
+        ("~x", "Invert"),
+        ("(y := x)", "assignment expressions"),
+        ("f'{x}'", "f-strings"),
+        ("x +", "not a valid expression"),
+        ("sin(x, x)", "takes 1 argument, got 2"),
+    ],
+)
+def test_compile_expression_rejects(source, match):
+    with pytest.raises(ExpressionError, match=re.escape(match)):
+        compile_expression(source)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_cli_explain_seed_example(capsys):
+    assert main(["explain", "sin(x) + x*y", "x=1", "y=2"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "L = sin(x) + x*y at x = 1, y = 2"
+    assert _cells(_line(out, "w3 = sin(w1)"))[:2] == ["w3 = sin(w1)", "0.841471"]
+    assert _cells(_line(out, "w̄1 = ")) == ["w̄1 = w̄3·cos(w1) + w̄4·w2", "2.5403"]
+    assert out.rstrip().splitlines()[-2:] == ["∂L/∂x = w̄1 = 2.5403", "∂L/∂y = w̄2 = 1"]
+
+
+def test_cli_inputs_follow_the_command_line_order(capsys):
+    main(["explain", "x*y", "y=2", "x=3"])
+    out = capsys.readouterr().out
+    assert "w1 = y" in out and "w2 = x" in out and "w3 = w2 * w1" in out
+
+
+def test_cli_modes_formats_and_lists(capsys):
+    main(["explain", "(x+y)*(x-y)", "x=3", "y=2", "--mode", "both", "--ascii"])
+    out = capsys.readouterr().out
+    assert out.isascii() and "dL/dx = wbar1 = wdot5 (seed x) = 6" in out
+    main(["explain", "sum(x*y)", "x=[1,2,3]", "y=2", "--format", "markdown"])
+    out = capsys.readouterr().out
+    assert "| `w1 = x` | (3,) | [1, 2, 3] |  |" in out and "- `∂L/∂y = w̄2 = 6`" in out
+    main(["explain", "exp(x)", "x=0", "--mode", "forward", "--format", "html"])
+    p = _Tables()
+    p.feed(capsys.readouterr().out)
+    assert p.body_rows == [2]
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["x*y", "x=1"], "no value given for y; add y=..."),
+        (["x*y*z", "x=1"], "no value given for y, z"),
+        (["x*y", "x=1", "y=2", "z=3"], "z given but not used"),
+        (["x", "x=abc"], "x=abc: the value must be a number"),
+        (["x", "x=[1,'a']"], "the value must be a number"),
+        (["x", "x=1", "x=2"], "x is given twice"),
+        (["x", "1"], "expected NAME=VALUE"),
+        (["x.__class__", "x=1"], "attribute access"),
+        (["open(x)", "x=1"], "unknown function 'open'"),
+        (["x*2", "x=[1,2]"], "reduce it to a scalar"),
+        (["x", "x=1", "--graph", "picture"], "give the file a suffix"),
+    ],
+)
+def test_cli_errors(argv, match, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["explain", *argv])
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
+
+
+def test_cli_graph_writes_dot(tmp_path, capsys):
+    pytest.importorskip("tapegrad.viz")
+    path = tmp_path / "g.dot"
+    assert main(["explain", "sin(x) + x*y", "x=1", "y=2", "--graph", str(path)]) == 0
+    assert path.read_text(encoding="utf-8").startswith("digraph")
+    cap = capsys.readouterr()
+    assert "w3 = sin(w1)" in cap.out and str(path) in cap.err
