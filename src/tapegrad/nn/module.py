@@ -8,6 +8,7 @@ NumPy arrays.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
@@ -18,6 +19,62 @@ from ..errors import ShapeMismatchError, TapegradError
 from ..tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict"]
+
+
+# Module calls, for ``tg.viz`` to draw module boundaries: ``id(output Node) -> (weakref to
+# that Node, [(weakref to the module, ids of the inputs' Nodes or leaf Tensors, class), ...])``,
+# innermost call first.  Nothing here keeps a graph alive: Nodes and modules are held weakly,
+# entries whose Node died are swept out once the table doubles.  The inputs are kept as ids:
+# an id can only be reused by an object created later, and such an object can never be an
+# ancestor of the (older) output Node.  ``MODULE_CALLS_ENABLED[0] = False`` turns this off.
+MODULE_CALLS: dict[int, tuple[Any, list[tuple[Any, tuple[int, ...], type]]]] = {}
+MODULE_CALLS_ENABLED = [True]
+_SWEEP_AT = [4096]
+
+
+def _sweep_module_calls() -> None:
+    for k, (ref, _) in list(MODULE_CALLS.items()):
+        if ref() is None:
+            MODULE_CALLS.pop(k, None)
+    _SWEEP_AT[0] = max(4096, 2 * len(MODULE_CALLS))
+
+
+def _record_call(module: Module, out: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Remember that ``module`` produced ``out`` from ``args`` (for ``tg.viz`` clusters)."""
+    if len(args) == 1 and not kwargs and isinstance(args[0], Tensor):  # the common case
+        a = args[0]
+        ids: tuple[int, ...] = (id(a.grad_fn or a),) if a.requires_grad else ()
+    else:
+        found = []
+        for a in (*args, *kwargs.values()):
+            for b in a if isinstance(a, (tuple, list)) else (a,):
+                if isinstance(b, Tensor) and b.requires_grad:
+                    found.append(id(b.grad_fn or b))
+        ids = tuple(found)
+    d = module.__dict__
+    mref = d.get("_module_ref")
+    if mref is None or mref() is not module:  # first call, or a copy of another module
+        mref = d["_module_ref"] = weakref.ref(module)
+    entry = (mref, ids, type(module))
+    if isinstance(out, Tensor):
+        _record_one(out.grad_fn, entry)
+    else:  # several outputs: one entry under each of their Nodes
+        for o in out:
+            if isinstance(o, Tensor) and o.grad_fn is not None:
+                _record_one(o.grad_fn, entry)
+
+
+def _record_one(fn: Any, entry: tuple[Any, tuple[int, ...], type]) -> None:
+    k = id(fn)
+    if k in entry[1]:  # the module handed an input back: nothing of its own to draw
+        return
+    rec = MODULE_CALLS.get(k)
+    if rec is not None and rec[0]() is fn:
+        rec[1].append(entry)
+    else:
+        MODULE_CALLS[k] = (weakref.ref(fn), [entry])
+        if len(MODULE_CALLS) > _SWEEP_AT[0]:
+            _sweep_module_calls()
 
 
 class StateDictError(TapegradError, RuntimeError):
@@ -211,6 +268,12 @@ class Module:
             res = hook(self, args, out)
             if res is not None:
                 out = res
+        if MODULE_CALLS_ENABLED[0]:
+            if isinstance(out, Tensor):
+                if out.grad_fn is not None:
+                    _record_call(self, out, args, kwargs)
+            elif isinstance(out, (tuple, list)):
+                _record_call(self, out, args, kwargs)
         return out
 
     def register_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
@@ -715,7 +778,9 @@ class Module:
         return main + ")"
 
     def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        state = self.__dict__.copy()
+        state.pop("_module_ref", None)  # a weakref kept for tg.viz; it does not pickle
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
