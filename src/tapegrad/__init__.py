@@ -11,13 +11,14 @@
 
 from __future__ import annotations
 
-from . import autograd, data, linalg, nn, optim, optimize, random, testing
+from . import autograd, data, linalg, nn, optim, optimize, random, testing, viz
 from .autograd import forward_ad
 from .autograd.function import Function, custom_jvp, custom_vjp
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .checkpoint import checkpoint, checkpoint_chain, checkpoint_sequential
 from .creation import *  # noqa: F403
 from .errors import *  # noqa: F403
+from .explain import explain
 from .forward_transforms import hessian, hvp, jacfwd, jacobian, jacrev, jvp, linearize, vhp
 from .ops import *  # noqa: F403
 from .tensor import Tensor
