@@ -656,6 +656,20 @@ def test_peak_saved_bytes_tracks_backward_freeing_and_custom_functions():
     assert "peak=" in repr(m)
 
 
+def test_peak_saved_bytes_nests():
+    x = t(np.ones(500))
+    with tg.autograd.peak_saved_bytes() as outer:
+        a = tg.exp(x)  # 4000 bytes
+        with tg.autograd.peak_saved_bytes() as inner:
+            b = tg.exp(x * 2.0)  # 4000 more (and multiply saves nothing new: x is a leaf)
+            b.sum().backward()
+        assert inner.peak - inner.start == 4000 and inner.end == inner.start
+        assert outer.current - outer.start == 4000  # a's output still held
+        del a, b
+    assert outer.peak - outer.start == 8000
+    assert outer.end == outer.start
+
+
 def test_collecting_hook_sees_nodes_and_survives_grad_mode_switches():
     nodes = []
     x = t([1.0])

@@ -153,16 +153,20 @@ class SavedBytes:
         self.peak = 0
         self.end: int | None = None
         self._outer: Any = None
+        self._outer_tracker: Any = None
         self._active = False
 
     # -- the collector protocol: every node recorded in the block comes here
     def append(self, node: Node) -> None:
-        self.add(node)
-        if self._outer is not None:
-            self._outer.append(node)
+        self.add(node)  # (an enclosing account hears of it through add)
+        outer = self._outer
+        if outer is not None and outer is not self._outer_tracker:
+            outer.append(node)
 
     def add(self, owner: Any) -> None:
         """Start (or refresh) counting what ``owner`` holds."""
+        if self._outer_tracker is not None:
+            self._outer_tracker.add(owner)
         key = id(owner)
         entry = self._owners.get(key)
         if entry is not None:
@@ -204,6 +208,8 @@ class SavedBytes:
 
     def release(self, owner: Any) -> None:
         """Stop counting what ``owner`` holds (it was freed or emptied)."""
+        if self._outer_tracker is not None:
+            self._outer_tracker.release(owner)
         entry = self._owners.pop(id(owner), None)
         if entry is not None:
             self._drop(entry[0])
@@ -225,6 +231,7 @@ class SavedBytes:
 
     def __enter__(self) -> SavedBytes:
         nodes = _live_nodes()
+        self._outer_tracker = None  # seeding below must not count twice outside
         for n in nodes:
             self.add(n)
             if getattr(n.prim, "accounts_itself", False):
@@ -233,6 +240,7 @@ class SavedBytes:
         st = grad_mode._state
         self._prev = (st.collector, st.enabled, st.tracker)
         self._outer = st.collector
+        self._outer_tracker = st.tracker
         st.collector = self
         st.tracker = self
         if st.enabled:
@@ -243,6 +251,7 @@ class SavedBytes:
     def __exit__(self, *exc: object) -> None:
         st = grad_mode._state
         st.collector, st.enabled, st.tracker = self._prev
+        self._outer_tracker = None
         self._active = False
         self.end = self.current
         self._owners.clear()  # drops the weak references: no callbacks after the block
