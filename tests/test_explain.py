@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import re
+import shutil
+import weakref
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import numpy as np
@@ -22,6 +26,11 @@ from tapegrad.explain import (
 )
 
 BAR = "\u0304"
+HAVE_DOT = shutil.which("dot") is not None
+needs_dot = pytest.mark.skipif(
+    not HAVE_DOT, reason="Graphviz's `dot` is not installed (apt-get install graphviz)"
+)
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def sin_xy(x, y):
@@ -450,6 +459,156 @@ def test_compile_expression_rejects(source, match):
         compile_expression(source)
 
 
+# ----------------------------------------------------------------------------- pictures
+
+
+def _vertices(source: str) -> dict[str, list[str]]:
+    """``{vertex id: label lines}`` of a DOT text."""
+    out = {}
+    for vid, lab in re.findall(r'^\s*(\w+) \[label="((?:[^"\\]|\\.)*)"', source, re.M):
+        out[vid] = lab.replace('\\"', '"').split("\\n")
+    return out
+
+
+def _by_step(source: str) -> dict[str, list[str]]:
+    """Label lines keyed by the step name that starts them (``w3``)."""
+    return {lines[0].split(" = ")[0]: lines for lines in _vertices(source).values()}
+
+
+def _arrows(source: str) -> set[tuple[str, str]]:
+    """The edges as (step, step) pairs."""
+    names = {v: lines[0].split(" = ")[0] for v, lines in _vertices(source).items()}
+    return {(names[t], names[h]) for t, h in re.findall(r"^\s*(\w+) -> (\w+)", source, re.M)}
+
+
+def test_graph_of_the_seed_tells_the_tables_story(seed004):
+    g = seed004.graph()
+    labels = _by_step(g.source)
+    assert labels == {
+        "w1": ["w1 = x", "= 1", "w̄1 = 2.5403"],
+        "w2": ["w2 = y", "= 2", "w̄2 = 1"],
+        "w3": ["w3 = sin(w1)", "= 0.841471", "w̄3 = 1"],
+        "w4": ["w4 = w1 * w2", "= 2", "w̄4 = 1"],
+        "w5": ["w5 = w3 + w4", "= 2.84147", "w̄5 = 1"],
+    }
+    # One arrow per input of each step, exactly as the table's rows read them.
+    assert _arrows(g.source) == {(i, s.name) for s in seed004.rows for i in s.inputs}
+    assert "(freed)" not in g.source and "x0" not in g.source
+    out_vertex = next(v for v, ln in _vertices(g.source).items() if ln[0].startswith("w5"))
+    assert re.search(rf"^\s*{out_vertex} \[.*tooltip=\"output\"", g.source, re.M)
+
+
+def test_graph_numbers_are_the_tables_numbers():
+    e = explain(sin_xy, 0.3, -1.7)
+    labels = _by_step(e.graph(precision=4).source)
+    for s in e.rows:
+        assert labels[s.name][1] == "= " + format(float(s.value), ".4g").replace("e-0", "e-")
+        assert float(labels[s.name][2].split(" = ")[1]) == pytest.approx(float(s.adjoint), 1e-3)
+
+
+def test_graph_in_both_modes_shows_adjoints_and_one_tangent_per_seed():
+    labels = _by_step(explain(f, 3.0, 2.0, mode="both").graph().source)
+    assert labels["w5"] == ["w5 = w3 * w4", "= 5", "w̄5 = 1", "ẇ5 = 6 (seed x)", "ẇ5 = -4 (seed y)"]
+    assert labels["w2"] == ["w2 = y", "= 2", "w̄2 = -4", "ẇ2 = 0 (seed x)", "ẇ2 = 1 (seed y)"]
+    fwd = _by_step(explain(f, 3.0, 2.0, mode="forward").graph().source)
+    assert fwd["w4"] == ["w4 = w1 - w2", "= 1", "ẇ4 = 1 (seed x)", "ẇ4 = -1 (seed y)"]
+    assert "w̄" not in str(explain(f, 3.0, 2.0, mode="forward").graph())
+
+
+def test_graph_without_adjoints_draws_the_forward_pass():
+    g = explain(f, 3.0, 2.0, mode="both").graph(show_adjoints=False)
+    assert _by_step(g.source)["w3"] == ["w3 = w1 + w2", "= 5"]
+    assert "w̄" not in g.source and "ẇ" not in g.source
+
+
+def test_graph_draws_constants_multi_output_ops_and_closed_over_tensors():
+    e = explain(lambda x: 2 * x**3, 2.0)
+    g = e.graph()
+    assert _by_step(g.source)["w3"] == ["w3 = 2 * w2", "= 16", "w̄3 = 1"]
+    consts = [ln for v, ln in _vertices(g.source).items() if v.startswith("const")]
+    assert sorted(consts) == [["const", "2"], ["const", "3"]]
+
+    a = np.array([[2.0, 1.0], [1.0, 3.0]])
+    g = explain(lambda x: tg.linalg.slogdet(x)[1], a).graph()
+    assert _by_step(g.source)["w2"][0] == "w2 = slogdet(w1)[1]"
+
+    W = tg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    e = explain(lambda x: tg.sum(W @ x), np.array([1.0, -1.0]))
+    labels = _by_step(e.graph().source)
+    assert labels["w2"] == [
+        "w2 = (leaf, not an input)",
+        "= [[1, 2], [3, 4]]",
+        "w̄2 = [[1, -1], [1, -1]]",
+    ]
+    assert _arrows(e.graph().source) == {("w2", "w3"), ("w1", "w3"), ("w3", "w4")}
+
+
+def test_graph_of_a_split_shows_both_outputs_used_in_one_vertex():
+    e = explain(lambda x: tg.sum(tg.split(x, 2)[0] * tg.split(x, 2)[1]), np.arange(4.0))
+    g = e.graph()
+    split_vertices = [ln for ln in _vertices(g.source).values() if "split(" in ln[0]]
+    assert len(split_vertices) == 2  # two calls, each drawn once
+    assert {(i, s.name) for s in e.rows for i in s.inputs} == _arrows(g.source)
+
+
+def test_graph_keeps_no_recorded_values_or_closed_over_tensors_alive():
+    recorded = []
+
+    def make():
+        W = tg.tensor(np.ones((200, 200)), requires_grad=True)
+
+        def g(x):
+            h = tg.sin(x) * 3.0
+            recorded.append(weakref.ref(h.grad_fn))
+            return tg.sum(W * h)
+
+        return g, weakref.ref(W)
+
+    g, w_ref = make()
+    e = explain(g, np.ones((200, 200)))
+    del g
+    gc.collect()
+    assert recorded[0]() is None  # the recorded tape is gone
+    assert w_ref() is None  # and so is the tensor the function closed over
+    labels = _by_step(e.graph().source)  # the picture is still there
+    assert labels["w2"][0] == "w2 = sin(w1)" and labels["w4"][0] == "w4 = (leaf, not an input)"
+    held = e._picture
+    assert held is not None and held.vertices
+    for v, _ in held.vertices:
+        if isinstance(v, tg.Tensor):
+            assert v.grad_fn is None
+        else:
+            # No saved arrays: nothing for the inputs, a small constant at most.
+            assert v.ans is None and v.params == {}
+            for a, parent in zip(v.args, v.parents):
+                assert a is None if parent is not None else np.size(a) == 1
+
+
+def test_graph_of_an_explanation_made_by_hand_says_what_to_do(seed004):
+    bare = Explanation(seed004.rows, "reverse", ("x", "y"), "w5", "L", seed004.title)
+    with pytest.raises(ValueError, match=r"make it with tg.explain"):
+        bare.graph()
+    assert bare.to_text() == seed004.to_text()
+
+
+def test_graph_when_the_output_is_an_input():
+    e = explain(lambda x, y: x, 1.0, 2.0)
+    g = e.graph()
+    assert _by_step(g.source) == {"w1": ["w1 = x", "= 1", "w̄1 = 1"]}
+
+
+@needs_dot
+def test_graph_renders_to_svg_with_the_labels(seed004, tmp_path):
+    path = seed004.graph().render(tmp_path / "seed.svg")
+    root = ET.parse(path).getroot()
+    assert root.tag == SVG + "svg"
+    texts = [t.text for t in root.iter(SVG + "text")]
+    for want in ("w3 = sin(w1)", "= 0.841471", "w̄1 = 2.5403", "w1 = x", "w2 = y"):
+        assert want in texts
+    titles = {t.text for t in root.iter(SVG + "title")}
+    assert {"leaf0", "leaf1", "op0", "op1", "op2", "leaf0->op0"} <= titles
+
+
 # ----------------------------------------------------------------------------- command line
 
 
@@ -505,9 +664,40 @@ def test_cli_errors(argv, match, capsys):
 
 
 def test_cli_graph_writes_dot(tmp_path, capsys):
-    pytest.importorskip("tapegrad.viz")
     path = tmp_path / "g.dot"
     assert main(["explain", "sin(x) + x*y", "x=1", "y=2", "--graph", str(path)]) == 0
-    assert path.read_text(encoding="utf-8").startswith("digraph")
+    dot = path.read_text(encoding="utf-8")
+    assert dot.startswith("digraph")
+    assert "w3 = sin(w1)" in dot and "w̄3 = 1" in dot and "w̄1 = 2.5403" in dot
+    assert _by_step(dot)["w1"] == ["w1 = x", "= 1", "w̄1 = 2.5403"]
+    assert "(freed)" not in dot and "x0" not in dot
     cap = capsys.readouterr()
     assert "w3 = sin(w1)" in cap.out and str(path) in cap.err
+
+
+def test_cli_graph_follows_the_mode_and_precision(tmp_path, capsys):
+    path = tmp_path / "g.dot"
+    argv = ["explain", "(x+y)*(x-y)", "x=3", "y=2", "--mode", "forward", "--graph", str(path)]
+    assert main(argv) == 0
+    dot = path.read_text(encoding="utf-8")
+    assert "ẇ5 = 6 (seed x)" in dot and "w̄" not in dot
+    main(["explain", "sin(x)", "x=1", "--precision", "3", "--graph", str(path)])
+    assert _by_step(path.read_text(encoding="utf-8"))["w2"][1] == "= 0.841"
+    capsys.readouterr()
+
+
+@needs_dot
+def test_cli_graph_renders_svg(tmp_path, capsys):
+    path = tmp_path / "g.svg"
+    assert main(["explain", "sin(x) + x*y", "x=1", "y=2", "--graph", str(path)]) == 0
+    texts = [t.text for t in ET.parse(path).getroot().iter(SVG + "text")]
+    assert "w3 = sin(w1)" in texts and "w̄3 = 1" in texts and "w̄1 = 2.5403" in texts
+    assert "w1 = x" in texts and "w2 = y" in texts
+    assert str(path) in capsys.readouterr().err
+
+
+def test_cli_graph_reports_an_unknown_format(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["explain", "x*2", "x=1", "--graph", str(tmp_path / "g.nosuchformat")])
+    assert exc.value.code == 2
+    assert "--graph" in capsys.readouterr().err

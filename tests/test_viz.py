@@ -435,6 +435,99 @@ def test_module_recording_can_be_switched_off():
     assert cluster_tree(viz.graph(out).source) == []
 
 
+# ----------------------------------------------------------------------------- annotations
+
+
+def test_no_annotation_leaves_the_picture_as_it_was():
+    x, y, L = seed_graph()
+    plain = viz.graph(L, params={"x": x, "y": y}).source
+    assert viz.graph(L, params={"x": x, "y": y}, annotate=None).source == plain
+    assert viz.graph(L, params={"x": x, "y": y}, annotate={}).source == plain
+    assert viz.graph(L, params={"x": x, "y": y}, annotate=lambda v: None).source == plain
+
+
+def test_annotations_by_node_leaf_and_recorded_tensor_go_below_the_label():
+    x, y, L = seed_graph()
+    sin_node, mul_node = L.grad_fn.parents
+    g = viz.graph(
+        L,
+        params={"x": x, "y": y},
+        annotate={sin_node: "w3 = sin(w1)", x: ["w1", "first input"], L: "the loss\nseed 1"},
+    )
+    assert label(g.source, "op0").split("\n") == [
+        "sin",
+        "() float64",
+        "saved: scalar",
+        "w3 = sin(w1)",
+    ]
+    assert label(g.source, "leaf0").split("\n") == ["x", "1", "w1", "first input"]
+    assert label(g.source, "op2").split("\n")[-2:] == ["the loss", "seed 1"]
+    assert label(g.source, "op1") == label(viz.graph(L).source, "op1")  # not annotated
+    assert label(g.source, "leaf1").startswith("y\n")  # params still name the leaves
+
+
+def test_annotation_function_is_called_with_each_operation_and_leaf():
+    x, y, L = seed_graph()
+    seen = []
+
+    def note(v):
+        seen.append(v)
+        return f"id {len(seen)}" if isinstance(v, Node) else None
+
+    g = viz.graph(L, annotate=note)
+    assert sum(isinstance(v, Node) for v in seen) == 3
+    assert {id(v) for v in seen if isinstance(v, tg.Tensor)} == {id(x), id(y)}
+    assert [label(g.source, f"op{k}").split("\n")[-1] for k in range(3)] == [
+        "id 1",
+        "id 2",
+        "id 3",
+    ]
+
+
+def test_details_false_draws_the_annotation_alone():
+    x, y, L = seed_graph()
+    L.backward()
+    g = viz.graph(L, annotate={L: ["L = w3 + w4", "= 2.8415"], x: "x (w1)"}, details=False)
+    assert label(g.source, "op2") == "L = w3 + w4\n= 2.8415"
+    assert label(g.source, "leaf0") == "x (w1)"  # no value, no grad
+    assert label(g.source, "leaf1") == "x1\n2\ngrad 1"  # not annotated: as usual
+    assert 'tooltip="output"' in vertex_lines(g.source)["op2"]  # the style stays
+
+
+def test_annotations_are_escaped_and_keys_outside_the_graph_are_ignored():
+    x, y, L = seed_graph()
+    other = tg.tensor(5.0, requires_grad=True)
+    g = viz.graph(L, annotate={L: 'say "hi" \\ bye', other: "never drawn"})
+    assert 'say \\"hi\\" \\\\ bye' in g.source and "never drawn" not in g.source
+
+
+@pytest.mark.parametrize(
+    "annotate, match",
+    [
+        ({"x": "a"}, "annotate keys must be vertices"),
+        ({0: "a"}, "annotate keys must be vertices"),
+        ("lines", "annotate must be a dict"),
+        (lambda v: 3, "must be a str or a list of str, got int"),
+        (lambda v: ["ok", 2.5], "line 1 .* is a float, not a str"),
+    ],
+)
+def test_annotation_errors_say_what_was_wrong(annotate, match):
+    x, y, L = seed_graph()
+    with pytest.raises(TypeError, match=match):
+        viz.graph(L, annotate=annotate)
+
+
+def test_annotations_survive_collapsing():
+    tg.random.seed(0)
+    layers = []
+    for _ in range(10):
+        layers += [nn.Linear(3, 3), nn.Tanh()]
+    model = nn.Sequential(*layers)
+    out = tg.sum(model(tg.ones((2, 3))))
+    g = viz.graph(out, params=model, annotate={out: "the output"})
+    assert "the output" in g.source and "more" in g.source
+
+
 # ----------------------------------------------------------------------------- rendering
 
 
@@ -535,12 +628,17 @@ def test_documentation_pictures_are_up_to_date(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     written = mod.main(["--out", str(tmp_path)])
-    assert written
-    page = (ROOT / "docs" / "guides" / "graphs.md").read_text(encoding="utf-8")
+    names = sorted(p.name for p in written)
+    assert names == sorted(
+        ["graph_seed.svg", "graph_mlp.svg", "graph_deep.svg"]
+        + ["explain_sin.svg", "explain_product.svg"]
+    )
+    guides = ROOT / "docs" / "guides"
     for p in written:
         committed = ROOT / "docs" / "images" / p.name
         assert committed.is_file(), f"run `python docs/scripts/make_pictures.py` ({p.name})"
-        assert f"images/{p.name}" in page
+        page = guides / ("explain.md" if p.name.startswith("explain_") else "graphs.md")
+        assert f"images/{p.name}" in page.read_text(encoding="utf-8"), f"{page.name}: {p.name}"
         fresh = [t.text for t in ET.parse(p).getroot().iter(SVG + "text")]
         old = [t.text for t in ET.parse(committed).getroot().iter(SVG + "text")]
         assert fresh == old, f"docs/images/{p.name} is stale; rerun docs/scripts/make_pictures.py"

@@ -12,7 +12,8 @@ explain
     ``--mode forward`` shows the tangent sweep instead (one column per input), ``--mode
     both`` the two side by side; ``--format markdown|html`` for other output, ``--ascii``
     for terminals without accents, ``--graph out.svg`` (or ``.png``, ``.dot``) to draw the
-    graph as well.  Values are numbers (``x=1.5``) or small lists (``x=[1,2,3]``; reverse
+    same steps as a picture (each vertex ``w3 = sin(w1)`` with its value and its adjoint or
+    tangents).  Values are numbers (``x=1.5``) or small lists (``x=[1,2,3]``; reverse
     mode then needs a scalar, e.g. ``sum(x*y)``).  The expression is parsed, never
     evaluated as Python: numbers, the variables, ``+ - * / ** @``, unary minus,
     parentheses and calls to tapegrad functions by name (``sin``, ``exp``, ``maximum``,
@@ -120,19 +121,10 @@ def _explain(args: argparse.Namespace) -> int:
     else:
         print(table.to_text(ascii=args.ascii, precision=args.precision))
     if args.graph:
-        try:
-            from . import viz
-        except ImportError as err:  # pragma: no cover - viz ships with tapegrad
-            p.error(f"--graph needs tapegrad.viz, which could not be imported: {err}")
-        from .creation import tensor
         from .errors import TapegradError
 
-        leaves = [tensor(values[n], requires_grad=True) for n in names]
-        out = L(*leaves)
-        if out.size == 1:
-            out.backward()  # so that the picture shows the gradients too
         try:
-            path = viz.graph(out).render(args.graph)
+            path = table.graph(precision=args.precision).render(args.graph)
         except (TapegradError, ValueError, OSError) as err:
             p.error(f"--graph {args.graph}: {err}")
         print(f"graph written to {path}", file=sys.stderr)
@@ -166,7 +158,11 @@ def _add_explain(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--ascii", action="store_true", help="wbar3/wdot3 instead of accents")
     p.add_argument("--precision", type=int, default=6, help="significant digits (6)")
     p.add_argument(
-        "--graph", metavar="FILE", default=None, help="also draw the graph (.svg, .png or .dot)"
+        "--graph",
+        metavar="FILE",
+        default=None,
+        help="also draw the steps as a picture, with their values and adjoints or tangents "
+        "(.svg, .png or .pdf need Graphviz's dot; .dot writes the DOT text)",
     )
     p.set_defaults(func=_explain, parser=p)
     return p

@@ -19,6 +19,10 @@ symbolic formulas shown beside them (``cos(w1)``, ``w̄3·cos(w1) + w̄4·w2``) 
 variables without ``eval``: it accepts numbers, variables, ``+ - * / ** @``, unary minus,
 parentheses and calls to a fixed set of tapegrad functions, and nothing else (this is what
 ``tapegrad explain`` on the command line uses).
+
+:meth:`Explanation.graph` draws the same story as a picture: the explained tape with each
+vertex labelled by its step (``w3 = sin(w1)``), its forward value and its adjoint ``w̄3`` (or
+its tangents in forward mode), the inputs under their names.
 """
 
 from __future__ import annotations
@@ -32,18 +36,21 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .autograd import engine
 from .autograd.grad_mode import _state as _grad_state
 from .autograd.grad_mode import collecting, enable_grad
-from .autograd.node import Node
+from .autograd.node import Meta, Node
 from .errors import ShapeMismatchError, TapegradError
 from .forward_transforms import jvp
 from .ops.registry import Primitive
 from .tensor import Tensor
+
+if TYPE_CHECKING:
+    from .viz import Graph
 
 __all__ = [
     "explain",
@@ -843,6 +850,116 @@ class _Builder:
         return np.array(t)
 
 
+class _OpName:
+    """Stands for a primitive in the copy of the tape drawn by :meth:`Explanation.graph`:
+    its name and number of outputs, nothing the primitive holds."""
+
+    __slots__ = ("name", "nout")
+
+    def __init__(self, name: str, nout: int) -> None:
+        self.name = name
+        self.nout = nout
+
+
+def _const_arg(call: _Call | None, i: int) -> Any:
+    """A constant operand for the picture: small values as they are, else their shape."""
+    if call is None or i >= len(call.args):
+        return None
+    try:
+        a = np.asarray(call.args[i])
+    except Exception:  # pragma: no cover - anything numpy cannot hold is drawn as "const"
+        return None
+    if a.dtype.kind not in "biufc":
+        return None
+    return np.array(a) if a.size <= SMALL else Meta(tuple(a.shape), a.dtype)
+
+
+class _Picture:
+    """The structure of an explained tape, for :meth:`Explanation.graph`.
+
+    A copy of the recorded graph restricted to the table's steps: one vertex per step (one
+    per node for a multi-output op), new leaf tensors sharing the steps' values for the
+    inputs and external steps, and no saved values.  The recorded tape itself (its saved
+    arrays, the function's closed-over tensors, the primitives' state) is not kept.
+    """
+
+    __slots__ = ("root", "inputs", "vertices")
+
+    def __init__(
+        self,
+        root: Tensor,
+        inputs: dict[str, Tensor],
+        vertices: list[tuple[Node | Tensor, tuple[str, ...]]],
+    ) -> None:
+        self.root = root
+        self.inputs = inputs
+        self.vertices = vertices
+
+
+def _picture(b: _Builder, out_step: Step) -> _Picture:
+    vertex: dict[str, Node | Tensor] = {}
+    made: dict[int, Node] = {}  # id(recorded node) -> its copy
+    order: list[Node | Tensor] = []
+    names: dict[int, list[str]] = {}
+    for s in b.steps:
+        h = b.handles[s.name]
+        v: Node | Tensor
+        if s.kind != "op" or h.grad_fn is None:
+            v = Tensor._wrap(s.value if s.value is not None else np.zeros(()))
+            v.requires_grad = True
+        else:
+            orig = h.grad_fn
+            got = made.get(id(orig))
+            if got is None:
+                call = b.call_of.get(s.name)
+                parents: list[Node | Tensor | None] = []
+                pidx: list[int] = []
+                args: list[Any] = []
+                for i, p in enumerate(orig.parents):
+                    if p is None:
+                        parents.append(None)
+                        pidx.append(0)
+                        args.append(_const_arg(call, i))
+                        continue
+                    key = b._parent_key(orig, i)
+                    pv = vertex[b.step_of[key].name]
+                    parents.append(pv)
+                    pidx.append(key[1] if isinstance(pv, Node) else 0)
+                    args.append(None)
+                nout = getattr(orig.prim, "nout", 1) or 1
+                got = Node(
+                    _OpName(orig.prim.name, nout),
+                    tuple(parents),
+                    tuple(pidx) if any(pidx) else None,
+                    tuple(args),
+                    None,
+                    {},
+                    None,
+                    orig.out_meta,
+                )
+                made[id(orig)] = got
+            v = got
+        vertex[s.name] = v
+        if id(v) not in names:
+            names[id(v)] = []
+            order.append(v)
+        names[id(v)].append(s.name)
+    out_v = vertex[out_step.name]
+    if isinstance(out_v, Node):
+        root = Tensor._wrap(out_step.value if out_step.value is not None else np.zeros(()))
+        root.requires_grad = True
+        root.grad_fn = out_v
+        root._idx = b.key_of_step[out_step.name][1]
+    else:
+        root = out_v
+    inputs = {}
+    for s in b.steps:
+        v = vertex[s.name]
+        if s.kind == "input" and isinstance(v, Tensor):
+            inputs[s.expr] = v
+    return _Picture(root, inputs, [(v, tuple(names[id(v)])) for v in order])
+
+
 def explain(
     f: Callable[..., Any],
     *args: Any,
@@ -983,6 +1100,7 @@ def _tabulate(
         output=out_step.name,
         label=label,
         title=title,
+        picture=_picture(b, out_step),
     )
 
 
@@ -1032,6 +1150,9 @@ class Explanation:
         The output's name in derivatives (``∂L/∂x``).
     title : str
         The table's heading.
+
+    The tape's structure is kept as well (a small copy: which step reads which, no saved
+    values), so that :meth:`graph` can draw it.
     """
 
     def __init__(
@@ -1042,6 +1163,8 @@ class Explanation:
         output: str,
         label: str,
         title: str,
+        *,
+        picture: _Picture | None = None,
     ) -> None:
         self.rows = rows
         self.mode = mode
@@ -1049,6 +1172,7 @@ class Explanation:
         self.output = output
         self.label = label
         self.title = title
+        self._picture = picture
 
     # -- data -------------------------------------------------------------------------
 
@@ -1084,6 +1208,101 @@ class Explanation:
             return tuple(_pyval(s.adjoint) for s in self.input_steps)
         out = self[self.output]
         return tuple(_pyval(out.tangents.get(n)) for n in self.inputs)
+
+    # -- picture ----------------------------------------------------------------------
+
+    def _vertex_lines(self, s: Step, show_adjoints: bool, precision: int) -> list[str]:
+        lines = [s.equation]
+        if s.value is not None:
+            lines.append("= " + _fmt(s.value, precision))
+        if show_adjoints and self.mode in ("reverse", "both") and s.adjoint is not None:
+            lines.append(f"{_wbar(s.name)} = {_fmt(s.adjoint, precision)}")
+        if show_adjoints and self.mode in ("forward", "both"):
+            for n in self.inputs:
+                t = s.tangents.get(n)
+                if t is not None:
+                    lines.append(f"{_wdot(s.name)} = {_fmt(t, precision)} (seed {n})")
+        return lines
+
+    def graph(
+        self,
+        show_adjoints: bool = True,
+        *,
+        precision: int = 6,
+        rankdir: str = "TB",
+        max_nodes: int | None = 200,
+    ) -> Graph:
+        """The explained tape as a picture that tells the table's story.
+
+        One vertex per step, labelled with its equation (``w3 = sin(w1)``), its forward
+        value (``= 0.841471``) and, in reverse mode, its adjoint (``w̄3 = 1``), in forward
+        mode its tangents (``ẇ3 = 0.540302 (seed x)``, one line per input), in ``"both"``
+        mode both.  The inputs are ellipses under their names (``w1 = x``), a constant
+        operand a small dashed box, the output is filled orange; arrows go from each step to
+        the steps that read it.  Inputs the output does not depend on are not drawn.
+
+        Parameters
+        ----------
+        show_adjoints : bool
+            Draw the derivative lines: adjoints (reverse mode) and tangents (forward mode).
+            False draws the forward pass alone: equations and values.
+        precision : int
+            Significant digits of the numbers (as in :meth:`to_text`).
+        rankdir : {"TB", "BT", "LR", "RL"}
+            The direction of the arrows (top to bottom by default).
+        max_nodes : int or None
+            The most vertices to draw (see :func:`tapegrad.viz.graph`).
+
+        Returns
+        -------
+        tapegrad.viz.Graph
+            ``str(g)`` is the DOT text; ``g.render("tape.svg")`` (or ``.png``, ``.pdf``)
+            and the inline picture in Jupyter need Graphviz's ``dot``.
+
+        Raises
+        ------
+        ValueError
+            When the Explanation was made by hand, without a recorded tape (use
+            :func:`explain`).
+
+        Examples
+        --------
+        >>> import tapegrad as tg
+        >>> g = tg.explain(lambda x, y: tg.sin(x) + x * y, 1.0, 2.0).graph()
+        >>> g
+        <tapegrad.viz.Graph: 5 nodes, 5 edges>
+        >>> for line in g.source.splitlines():
+        ...     if "label" in line and "->" not in line:
+        ...         print(line.strip().split('"')[1])
+        w3 = sin(w1)\\n= 0.841471\\nw̄3 = 1
+        w4 = w1 * w2\\n= 2\\nw̄4 = 1
+        w5 = w3 + w4\\n= 2.84147\\nw̄5 = 1
+        w1 = x\\n= 1\\nw̄1 = 2.5403
+        w2 = y\\n= 2\\nw̄2 = 1
+        """
+        from . import viz
+
+        if self._picture is None:
+            raise ValueError(
+                "this Explanation holds no recorded tape to draw (it was not made by "
+                "tg.explain); make it with tg.explain(f, *args) and call .graph() on that"
+            )
+        pic = self._picture
+        notes: dict[Node | Tensor, list[str]] = {}
+        by_name = {s.name: s for s in self.rows}
+        for v, names in pic.vertices:
+            lines: list[str] = []
+            for n in names:
+                lines += self._vertex_lines(by_name[n], bool(show_adjoints), precision)
+            notes[v] = lines
+        return viz.graph(
+            pic.root,
+            params=pic.inputs,
+            annotate=notes,
+            details=False,
+            rankdir=rankdir,
+            max_nodes=max_nodes,
+        )
 
     # -- tables -----------------------------------------------------------------------
 

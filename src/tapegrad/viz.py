@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,16 @@ from .autograd.node import FREED, Meta, Node
 from .errors import TapegradError
 from .tensor import Tensor
 
-__all__ = ["Graph", "GraphvizError", "GraphvizNotFoundError", "graph"]
+__all__ = ["Annotations", "Graph", "GraphvizError", "GraphvizNotFoundError", "graph"]
+
+Annotations = (
+    Mapping[Node | Tensor, str | Iterable[str]]
+    | Callable[[Node | Tensor], str | Iterable[str] | None]
+)
+"""What ``graph(..., annotate=...)`` takes: extra label lines per vertex, as a mapping from a
+vertex (a :class:`~tapegrad.autograd.node.Node`, a leaf Tensor, or a recorded Tensor standing
+for the operation that made it) to a string or a list of strings, or as a function of the
+vertex (a Node or a leaf Tensor) returning them (None: nothing to add)."""
 
 # A repeated unit is collapsed once it occurs this many times in a row (the first one is drawn).
 MIN_REPEATS = 3
@@ -267,6 +276,71 @@ def _is_array(v: Any) -> bool:
     return isinstance(v, (np.ndarray, np.generic, int, float, complex, bool))
 
 
+def _note_lines(lines: Any, where: str) -> list[str]:
+    """Annotation lines from a string (split at newlines), a list of strings, or None."""
+    if lines is None:
+        return []
+    if isinstance(lines, str):
+        return lines.split("\n") if lines else []
+    if isinstance(lines, Iterable) and not isinstance(lines, (bytes, np.ndarray)):
+        out = list(lines)
+        for i, ln in enumerate(out):
+            if not isinstance(ln, str):
+                raise TypeError(
+                    f"annotate: line {i} for {where} is a {type(ln).__name__}, not a str; "
+                    "format it first, e.g. f'{value:.4g}'"
+                )
+        return out
+    raise TypeError(
+        f"annotate: the lines for {where} must be a str or a list of str, got "
+        f"{type(lines).__name__}"
+    )
+
+
+def _vertex_text(obj: Any) -> str:
+    if isinstance(obj, Node):
+        return f"the {obj.name} node"
+    return "a leaf tensor" if isinstance(obj, Tensor) else type(obj).__name__
+
+
+def _annotator(annotate: Any) -> Callable[[Any], list[str]] | None:
+    """``annotate`` as a function of a vertex (Node or leaf Tensor) to its extra lines."""
+    if annotate is None:
+        return None
+    if isinstance(annotate, Mapping):
+        by_id: dict[int, list[str]] = {}
+        keep: list[Any] = []  # holds the keys, so that their ids stay theirs while we draw
+        for key, lines in annotate.items():
+            if isinstance(key, Tensor) and key.grad_fn is not None:
+                vertex: Any = key.grad_fn  # a recorded tensor stands for its operation
+            elif isinstance(key, (Node, Tensor)):
+                vertex = key
+            else:
+                raise TypeError(
+                    f"annotate keys must be vertices of the graph: a Node (a tensor's "
+                    f".grad_fn), a leaf Tensor or a recorded Tensor, got {type(key).__name__}"
+                )
+            keep.append(vertex)
+            by_id.setdefault(id(vertex), []).extend(_note_lines(lines, _vertex_text(vertex)))
+
+        def from_mapping(obj: Any) -> list[str]:
+            return by_id.get(id(obj), [])
+
+        from_mapping.keep = keep  # type: ignore[attr-defined]
+        return from_mapping
+    if callable(annotate):
+        fn = annotate
+
+        def from_function(obj: Any) -> list[str]:
+            return _note_lines(fn(obj), _vertex_text(obj))
+
+        return from_function
+    raise TypeError(
+        "annotate must be a dict from Node or Tensor to label lines, or a function of a Node "
+        f"or leaf Tensor returning them, got {type(annotate).__name__}"
+    )
+
+
 # ----------------------------------------------------------------------------- the walk
 
 
@@ -311,8 +385,12 @@ class _Builder:
         max_nodes: int | None,
         collapse: bool,
         rankdir: str,
+        annotate: Any = None,
+        details: bool = True,
     ) -> None:
         self.roots = roots
+        self.notes = _annotator(annotate)
+        self.details = details
         self.show_values = show_values
         self.show_grads = show_grads
         self.max_nodes = max_nodes
@@ -700,6 +778,16 @@ class _Builder:
 
     # -- labels
     def label(self, v: str) -> list[str]:
+        """The vertex's lines: tapegrad's own, then the annotation (or the annotation alone
+        when ``details`` is False)."""
+        extra: list[str] = []
+        if self.notes is not None and self.kind[v] in ("leaf", "op"):
+            extra = self.notes(self.obj[v])
+        if extra and not self.details:
+            return extra
+        return self.own_label(v) + extra
+
+    def own_label(self, v: str) -> list[str]:
         kind = self.kind[v]
         sv = self.show_values
         if kind in ("more", "rest"):
@@ -894,6 +982,8 @@ def graph(
     show_grads: bool = True,
     *,
     params: Mapping[str, Tensor] | Any | None = None,
+    annotate: Annotations | None = None,
+    details: bool = True,
     max_nodes: int | None = 200,
     collapse: bool = True,
     rankdir: str = "TB",
@@ -934,6 +1024,18 @@ def graph(
         ``named_parameters()`` name the leaves and ``named_modules()`` the module frames.
         Unnamed leaves are called by their parameter name inside their module (``weight``)
         or ``x0``, ``x1``, ... in the order the computation first used them.
+    annotate : dict or callable, optional
+        Extra lines for the labels, drawn in the vertex below tapegrad's own.  A dict maps a
+        vertex to a string (newlines split it) or a list of strings; its keys are operations
+        (a :class:`~tapegrad.autograd.node.Node`, e.g. ``t.grad_fn``), leaf tensors, or
+        recorded tensors, which stand for the operation that made them.  A function is called
+        with each operation (Node) and leaf (Tensor) and returns the lines, or None.  Keys
+        that are not in the graph are ignored; constants and collapsed boxes are not
+        annotated.
+    details : bool
+        Draw tapegrad's own lines (name, value, saved arrays, gradient) in annotated vertices
+        (default True).  False: an annotated vertex shows its annotation alone, which then
+        says everything about it; vertices without an annotation keep their usual label.
     max_nodes : int or None
         The most vertices to draw (default 200; None: no limit).  Past it, repeated runs of
         operations are collapsed as repeated module calls are, and if that is not enough only
@@ -957,7 +1059,8 @@ def graph(
     Raises
     ------
     TypeError
-        When ``output`` is not a Tensor (or tensors), or ``params`` is not a dict or a Module.
+        When ``output`` is not a Tensor (or tensors), ``params`` is not a dict or a Module, or
+        ``annotate`` is not a dict or a function of vertices giving strings.
     ValueError
         When an output was not recorded (``requires_grad`` is False): there is nothing to draw.
 
@@ -980,6 +1083,17 @@ def graph(
     >>> L.backward()
     >>> 'grad 2.5403' in str(viz.graph(L, params={"x": x, "y": y}))
     True
+
+    Extra lines, here the local derivative of ``sin``, below tapegrad's own; with
+    ``details=False`` an annotated vertex shows its annotation alone:
+
+    >>> sin_node = L.grad_fn.parents[0]
+    >>> g = viz.graph(L, params={"x": x, "y": y}, annotate={sin_node: "d/dx = cos(x)"})
+    >>> print(next(ln for ln in g.source.splitlines() if "cos" in ln).strip())
+    op0 [label="sin\\n(freed)\\nsaved: freed\\nd/dx = cos(x)"];
+    >>> g = viz.graph(L, annotate={L: ["L", "the loss"]}, details=False)
+    >>> print(next(ln for ln in g.source.splitlines() if "loss" in ln).strip())
+    op2 [label="L\\nthe loss", fillcolor="#ffd8a8", penwidth="2", tooltip="output"];
     """
     roots = _roots(output)
     if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
@@ -987,7 +1101,15 @@ def graph(
     if rankdir not in ("TB", "BT", "LR", "RL"):
         raise ValueError(f"rankdir must be one of 'TB', 'BT', 'LR', 'RL', got {rankdir!r}")
     return _Builder(
-        roots, bool(show_values), bool(show_grads), params, max_nodes, bool(collapse), rankdir
+        roots,
+        bool(show_values),
+        bool(show_grads),
+        params,
+        max_nodes,
+        bool(collapse),
+        rankdir,
+        annotate=annotate,
+        details=bool(details),
     ).build()
 
 
