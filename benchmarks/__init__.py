@@ -21,6 +21,15 @@ Training (its own table; no NumPy baseline, PyTorch is checked against tapegrad)
 
 * W7 (:mod:`benchmarks.w7_epoch`): one Adam epoch on the bundled 8x8 digits, an MLP and a
   small CNN.
+
+Checkpointing (their own tables; the peak saved bytes are measured once at setup and shown
+in the target column and the legend; ``--quick`` also shrinks the sizes):
+
+* W8 (:mod:`benchmarks.w8_checkpoint`): 200 layers of tanh(h @ W), width 1024, batch 256:
+  plain tape vs ``checkpoint_sequential`` (sqrt(n) segments) vs ``checkpoint_chain``
+  (10 snapshots) vs ``torch.utils.checkpoint``.
+* W9 (:mod:`benchmarks.w9_chain`): 1,000 to 100,000 explicit Euler steps through
+  ``checkpoint_chain`` (20 snapshots) vs a plain taped loop vs a hand-written adjoint.
 """
 
 from __future__ import annotations
@@ -43,4 +52,6 @@ WORKLOADS = {
     "W5": "benchmarks.w5_hvp",
     "W6": "benchmarks.w6_jacobian",
     "W7": "benchmarks.w7_epoch",
+    "W8": "benchmarks.w8_checkpoint",
+    "W9": "benchmarks.w9_chain",
 }

@@ -12,7 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from benchmarks import runner, w1_chain, w4_hessian, w5_hvp, w6_jacobian, w7_epoch
+from benchmarks import (
+    runner,
+    w1_chain,
+    w4_hessian,
+    w5_hvp,
+    w6_jacobian,
+    w7_epoch,
+    w8_checkpoint,
+    w9_chain,
+)
 from benchmarks.common import compare, measure, torch_or_none
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,3 +227,118 @@ def test_w7_compare_against_tapegrad_flags_a_wrong_parameter():
     outputs["torch"] = dict(outputs["torch"], **{"0.weight": outputs["torch"]["0.weight"] * 1.01})
     _, errors = compare(outputs, wl.tol, reference="tapegrad")
     assert any("PyTorch" in e and "'0.weight'" in e and "tapegrad reference" in e for e in errors)
+
+
+# --------------------------------------------------------------------------- W8, W9
+# Checkpointing: tiny sizes; every variant against the plain tape (W8) or the hand-written
+# adjoint (W9), the memory account and the step count; nothing timed.
+
+
+def _needs_schedules():
+    pytest.importorskip("checkpoint_schedules")
+
+
+def test_w8_tiny_variants_agree_and_checkpointing_saves_memory():
+    _needs_schedules()
+    wl = w8_checkpoint.build(n_layers=16, width=8, batch=3, quick=False)
+    expected = {"plain", "sqrt", "chain"} | (
+        {"torch", "torch_ckpt"} if torch_or_none() is not None else set()
+    )
+    assert set(wl.impls) == expected, wl.skipped
+    assert wl.reference == "plain" and wl.target_pair == ("sqrt", "plain", 1.4)
+    outputs = {name: fn() for name, fn in wl.impls.items()}
+    for name in ("sqrt", "chain"):  # recomputation replays the same float32 operations
+        for key, val in outputs["plain"].items():
+            np.testing.assert_array_equal(outputs[name][key], val, err_msg=f"{name} {key}")
+    assert set(outputs["plain"]) == {"loss", "dW_first", "dW_mid", "dW_last"}
+    res = measure(wl, repeats=1, warmup=1)
+    assert res["errors"] == [], res["errors"]
+    assert set(res["median_s"]) == expected
+    # plain keeps the input and the 16 tanh outputs (each the next matmul's input, counted
+    # once); 4 segments keep the boundaries and one segment's values
+    plain = w8_checkpoint.peak_bytes("plain", *w8_checkpoint.make_problem(16, 8, 3))
+    sqrt = w8_checkpoint.peak_bytes("sqrt", *w8_checkpoint.make_problem(16, 8, 3))
+    assert plain == 17 * 3 * 8 * 4
+    assert 0 < sqrt <= plain // 2
+    assert "peak saved bytes: plain" in wl.title and "sqrt(n) peak" in wl.target
+
+
+def test_w8_compare_flags_a_wrong_checkpointed_gradient():
+    _needs_schedules()
+    wl = w8_checkpoint.build(n_layers=4, width=8, batch=2, quick=False)
+    outputs = {name: fn() for name, fn in wl.impls.items()}
+    outputs["sqrt"] = dict(outputs["sqrt"], dW_mid=outputs["sqrt"]["dW_mid"] * 1.01)
+    _, errors = compare(outputs, wl.tol, reference="plain")
+    assert any("sqrt" in e and "'dW_mid'" in e for e in errors)
+
+
+def test_w8_and_w9_quick_sizes_follow_the_runner_flag(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["benchmarks", "--worker", "--quick"])
+    assert w8_checkpoint.quick_from_argv() and w9_chain.quick_from_argv()
+    monkeypatch.setattr(sys, "argv", ["benchmarks", "--worker"])
+    assert not w8_checkpoint.quick_from_argv()
+
+
+def test_w9_hand_written_adjoint_matches_finite_differences():
+    x0, v0 = w9_chain.make_state(p=3, seed=5)
+    n = 40
+    out = w9_chain.numpy_impl(x0, v0, n)()
+    eps = 1e-6
+
+    def loss(x, v):
+        return w9_chain.numpy_impl(x, v, n)()["loss"]
+
+    for i in range(3):
+        e = np.zeros(3)
+        e[i] = eps
+        fd_x = (loss(x0 + e, v0) - loss(x0 - e, v0)) / (2 * eps)
+        fd_v = (loss(x0, v0 + e) - loss(x0, v0 - e)) / (2 * eps)
+        assert out["dx0"][i] == pytest.approx(fd_x, rel=1e-6)
+        assert out["dv0"][i] == pytest.approx(fd_v, rel=1e-6)
+
+
+def test_w9_hand_written_parameter_gradients_match_tapegrad_plain_tape():
+    x0, v0 = w9_chain.make_state(p=5, seed=1)
+    ref = w9_chain.numpy_impl(x0, v0, 30)()
+    got = w9_chain.tapegrad_impl(x0, v0, 30, chain=False)()
+    for key in ("loss", "dc", "dw2", "dx0", "dv0"):
+        np.testing.assert_allclose(got[key], ref[key], rtol=1e-12, err_msg=key)
+
+
+def test_w9_tiny_chains_agree_count_optimal_steps_and_keep_flat_memory():
+    _needs_schedules()
+    from tapegrad.checkpoint import binomial_steps
+
+    wls = w9_chain.build(sizes=(60, 300), plain_max=100)
+    assert [wl.variant for wl in wls] == ["n=60", "n=300"]
+    assert set(wls[0].impls) == {"numpy", "plain", "chain"}
+    assert set(wls[1].impls) == {"numpy", "chain"}  # above plain_max: no plain tape
+    assert wls[1].skipped == {"plain": "not installed"}  # shown as n/a, not as an error
+    for wl, n in zip(wls, (60, 300), strict=True):
+        assert wl.n_ops == n
+        assert f"{binomial_steps(n, 20):,} = binomial optimum" in wl.target
+        res = measure(wl, repeats=1, warmup=1)
+        assert res["errors"] == [], res["errors"]
+        assert res["rel_err"]["chain"] <= 1e-12
+    x0, v0 = w9_chain.make_state()
+    counts = [w9_chain.chain_account(x0, v0, n) for n in (100, 1000)]
+    assert counts[0][0] == binomial_steps(100, 20)
+    assert counts[1][0] == binomial_steps(1000, 20)
+    assert counts[0][1] == counts[1][1] > 0  # the peak does not grow with n
+    assert w9_chain.plain_peak(x0, v0, 100) > 5 * counts[0][1]
+
+
+def test_checkpoint_workloads_get_their_own_tables():
+    _needs_schedules()
+    wls = [w8_checkpoint.build(n_layers=4, width=8, batch=2, quick=False)]
+    wls += w9_chain.build(sizes=(30, 50), plain_max=40)
+    record = {"threads": 1, "results": [measure(wl, repeats=1, warmup=1) for wl in wls]}
+    out = runner.render([record], ["W8", "W9"], markdown=True)
+    tables = [b.strip() for b in out.split("\n\n") if b.strip().startswith("| workload |")]
+    assert len(tables) == 2, out
+    assert "| W8 | 1 |" in tables[0] and "sqrt(n)/plain" in tables[0]
+    assert "| W9 n=30 | 1 |" in tables[1] and "| W9 n=50 | 1 |" in tables[1]
+    assert "= binomial optimum" in tables[1] and "plain tape not run above 40" in tables[1]
+    assert "| W9 n=50 | 1 |" in tables[1] and "| error |" not in tables[1]
+    assert "| n/a |" in tables[1]
+    assert "ERROR" not in out
