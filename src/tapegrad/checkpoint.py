@@ -291,10 +291,10 @@ class _Collect:
         self.nodes: list[Node] = []
         self.outer = outer
 
-    def append(self, node: Node) -> None:
+    def append(self, node: Node, args: Any, out: Any) -> None:
         self.nodes.append(node)
         if self.outer is not None:
-            self.outer.append(node)
+            self.outer.append(node, args, out)
 
 
 class _ChainRule:
@@ -791,9 +791,6 @@ def checkpoint_chain(
         rule, parents, pidx if any(pidx) else None, [None] * len(parents), None, {}, None,
         out_meta,
     )
-    en = grad_mode._state.enabled
-    if en is not True:
-        en.append(node)
     result = []
     k = 0
     for x in out_leaves:
@@ -807,7 +804,11 @@ def checkpoint_chain(
             result.append(t)
         else:
             result.append(x)
-    return tree_unflatten(treedef, result)
+    out = tree_unflatten(treedef, result)
+    en = grad_mode._state.enabled
+    if en is not True:  # a collector is active
+        en.append(node, (state,), tuple(t for t in result if isinstance(t, Tensor)))
+    return out
 
 
 def _plain(x: Any) -> Any:

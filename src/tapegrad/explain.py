@@ -31,7 +31,6 @@ import ast
 import html
 import inspect
 import math
-import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -401,76 +400,34 @@ class _Recorder:
         self.keep: list[Any] = []  # keeps every id() above unique while we hold them
         self.outer: Any = _grad_state.collector
 
-    def append(self, node: Node) -> None:  # the collector interface
+    def append(self, node: Node, args: tuple[Any, ...], out: Any) -> None:
+        """The engine's collector hook: a node was recorded by a call of ``args`` that
+        returned ``out``; keep the node and the values and constants of the call, which
+        the tape itself does not keep."""
         self.nodes.append(node)
         if self.outer is not None:
-            self.outer.append(node)
-
-    def primitive_call(
-        self, prim: Any, args: tuple[Any, ...], params: dict[str, Any], out: Any
-    ) -> None:
-        outs = out if isinstance(out, tuple) else (out,)
-        node = None
-        for o in outs:
-            if isinstance(o, Tensor) and o.grad_fn is not None:
-                node = o.grad_fn
-                break
+            self.outer.append(node, args, out)
         for a in args:
             if isinstance(a, Tensor) and a.grad_fn is not None:
                 k = (id(a.grad_fn), a._idx)
                 if k not in self.seen:
                     self.seen[k] = np.array(a.data)
                     self.keep.append(a.grad_fn)
-        if node is None or id(node) in self.calls:
+        if id(node) in self.calls:
             return
-        call = _Call(node, prim, args, params)
-        for o in outs:
+        call = _Call(node, node.prim, args, node.params)
+        for o in out if isinstance(out, tuple) else (out,):
             if isinstance(o, Tensor) and o.grad_fn is node:
                 call.outputs[o._idx] = np.array(o.data)
         self.calls[id(node)] = call
         self.keep.append(node)
 
 
-_patch_lock = threading.Lock()
-_patch_users = [0]
-_original_call: list[Any] = [None]
-_local = threading.local()
-
-
-def _observing_call(self: Any, *args: Any, **params: Any) -> Any:
-    out = _original_call[0](self, *args, **params)
-    rec = getattr(_local, "recorder", None)
-    if rec is not None:
-        rec.primitive_call(self, args, params, out)
-    return out
-
-
 @contextmanager
 def _observe(rec: _Recorder) -> Iterator[None]:
-    """Record the tape of the block into ``rec``.
-
-    The tape entries come from the engine's ``collecting`` hook.  Their forward values and
-    constant operands are not kept by the tape, so for the duration of the block the
-    primitives' call is wrapped as well; the wrapper only records in this thread and is
-    removed when the last explainer leaves.
-    """
-    with _patch_lock:
-        if _patch_users[0] == 0:
-            _original_call[0] = Primitive.__call__
-            setattr(Primitive, "__call__", _observing_call)  # noqa: B010
-        _patch_users[0] += 1
-    prev = getattr(_local, "recorder", None)
-    _local.recorder = rec
-    try:
-        with enable_grad(), collecting(rec):
-            yield
-    finally:
-        _local.recorder = prev
-        with _patch_lock:
-            _patch_users[0] -= 1
-            if _patch_users[0] == 0:
-                setattr(Primitive, "__call__", _original_call[0])  # noqa: B010
-                _original_call[0] = None
+    """Record the tape of the block into ``rec`` through the engine's ``collecting`` hook."""
+    with enable_grad(), collecting(rec):
+        yield
 
 
 # ----------------------------------------------------------------------------- explain

@@ -229,9 +229,6 @@ class Function:
         node = Node(
             rule, tuple(parents), pidx if any(pidx) else None, metas, None, {}, None, out_meta
         )
-        en = grad_mode._state.enabled
-        if en is not True:  # a collector is active
-            en.append(node)
         wrapped = []
         for k, o in enumerate(outs):
             t = Tensor._wrap(o.data)
@@ -241,7 +238,11 @@ class Function:
                 t.grad_fn = node
                 t._idx = k
             wrapped.append(t)
-        return tuple(wrapped) if multi else wrapped[0]
+        res = tuple(wrapped) if multi else wrapped[0]
+        en = grad_mode._state.enabled
+        if en is not True:  # a collector is active
+            en.append(node, args, res)
+        return res
 
 
 def _attach_function_tangents(

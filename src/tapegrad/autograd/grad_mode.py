@@ -42,12 +42,15 @@ def recording(flag: Any) -> Any:
 
 
 class collecting:
-    """Hand every tape entry recorded inside the block to ``collector.append(node)``.
+    """Hand every tape entry recorded inside the block to ``collector.append(node, args,
+    out)``: the new node, the arguments of the call that recorded it, and its output (a
+    tuple for several outputs).  A plain list collects the nodes alone.
 
     This is the engine's one observation hook: checkpointing (which records the nodes of a
-    recomputable block), memory accounting and the tape explainers use it.  Collectors
+    recomputable block), memory accounting and the tape explainer use it.  Collectors
     nest; the innermost one receives the nodes (and may pass them on outwards).  Grad mode
-    switches (``no_grad``, ``enable_grad``) inside the block keep the collector.
+    switches (``no_grad``, ``enable_grad``) inside the block keep the collector.  The
+    collector must be truthy (recording tests it); a list is wrapped.
 
     Examples
     --------
@@ -65,7 +68,7 @@ class collecting:
 
     def __init__(self, collector: Any) -> None:
         if not hasattr(collector, "append"):
-            raise TypeError("a collector needs an append(node) method, e.g. a list")
+            raise TypeError("a collector needs an append(node, args, out) method, or is a list")
         self.collector = _Truthy(collector) if isinstance(collector, list) else collector
 
     def __enter__(self) -> Any:
@@ -80,12 +83,16 @@ class collecting:
 
 
 class _Truthy:
-    """Wraps a list collector: an empty list is falsy, and recording tests truthiness."""
+    """Wraps a list collector (an empty list is falsy, and recording tests truthiness):
+    keeps the nodes only."""
 
-    __slots__ = ("append",)
+    __slots__ = ("nodes",)
 
     def __init__(self, target: list[Any]) -> None:
-        self.append = target.append
+        self.nodes = target
+
+    def append(self, node: Any, args: Any, out: Any) -> None:
+        self.nodes.append(node)
 
 
 class _GradMode:

@@ -157,11 +157,11 @@ class SavedBytes:
         self._active = False
 
     # -- the collector protocol: every node recorded in the block comes here
-    def append(self, node: Node) -> None:
+    def append(self, node: Node, args: Any, out: Any) -> None:
         self.add(node)  # (an enclosing account hears of it through add)
         outer = self._outer
         if outer is not None and outer is not self._outer_tracker:
-            outer.append(node)
+            outer.append(node, args, out)
 
     def add(self, owner: Any) -> None:
         """Start (or refresh) counting what ``owner`` holds."""

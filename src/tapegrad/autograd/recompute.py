@@ -102,10 +102,10 @@ class Block:
         self.outer = c
 
     # -- collector protocol (while the function runs)
-    def append(self, node: Node) -> None:
+    def append(self, node: Node, args: Any, out: Any) -> None:
         self.nodes.append(node)
         if self.outer is not None:
-            self.outer.append(node)
+            self.outer.append(node, args, out)
 
     def run(self) -> Any:
         """Call the function with this block collecting, then drop the saved values."""
@@ -257,5 +257,5 @@ class _Rerun:
         self.nodes: list[Node] = []
         self.outer = None
 
-    def append(self, node: Node) -> None:
+    def append(self, node: Node, args: Any, out: Any) -> None:
         self.nodes.append(node)

@@ -171,7 +171,7 @@ class Primitive:
                     out.requires_grad = True
                     out.grad_fn = node
                     if en is not True:  # a collector is active (checkpoint, accounting)
-                        en.append(node)
+                        en.append(node, args, out)
                 else:
                     out.requires_grad = False
                     out.grad_fn = None
@@ -245,8 +245,8 @@ class Primitive:
                 node.fw = None
                 out.requires_grad = True
                 out.grad_fn = node
-                if en is not True:
-                    en.append(node)
+                if en is not True:  # a collector is active
+                    en.append(node, args, out)
             else:
                 out.requires_grad = False
                 out.grad_fn = None
@@ -272,8 +272,6 @@ class Primitive:
             for x in args:
                 if rec[i] and isinstance(x, Tensor) and x.requires_grad:
                     node = self._node(args, ans, params)
-                    if en is not True:
-                        en.append(node)
                     break
                 i += 1
         if nout == 1:
@@ -290,8 +288,12 @@ class Primitive:
             if self.view and isinstance(args[0], Tensor):
                 src = args[0]
                 out._base = src if src._base is None else src._base
-            return out
-        return tuple(new_tensor(r, node is not None, node, k) for k, r in enumerate(ans))
+            res: Any = out
+        else:
+            res = tuple(new_tensor(r, node is not None, node, k) for k, r in enumerate(ans))
+        if node is not None and en is not True:  # a collector is active
+            en.append(node, args, res)
+        return res
 
     def _node(self, args: tuple[Any, ...], ans: Any, params: dict[str, Any]) -> Node:
         """The tape entry for a call with at least one input that requires grad."""
