@@ -28,11 +28,8 @@ most 1/5 of the plain peak, at most 1.4x its time.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -159,21 +156,12 @@ def torch_impl(weights0: list[np.ndarray], x: np.ndarray, checkpointed: bool) ->
     return call
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence the FutureWarning that the memory account's scan of every live object
-    triggers on torch's deprecated attributes when torch is loaded."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        yield
-
-
 def peak_bytes(kind: str, weights0: list[np.ndarray], x: np.ndarray) -> int:
     """Peak saved bytes of one forward+backward of ``kind`` (above what was held before)."""
     import tapegrad as tg
 
     call = tapegrad_impl(kind, weights0, x)
-    with _quiet(), tg.autograd.peak_saved_bytes() as mem:
+    with tg.autograd.peak_saved_bytes() as mem:
         call()
     return mem.peak - mem.start
 

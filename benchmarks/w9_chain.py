@@ -25,10 +25,7 @@ the chain's peak should not grow with ``n``.
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -138,15 +135,6 @@ def tapegrad_impl(x0: np.ndarray, v0: np.ndarray, n: int, chain: bool) -> Impl:
     return call
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence the FutureWarning that the memory account's scan of every live object
-    triggers on torch's deprecated attributes when torch is loaded."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        yield
-
-
 def chain_account(x0: np.ndarray, v0: np.ndarray, n: int) -> tuple[int, int]:
     """``(step evaluations, peak saved bytes)`` of one forward+backward through the chain."""
     import tapegrad as tg
@@ -159,7 +147,7 @@ def chain_account(x0: np.ndarray, v0: np.ndarray, n: int) -> tuple[int, int]:
         calls += 1
         return step(state)
 
-    with _quiet(), tg.autograd.peak_saved_bytes() as mem:
+    with tg.autograd.peak_saved_bytes() as mem:
         xn, vn = tg.checkpoint_chain(counted, (x, v), n, snapshots=SNAPSHOTS)
         (xn.sum() + vn.sum()).backward()
     return calls, mem.peak - mem.start
@@ -170,7 +158,7 @@ def plain_peak(x0: np.ndarray, v0: np.ndarray, n: int) -> int:
     import tapegrad as tg
 
     step, c, w2, x, v = _tapegrad_parts(x0, v0)
-    with _quiet(), tg.autograd.peak_saved_bytes() as mem:
+    with tg.autograd.peak_saved_bytes() as mem:
         xn, vn = x, v
         for _ in range(n):
             xn, vn = step((xn, vn))
