@@ -366,3 +366,18 @@ def test_numbers_quoted_in_tutorials_are_tapegrads():
     for v in (final, x, y):
         assert repr(v) in text
     assert np.isclose(final, -193992792.6350034)
+
+
+def test_sphinx_roles_are_cleaned_from_rendered_pages():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "mkdocs_hooks", ROOT / "docs" / "scripts" / "mkdocs_hooks.py"
+    )
+    assert spec is not None and spec.loader is not None
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    html = "see :func:<code>tapegrad.grad</code>, :class:<code>~tapegrad.autograd.node.Node</code>"
+    assert hooks.clean_roles(html) == "see <code>tapegrad.grad</code>, <code>Node</code>"
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    assert "hooks:\n  - docs/scripts/mkdocs_hooks.py" in config
