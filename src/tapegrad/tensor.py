@@ -97,18 +97,22 @@ class Tensor:
     # ------------------------------------------------------------------ attributes
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of the data (a tuple of ints)."""
         return self.data.shape
 
     @property
     def ndim(self) -> int:
+        """The number of axes."""
         return self.data.ndim
 
     @property
     def size(self) -> int:
+        """The number of elements."""
         return self.data.size
 
     @property
     def dtype(self) -> np.dtype:
+        """The NumPy dtype of the data."""
         return self.data.dtype
 
     @property
@@ -118,6 +122,7 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
+        """The transpose (all axes reversed, like NumPy's ``.T``)."""
         return _ops.transpose(self)
 
     @property
@@ -126,9 +131,11 @@ class Tensor:
         return _ops.matrix_transpose(self)
 
     def dim(self) -> int:
+        """The number of axes (PyTorch's spelling of ``ndim``)."""
         return self.data.ndim
 
     def numel(self) -> int:
+        """The number of elements (PyTorch's spelling of ``size``)."""
         return self.data.size
 
     # ------------------------------------------------------------------ conversion
@@ -151,6 +158,7 @@ class Tensor:
         return self.data.item()
 
     def tolist(self) -> Any:
+        """The values as nested Python lists (no gradient)."""
         return self.data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -209,6 +217,7 @@ class Tensor:
         return t
 
     def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad."""
         self.grad_fn = None
         self.requires_grad = False
         return self
@@ -235,9 +244,11 @@ class Tensor:
         return _ops.astype(self, dtype)
 
     def float(self) -> Tensor:
+        """A float32 copy (differentiable; PyTorch's ``.float()``)."""
         return _ops.astype(self, np.float32)
 
     def double(self) -> Tensor:
+        """A float64 copy (differentiable; PyTorch's ``.double()``)."""
         return _ops.astype(self, np.float64)
 
     # ------------------------------------------------------------------ autograd
@@ -290,9 +301,11 @@ class Tensor:
         return _register(self, hook)
 
     def zero_(self) -> Tensor:
+        """Set every element to 0, in place."""
         return self._inplace_fill(0)
 
     def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value``, in place."""
         return self._inplace_fill(value)
 
     def _inplace_fill(self, value: Any) -> Tensor:
@@ -363,15 +376,19 @@ class Tensor:
         return self._inplace(_ops.divide, np.true_divide, other)
 
     def add_(self, other: Any) -> Tensor:
+        """In-place ``self += other`` (recorded on the tape when grad is on)."""
         return self.__iadd__(other)
 
     def sub_(self, other: Any) -> Tensor:
+        """In-place ``self -= other`` (recorded on the tape when grad is on)."""
         return self.__isub__(other)
 
     def mul_(self, other: Any) -> Tensor:
+        """In-place ``self *= other`` (recorded on the tape when grad is on)."""
         return self.__imul__(other)
 
     def div_(self, other: Any) -> Tensor:
+        """In-place ``self /= other`` (recorded on the tape when grad is on)."""
         return self.__itruediv__(other)
 
     def copy_(self, src: Any) -> Tensor:
@@ -531,6 +548,9 @@ class Tensor:
         dtype: Any = None,
         out: Any = None,
     ) -> Tensor:
+        """Sum over ``axis`` (all axes by default); see :func:`tapegrad.sum`. PyTorch's
+        ``dim``/``keepdim`` are accepted.
+        """
         return _ops.sum(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
     def mean(
@@ -543,6 +563,7 @@ class Tensor:
         dtype: Any = None,
         out: Any = None,
     ) -> Tensor:
+        """Mean over ``axis``; see :func:`tapegrad.mean`. ``dim``/``keepdim`` accepted."""
         return _ops.mean(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
     def prod(
@@ -555,6 +576,7 @@ class Tensor:
         dtype: Any = None,
         out: Any = None,
     ) -> Tensor:
+        """Product over ``axis``; see :func:`tapegrad.prod`. ``dim``/``keepdim`` accepted."""
         return _ops.prod(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
     def max(
@@ -566,6 +588,7 @@ class Tensor:
         keepdim: Any = None,
         out: Any = None,
     ) -> Tensor:
+        """Maximum over ``axis`` (ties share the gradient); see :func:`tapegrad.max`."""
         return _ops.max(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
     def min(
@@ -577,16 +600,19 @@ class Tensor:
         keepdim: Any = None,
         out: Any = None,
     ) -> Tensor:
+        """Minimum over ``axis`` (ties share the gradient); see :func:`tapegrad.min`."""
         return _ops.min(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
     def argmax(
         self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None
     ) -> Tensor:
+        """Index of the maximum over ``axis`` (no gradient); see :func:`tapegrad.argmax`."""
         return _ops.argmax(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
     def argmin(
         self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None
     ) -> Tensor:
+        """Index of the minimum over ``axis`` (no gradient); see :func:`tapegrad.argmin`."""
         return _ops.argmin(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
     def var(
@@ -598,6 +624,7 @@ class Tensor:
         dim: Any = None,
         keepdim: Any = None,
     ) -> Tensor:
+        """Variance over ``axis`` (``ddof`` as in NumPy); see :func:`tapegrad.var`."""
         return _ops.var(self, _axis_kw(axis, dim), ddof=ddof, keepdims=_keep_kw(keepdims, keepdim))
 
     def std(
@@ -609,23 +636,31 @@ class Tensor:
         dim: Any = None,
         keepdim: Any = None,
     ) -> Tensor:
+        """Standard deviation over ``axis``; see :func:`tapegrad.std`."""
         return _ops.std(self, _axis_kw(axis, dim), ddof=ddof, keepdims=_keep_kw(keepdims, keepdim))
 
     def logsumexp(
         self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None
     ) -> Tensor:
+        """``log(sum(exp(x)))`` over ``axis``, computed stably; see :func:`tapegrad.logsumexp`."""
         return _ops.logsumexp(self, _axis_kw(axis, dim), _keep_kw(keepdims, keepdim))
 
     def norm(self, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Vector or matrix norm; see :func:`tapegrad.norm`."""
         return _ops.norm(self, ord, axis, keepdims)
 
     def cumsum(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        """Cumulative sum along ``axis``; see :func:`tapegrad.cumsum`."""
         return _ops.cumsum(self, _axis_kw(axis, dim))
 
     def cumprod(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        """Cumulative product along ``axis``; see :func:`tapegrad.cumprod`."""
         return _ops.cumprod(self, _axis_kw(axis, dim))
 
     def reshape(self, *shape: Any) -> Tensor:
+        """The same data in another shape (``x.reshape(2, 3)`` or ``x.reshape((2, 3))``); ``view``
+        is the same.
+        """
         if len(shape) == 1 and not isinstance(shape[0], int):
             shape = tuple(shape[0])
         return _ops.reshape(self, shape)
@@ -643,66 +678,87 @@ class Tensor:
         return _ops.transpose(self, axes or None)
 
     def permute(self, *axes: Any) -> Tensor:
+        """Reorder the axes (PyTorch's ``permute``; NumPy's ``transpose(axes)``)."""
         if len(axes) == 1 and not isinstance(axes[0], int):
             axes = tuple(axes[0])
         return _ops.transpose(self, axes)
 
     def swapaxes(self, a: int, b: int) -> Tensor:
+        """Swap two axes; see :func:`tapegrad.swapaxes`."""
         return _ops.swapaxes(self, a, b)
 
     def moveaxis(self, source: Any, destination: Any) -> Tensor:
+        """Move axes to new positions; see :func:`tapegrad.moveaxis`."""
         return _ops.moveaxis(self, source, destination)
 
     def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        """Remove axes of length one (all, or those named)."""
         return _ops.squeeze(self, _axis_kw(axis, dim))
 
     def unsqueeze(self, dim: int) -> Tensor:
+        """Insert an axis of length one at ``dim`` (PyTorch's spelling of ``expand_dims``)."""
         return _ops.expand_dims(self, dim)
 
     def expand_dims(self, axis: Any) -> Tensor:
+        """Insert an axis of length one at ``axis``."""
         return _ops.expand_dims(self, axis)
 
     def broadcast_to(self, shape: Any) -> Tensor:
+        """Broadcast to ``shape`` (a view; the gradient is summed back)."""
         return _ops.broadcast_to(self, shape)
 
     def expand(self, *shape: Any) -> Tensor:
+        """Broadcast to the given sizes (PyTorch's ``expand``; ``-1`` keeps a size)."""
         if len(shape) == 1 and not isinstance(shape[0], int):
             shape = tuple(shape[0])
         return _ops.broadcast_to(self, shape)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """All axes (or ``start_dim`` to ``end_dim``) merged into one."""
         return _ops.flatten(self, start_dim, end_dim)
 
     def ravel(self) -> Tensor:
+        """The data as one axis."""
         return _ops.ravel(self)
 
     def repeat(self, repeats: Any, axis: Any = None) -> Tensor:
+        """Repeat elements along ``axis`` (NumPy's ``repeat``); see :func:`tapegrad.repeat`."""
         return _ops.repeat(self, repeats, axis)
 
     def tile(self, reps: Any) -> Tensor:
+        """Repeat the whole tensor ``reps`` times; see :func:`tapegrad.tile`."""
         return _ops.tile(self, reps)
 
     def flip(self, axis: Any = None) -> Tensor:
+        """Reverse the order of elements along ``axis``."""
         return _ops.flip(self, axis)
 
     def roll(self, shift: Any, axis: Any = None) -> Tensor:
+        """Roll elements along ``axis`` by ``shift``."""
         return _ops.roll(self, shift, axis)
 
     def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The diagonal (``offset``, ``axis1``, ``axis2`` as in NumPy)."""
         return _ops.diagonal(self, offset, axis1, axis2)
 
     def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """Sum of the diagonal."""
         return _ops.trace(self, offset, axis1, axis2)
 
     def clip(self, a_min: Any = None, a_max: Any = None) -> Tensor:
+        """Limit values to ``[a_min, a_max]`` (gradient 1 inside, 0 outside; ``clamp`` is the
+        same).
+        """
         return _ops.clip(self, a_min, a_max)
 
     clamp = clip
 
     def dot(self, other: Any) -> Tensor:
+        """Dot product (NumPy's ``dot`` semantics); see :func:`tapegrad.dot`."""
         return _ops.dot(self, other)
 
     def take(self, indices: Any, axis: Any = None) -> Tensor:
+        """Elements at ``indices`` along ``axis`` (flattened when ``axis`` is None)."""
         return _ops.take(self, indices, axis)
 
     def __getattr__(self, name: str) -> Any:
