@@ -283,6 +283,42 @@ def test_checkpoint_nested_blocks(W):
     assert inner.calls == 2
 
 
+def test_nested_blocks_keep_only_the_outer_inputs():
+    W = t(rng(3).standard_normal((16, 16)) * 0.3)
+    layer = lambda h: tg.tanh(h @ W)
+
+    def inner(h):
+        return layer(layer(h))
+
+    counts = Counter(inner)
+
+    def outer(h):
+        for _ in range(4):
+            h = tg.checkpoint(counts, h)
+        return h
+
+    x = t(rng(4).standard_normal((8, 16)))
+    h0 = x * 1.0
+    before = tg.autograd.saved_bytes()
+    y = tg.checkpoint(outer, h0)
+    # Only the outer block's input is held: the inner blocks' inputs were dropped with it.
+    assert tg.autograd.saved_bytes() - before == h0.data.nbytes
+    with tg.autograd.peak_saved_bytes() as m:
+        (y**2).sum().backward(retain_graph=True)
+    assert m.end == m.start
+    g1 = W.grad.numpy().copy()
+    (y**2).sum().backward()
+    close(W.grad, 2 * g1)
+    W.grad = x.grad = None
+    h = x * 1.0
+    for _ in range(4):
+        h = inner(h)
+    (h**2).sum().backward()
+    close(g1, W.grad)
+    # first run 4, per backward: the outer rerun 4, each inner block once 4 -> 4 + 2 * 8
+    assert counts.calls == 20
+
+
 def test_checkpoint_under_no_grad_just_calls():
     f = Counter(lambda a: a * 2)
     with tg.no_grad():
@@ -326,6 +362,16 @@ def test_checkpoint_graph_is_freed_without_cycles(W):
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_checkpoint_graph_dropped_without_backward_is_freed_at_once(W):
+    # The collector is off (fixture): a reference cycle would keep these alive.
+    x = t(rng().standard_normal(4))
+    y = tg.checkpoint(block_fn(W), x * 1.0)
+    block = y.grad_fn.args
+    refs = [weakref.ref(y.grad_fn), weakref.ref(block)]
+    del y, block
+    assert [r() for r in refs] == [None, None]
 
 
 def test_checkpoint_errors():

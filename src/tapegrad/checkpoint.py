@@ -134,7 +134,7 @@ def checkpoint(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
                 "pass and needs its inputs unchanged: compute out of place (y = x + 1, not "
                 "x += 1), or pass a copy (x.clone())"
             )
-    if block.nodes:
+    if block.nodes or block.children:
         outs = [o for o in tree_flatten(out)[0] if isinstance(o, Tensor)]
         block.prints = _fingerprint(outs)
         block.strip()

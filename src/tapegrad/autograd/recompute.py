@@ -74,6 +74,11 @@ class Block:
         "outputs",
         "prints",
         "tensor_inputs",
+        "parent",
+        "children",
+        "dropped",
+        "restored",
+        "kinds",
         "__weakref__",
     )
 
@@ -83,7 +88,8 @@ class Block:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.nodes: list[Node] = []
+        self.nodes: list[Any] = []  # the nodes; weak references once stripped
+        self.kinds: list[tuple[Any, str]] | None = None  # (kind, name) of each, once stripped
         self.rng = _random.get_state()
         self.watch: list[tuple[Any, Any]] = []
         self.mutations = -1
@@ -94,6 +100,17 @@ class Block:
         self.tensor_inputs = [
             a for a in tree_flatten((args, kwargs))[0] if isinstance(a, Tensor)
         ]
+        # A block made inside another (nested checkpoints) drops its inputs when the outer
+        # block drops its values, and gets them back from the outer block's recomputation.
+        host = grad_mode._state.collector
+        self.parent: Block | None = host if isinstance(host, Block) else None
+        self.children: list[Any] = []  # weak references, in creation order
+        self.dropped = False
+        self.restored = False  # inputs given back by the enclosing block's recomputation
+        if isinstance(host, Block):
+            host.children.append(weakref.ref(self))
+        elif isinstance(host, _Rerun):  # kept alive until the rerun is paired
+            host.children.append(lambda b=self: b)
         # The nearest collector outside that wants nested nodes too (memory accounting,
         # tape observers); an enclosing checkpoint block does not: these nodes are ours.
         c = grad_mode._state.collector
@@ -122,7 +139,14 @@ class Block:
 
     def _saved_arrays(self) -> list[np.ndarray]:
         """What a waiting block holds: its tensor inputs (for memory accounting)."""
-        out = [t.data for t in self.tensor_inputs if not (t.requires_grad and t.grad_fn is None)]
+        if self.dropped:  # it will get its inputs from the enclosing block's
+            assert self.parent is not None
+            return self.parent._saved_arrays()
+        out = [
+            t.data
+            for t in self.tensor_inputs
+            if self.restored or not (t.requires_grad and t.grad_fn is None)
+        ]
         from .._tree import tree_flatten
 
         out += [a for a in tree_flatten((self.args, self.kwargs))[0] if isinstance(a, np.ndarray)]
@@ -133,8 +157,14 @@ class Block:
         tracker = grad_mode._state.tracker
         seen: set[int] = set()
         watch = self.watch
-        for n in self.nodes:
-            if n.args is FREED or n.args is self:
+        if self.kinds is None:
+            # From now on the block refers to its nodes weakly: a waiting node refers to
+            # the block (its args), and the two must not keep each other alive.
+            self.kinds = [(_kind(n), n.prim.name) for n in self.nodes]
+            self.nodes = [weakref.ref(n) for n in self.nodes]
+        for r in self.nodes:
+            n = r()
+            if n is None or n.args is FREED or n.args is self:
                 continue
             vs = n.versions
             if vs is not None:
@@ -156,9 +186,26 @@ class Block:
         self.mutations = MUTATIONS[0]
         if tracker is not None:
             tracker.add(self)
+        for ref in self.children:
+            child = ref()
+            if child is not None and not child.dropped:
+                child.dropped = True
+                child.args = ()
+                child.kwargs = {}
+                child.tensor_inputs = []
+                if tracker is not None:
+                    tracker.add(child)
 
     def materialize(self, node: Node) -> list[Any]:
         """Recompute the block and give its nodes their saved values back; ``node.args``."""
+        self.recompute()
+        return node.args
+
+    def recompute(self) -> None:
+        """Run the function again and fill the waiting nodes (and nested blocks' inputs)."""
+        if self.dropped:  # nested: the inputs come from the enclosing block's recomputation
+            assert self.parent is not None
+            self.parent.recompute()
         self._check()
         rerun = _Rerun()
         st = grad_mode._state
@@ -172,14 +219,40 @@ class Block:
             st.collector, st.enabled = prev
             _random.set_state(state)
         self._pair(rerun.nodes, out)
+        self._restore_children(rerun.children)
         _local.refilled.append(self)
         tracker = st.tracker
         if tracker is not None:
             tracker.release(self)
-            for n in self.nodes:
-                if n.args.__class__ is list:
+            for r in self.nodes:
+                n = r()
+                if n is not None and n.args.__class__ is list:
                     tracker.add(n)
-        return node.args
+
+    def _restore_children(self, new: list[Any]) -> None:
+        if len(new) != len(self.children):
+            raise RuntimeError(
+                "a checkpointed function made a different number of nested checkpoint blocks "
+                f"when it was recomputed ({len(self.children)} the first time, {len(new)} now); "
+                "it must do the same work every time it is called with the same inputs"
+            )
+        tracker = grad_mode._state.tracker
+        for ref, new_ref in zip(self.children, new):
+            child, fresh = ref(), new_ref()
+            if child is None or not child.dropped or fresh is None:
+                continue
+            # Cut from the rerun's graph (only the values are wanted), keeping what makes
+            # the child record the same operations: requires_grad and tangents.
+            from .._tree import tree_flatten, tree_unflatten
+
+            leaves, tdef = tree_flatten((fresh.args, fresh.kwargs))
+            leaves = [_cut(a) for a in leaves]
+            child.args, child.kwargs = tree_unflatten(tdef, leaves)
+            child.tensor_inputs = [a for a in leaves if a.__class__ is _Tensor()]
+            child.restored = True
+            child.dropped = False
+            if tracker is not None:
+                tracker.add(child)
 
     def _check(self) -> None:
         if self.dirty is not None:
@@ -200,14 +273,12 @@ class Block:
                 )
 
     def _pair(self, new: list[Node], out: Any) -> None:
-        old = self.nodes
-        if len(new) != len(old) or any(
-            _kind(a) != _kind(b) for a, b in zip(old, new)
-        ):
+        kinds = self.kinds or []
+        if len(new) != len(kinds) or any(k[0] != _kind(b) for k, b in zip(kinds, new)):
             raise RuntimeError(
                 "a checkpointed function recorded different operations when it was recomputed "
-                f"for the backward pass ({len(old)} the first time, {len(new)} now; first "
-                f"difference: {_first_difference(old, new)}). It must do the same work every "
+                f"for the backward pass ({len(kinds)} the first time, {len(new)} now; first "
+                f"difference: {_first_difference(kinds, new)}). It must do the same work every "
                 "time it is called with the same inputs: no dependence on outside state that "
                 "changes, and random numbers only from tg.random's global generator"
             )
@@ -224,9 +295,10 @@ class Block:
                     "tg.random's global generator inside checkpointed code, and do not read "
                     "outside state that changes between the forward and backward passes"
                 )
-        for a, b in zip(old, new):
-            if a.args is not self:
-                continue  # freed by an earlier pass: stays freed
+        for r, b in zip(self.nodes, new):
+            a = r()
+            if a is None or a.args is not self:
+                continue  # gone, or freed by an earlier pass (stays freed)
             a.args = b.args
             a.ans = b.ans
             a.versions = b.versions
@@ -241,21 +313,38 @@ def _kind(n: Node) -> Any:
     return getattr(p, "fn", p)
 
 
-def _first_difference(old: list[Node], new: list[Node]) -> str:
-    for i, (a, b) in enumerate(zip(old, new)):
-        if _kind(a) != _kind(b):
-            return f"operation {i} was '{a.prim.name}', now '{b.prim.name}'"
+def _first_difference(old: list[tuple[Any, str]], new: list[Node]) -> str:
+    for i, ((kind, name), b) in enumerate(zip(old, new)):
+        if kind != _kind(b):
+            return f"operation {i} was '{name}', now '{b.prim.name}'"
     return f"operation {min(len(old), len(new))} is missing in the shorter run"
+
+
+def _Tensor() -> Any:
+    from ..tensor import Tensor
+
+    return Tensor
+
+
+def _cut(a: Any) -> Any:
+    T = _Tensor()
+    if not isinstance(a, T):
+        return a
+    w = T._wrap(a.data)
+    w.requires_grad = a.requires_grad
+    w._fw = a._fw
+    return w
 
 
 class _Rerun:
     """Collects the nodes of a recomputation (not passed on: they are thrown away)."""
 
-    __slots__ = ("nodes", "outer")
+    __slots__ = ("nodes", "outer", "children")
 
     def __init__(self) -> None:
         self.nodes: list[Node] = []
         self.outer = None
+        self.children: list[Any] = []  # blocks made during the rerun (weak references)
 
     def append(self, node: Node, args: Any, out: Any) -> None:
         self.nodes.append(node)
