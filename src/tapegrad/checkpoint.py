@@ -100,8 +100,9 @@ def checkpoint(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
     Notes
     -----
-    Nesting works (a checkpointed function may call ``checkpoint``); the inner blocks keep
-    their own inputs.  A Module's buffers changed by its forward (running statistics of
+    Blocks nest (a checkpointed function may call ``checkpoint``): only the outermost
+    block's inputs are kept; the inner blocks get theirs back when the outer block is
+    recomputed.  A Module's buffers changed by its forward (running statistics of
     batch norm) are changed again by the recomputation: checkpoint such layers in eval
     mode, or accept the second update.
 

@@ -114,6 +114,8 @@ def _explain(args: argparse.Namespace) -> int:
         table = explain(L, *values.values(), mode=args.mode, names=names, label="L", title=title)
     except (ValueError, TypeError) as err:
         p.error(str(err))
+    except ArithmeticError as err:  # e.g. 9**9**99 overflows while evaluating constants
+        p.error(f"the expression could not be evaluated: {type(err).__name__}: {err}")
     if args.format == "markdown":
         print(table.to_markdown(precision=args.precision), end="")
     elif args.format == "html":
