@@ -597,6 +597,116 @@ def test_graph_when_the_output_is_an_input():
     assert _by_step(g.source) == {"w1": ["w1 = x", "= 1", "w̄1 = 1"]}
 
 
+def _arrow_labels(source: str) -> list[tuple[str, str, list[str]]]:
+    """``(from step, to step, label lines)`` per arrow from a step, in DOT order."""
+    names = {v: lines[0].split(" = ")[0] for v, lines in _vertices(source).items()}
+    out = []
+    for t, h, lab in re.findall(
+        r'^\s*(\w+) -> (\w+)(?: \[label="((?:[^"\\]|\\.)*)"\])?;$', source, re.M
+    ):
+        if not t.startswith("const"):
+            out.append((names[t], names[h], lab.split("\\n") if lab else []))
+    return out
+
+
+def test_graph_arrows_carry_the_local_partials(seed004):
+    assert _arrow_labels(seed004.graph().source) == [
+        ("w1", "w3", ["∂w3/∂w1", "= cos(w1) = 0.540302"]),
+        ("w1", "w4", ["∂w4/∂w1", "= w2 = 2"]),
+        ("w2", "w4", ["∂w4/∂w2", "= w1 = 1"]),
+        ("w3", "w5", ["∂w5/∂w3", "= 1"]),
+        ("w4", "w5", ["∂w5/∂w4", "= 1"]),
+    ]
+    # The labels are the table's local partials, word for word.
+    table = seed004.to_text()
+    for _, _, (head, rest) in _arrow_labels(seed004.graph().source):
+        assert f"{head} {rest}" in table
+
+
+def _number(lines: list[str]) -> float:
+    return float(lines[-1].rsplit("= ", 1)[1])
+
+
+@pytest.mark.parametrize(
+    "fn, args",
+    [
+        (sin_xy, (0.3, -1.7)),
+        (f, (3.0, 2.0)),
+        (lambda x, y: tg.exp(x * y) / (1.0 + x**2) - tg.tanh(y) * x, (0.7, -0.4)),
+    ],
+)
+def test_graph_adjoints_are_sums_over_outgoing_arrows(fn, args):
+    e = explain(fn, *args, mode="both")
+    arrows = _arrow_labels(e.graph(precision=15).source)
+    by_name = {s.name: s for s in e.rows}
+    for s in e.rows:
+        if s.name == e.output:
+            continue
+        out_of = [(h, lines) for t, h, lines in arrows if t == s.name]
+        assert out_of, s.name
+        total = sum(float(by_name[h].adjoint) * _number(lines) for h, lines in out_of)
+        assert total == pytest.approx(float(s.adjoint), rel=1e-10, abs=1e-12)
+    # Forward mode: each tangent is the sum over incoming arrows of partial x tangent.
+    for s in e.rows:
+        into = [(t, lines) for t, h, lines in arrows if h == s.name]
+        if not into:
+            continue
+        for n in e.inputs:
+            total = sum(_number(lines) * float(by_name[t].tangents[n]) for t, lines in into)
+            assert total == pytest.approx(float(s.tangents[n]), rel=1e-10, abs=1e-12)
+
+
+def test_graph_draws_one_labelled_arrow_per_argument_of_x_times_x():
+    e = explain(lambda x: x * x, 3.0)
+    assert _arrow_labels(e.graph().source) == [
+        ("w1", "w2", ["∂w2/∂w1", "= w1 = 3"]),
+        ("w1", "w2", ["∂w2/∂w1", "= w1 = 3"]),
+    ]
+    assert e["x"].adjoint == 6.0  # w̄2·w1 + w̄2·w1
+
+
+def test_graph_partials_in_forward_mode_are_the_same(seed004):
+    fwd = explain(sin_xy, 1.0, 2.0, mode="forward").graph().source
+    assert _arrow_labels(fwd) == _arrow_labels(seed004.graph().source)
+    assert _arrow_labels(explain(sin_xy, 1.0, 2.0).graph(precision=3).source)[0][2] == [
+        "∂w3/∂w1",
+        "= cos(w1) = 0.54",
+    ]
+
+
+def test_graph_without_partials_draws_bare_arrows(seed004):
+    g = seed004.graph(show_partials=False)
+    assert all(lines == [] for _, _, lines in _arrow_labels(g.source))
+    assert "∂" not in g.source
+    assert _by_step(g.source) == _by_step(seed004.graph().source)
+    both = seed004.graph(show_adjoints=False, show_partials=False).source
+    assert "∂" not in both and "w̄" not in both
+
+
+def test_graph_partials_of_constants_jacobians_and_multi_output_ops():
+    g = explain(lambda x: 2 * x**3, 2.0).graph().source
+    assert _arrow_labels(g) == [
+        ("w1", "w2", ["∂w2/∂w1", "= 3·w1**2 = 12"]),
+        ("w2", "w3", ["∂w3/∂w2", "= 2"]),
+    ]
+    assert re.findall(r"^\s*const\d+ -> \w+;$", g, re.M)  # constants: unlabelled arrows
+
+    W = tg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    g = explain(lambda x: tg.sum(W @ x), np.array([1.0, -1.0])).graph().source
+    assert ("w1", "w3", ["∂w3/∂w1", "= Jacobian"]) in _arrow_labels(g)
+
+    def both_halves(x):
+        a, b = tg.split(x, 2)
+        return tg.sum(a * b)
+
+    e = explain(both_halves, np.arange(4.0))
+    arrows = _arrow_labels(e.graph().source)
+    # One split, two outputs used: the arrow into it carries both partials.
+    assert ("w1", "w2", ["∂w2/∂w1", "= Jacobian", "∂w3/∂w1", "= Jacobian"]) in arrows
+    out_of_split = [lines for t, h, lines in arrows if h == "w4"]
+    assert out_of_split == [["[0] ∂w4/∂w2", "= w3 = [2, 3]"], ["[1] ∂w4/∂w3", "= w2 = [0, 1]"]]
+
+
 @needs_dot
 def test_graph_renders_to_svg_with_the_labels(seed004, tmp_path):
     path = seed004.graph().render(tmp_path / "seed.svg")
@@ -671,6 +781,7 @@ def test_cli_graph_writes_dot(tmp_path, capsys):
     assert "w3 = sin(w1)" in dot and "w̄3 = 1" in dot and "w̄1 = 2.5403" in dot
     assert _by_step(dot)["w1"] == ["w1 = x", "= 1", "w̄1 = 2.5403"]
     assert "(freed)" not in dot and "x0" not in dot
+    assert ("w1", "w3", ["∂w3/∂w1", "= cos(w1) = 0.540302"]) in _arrow_labels(dot)
     cap = capsys.readouterr()
     assert "w3 = sin(w1)" in cap.out and str(path) in cap.err
 
@@ -701,3 +812,10 @@ def test_cli_graph_reports_an_unknown_format(tmp_path, capsys):
         main(["explain", "x*2", "x=1", "--graph", str(tmp_path / "g.nosuchformat")])
     assert exc.value.code == 2
     assert "--graph" in capsys.readouterr().err
+
+
+def test_cli_overflowing_constants_are_an_error_not_a_traceback(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["explain", "x * 9**9**99", "x=1"])
+    assert exc.value.code == 2
+    assert "could not be evaluated" in capsys.readouterr().err

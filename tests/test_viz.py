@@ -528,6 +528,158 @@ def test_annotations_survive_collapsing():
     assert "the output" in g.source and "more" in g.source
 
 
+# ----------------------------------------------------------------------------- edge labels
+
+
+def edge_labels_of(source: str) -> list[tuple[str, str, str]]:
+    """``(tail, head, label)`` per edge statement, in order ("" when unlabelled)."""
+    out = []
+    for t, h, lab in re.findall(
+        r'^\s*(\w+) -> (\w+)(?: \[label="((?:[^"\\]|\\.)*)"\])?;$', source, re.M
+    ):
+        out.append((t, h, lab.replace("\\n", "\n")))
+    return out
+
+
+def test_no_edge_labels_leave_the_picture_as_it_was():
+    x, y, L = seed_graph()
+    plain = viz.graph(L, params={"x": x, "y": y}).source
+    for empty in (None, {}, lambda p, c, i: None, lambda p, c, i: ""):
+        assert viz.graph(L, params={"x": x, "y": y}, edge_labels=empty).source == plain
+    assert all(lab == "" for _, _, lab in edge_labels_of(plain))
+
+
+def test_edge_labels_by_pair_and_by_position():
+    x, y, L = seed_graph()
+    sin_node, mul_node = L.grad_fn.parents
+    g = viz.graph(
+        L,
+        edge_labels={
+            (x, sin_node): "cos(x)",
+            (x, mul_node): "every x arrow",
+            (y, mul_node, 1): "x",
+            (sin_node, L): "1",  # a recorded tensor stands for its operation
+            (mul_node, L.grad_fn, 1): "1 (position 1)",
+        },
+    )
+    assert edge_labels_of(g.source) == [
+        ("leaf0", "op0", "cos(x)"),
+        ("leaf0", "op1", "every x arrow"),
+        ("leaf1", "op1", "x"),
+        ("op0", "op2", "1"),
+        ("op1", "op2", "1 (position 1)"),
+    ]
+    assert [(t, h) for t, h, _ in edge_labels_of(g.source)] == list(g.edges)
+
+
+def test_each_arrow_of_a_multi_edge_gets_its_own_label():
+    x = tg.tensor(3.0, requires_grad=True)
+    sq = x * x
+    g = viz.graph(sq, edge_labels={(x, sq, 0): "left", (x, sq, 1): "right"})
+    assert edge_labels_of(g.source) == [("leaf0", "op0", "left"), ("leaf0", "op0", "right")]
+    # The pair labels both, a position key wins over it for its own arrow.
+    g = viz.graph(sq, edge_labels={(x, sq): "both", (x, sq, 1): "second"})
+    assert [lab for _, _, lab in edge_labels_of(g.source)] == ["both", "second"]
+    seen = []
+    g = viz.graph(sq, edge_labels=lambda p, c, i: seen.append((p, c, i)) or f"pos {i}")
+    assert [lab for _, _, lab in edge_labels_of(g.source)] == ["pos 0", "pos 1"]
+    assert [(p is x, c is sq.grad_fn, i) for p, c, i in seen] == [(True, True, 0), (True, True, 1)]
+
+
+def test_edge_label_function_sees_nodes_and_leaves_but_not_constants():
+    x = tg.tensor(2.0, requires_grad=True)
+    h = tg.exp(x)
+    out = 3.0 * h
+    seen = []
+
+    def lab(producer, consumer, position):
+        seen.append((producer, consumer, position))
+        return f"{type(producer).__name__}->{consumer.name}[{position}]"
+
+    g = viz.graph(out, edge_labels=lab)
+    assert len(seen) == 2  # the constant 3 feeds its arrow unlabelled
+    assert seen[0][0] is x and seen[0][1] is h.grad_fn and seen[0][2] == 0
+    assert seen[1][0] is h.grad_fn and seen[1][1] is out.grad_fn and seen[1][2] == 1
+    labs = {(t, hd): lb for t, hd, lb in edge_labels_of(g.source)}
+    assert labs[("leaf0", "op0")] == "Tensor->exp[0]"
+    assert labs[("op0", "op1")] == "Node->multiply[1]"
+    assert labs[("const0", "op1")] == ""
+
+
+def test_edge_labels_keep_the_output_index_of_a_multi_output_op():
+    x = tg.tensor(np.arange(4.0), requires_grad=True)
+    a, b = tg.split(x, 2)
+    out = tg.sum(a * b)
+    split = a.grad_fn
+    mul = out.grad_fn.parents[0]
+    g = viz.graph(out, edge_labels={(split, mul, 0): "b", (split, mul, 1): "a"})
+    from_split = [
+        lb for t, _, lb in edge_labels_of(g.source) if label(g.source, t).startswith("split")
+    ]
+    assert from_split == ["[0] b", "[1] a"]
+
+
+def test_edge_labels_are_escaped_and_keys_outside_the_graph_are_ignored():
+    x, y, L = seed_graph()
+    other = tg.tensor(5.0, requires_grad=True)
+    sin_node = L.grad_fn.parents[0]
+    g = viz.graph(
+        L, edge_labels={(x, sin_node): 'say "hi" \\ bye\nline 2', (other, sin_node): "never"}
+    )
+    assert '[label="say \\"hi\\" \\\\ bye\\nline 2"]' in g.source
+    assert "never" not in g.source
+
+
+def test_edge_labels_skip_collapsed_boxes():
+    model = mlp(10)
+    out = tg.sum(model(tg.tensor(np.ones((1, 4)))))
+    g = viz.graph(out, params=model, edge_labels=lambda p, c, i: "d")
+    edges = edge_labels_of(g.source)
+    more = [v for v in g.node_ids if v.startswith("more")]
+    assert more
+    for t, h, lab in edges:
+        if t in more or h in more:
+            assert lab == ""
+    assert any(lab == "d" for _, _, lab in edges)
+
+
+@pytest.mark.parametrize(
+    "edge_labels, match",
+    [
+        ({"x": "a"}, "keys must be .producer, consumer. or"),
+        ({(0, 1): "a"}, "the producer must be a Node or a leaf Tensor, got int"),
+        ("labels", "edge_labels must be a dict"),
+        (lambda p, c, i: 2.5, "must be a str or None, got float"),
+    ],
+)
+def test_edge_label_errors_say_what_was_wrong(edge_labels, match):
+    x, y, L = seed_graph()
+    with pytest.raises(TypeError, match=match):
+        viz.graph(L, edge_labels=edge_labels)
+
+
+def test_edge_label_keys_are_checked():
+    x, y, L = seed_graph()
+    sin_node = L.grad_fn.parents[0]
+    with pytest.raises(TypeError, match="the consumer must be a Node or a recorded Tensor"):
+        viz.graph(L, edge_labels={(x, y): "a"})
+    with pytest.raises(TypeError, match="non-negative int, got -1"):
+        viz.graph(L, edge_labels={(x, sin_node, -1): "a"})
+    with pytest.raises(TypeError, match="must be a str or None, got int"):
+        viz.graph(L, edge_labels={(x, sin_node): 3})
+
+
+@needs_dot
+def test_edge_labels_appear_in_the_svg():
+    x, y, L = seed_graph()
+    sin_node = L.grad_fn.parents[0]
+    root = ET.fromstring(viz.graph(L, edge_labels={(x, sin_node): "cos(x) = 0.5403"}).pipe())
+    edges = [el for el in root.iter(SVG + "g") if el.get("class") == "edge"]
+    texts = {el.find(SVG + "title").text: [t.text for t in el.iter(SVG + "text")] for el in edges}
+    assert texts["leaf0->op0"] == ["cos(x) = 0.5403"]
+    assert texts["leaf0->op1"] == []
+
+
 # ----------------------------------------------------------------------------- rendering
 
 

@@ -63,12 +63,14 @@ def deep() -> viz.Graph:
 
 
 def explain_sin() -> viz.Graph:
-    """The explained tape of L(x, y) = sin(x) + x*y at (1, 2): values and adjoints."""
+    """The explained tape of L(x, y) = sin(x) + x*y at (1, 2): values, adjoints, and the
+    local partials on the arrows."""
     return tg.explain(lambda x, y: tg.sin(x) + x * y, 1.0, 2.0).graph()
 
 
 def explain_product() -> viz.Graph:
-    """f(x, y) = (x + y)(x - y) at (3, 2) in both modes: values, adjoints and tangents."""
+    """f(x, y) = (x + y)(x - y) at (3, 2) in both modes: values, adjoints, tangents, and
+    the local partials on the arrows."""
 
     def f(x: tg.Tensor, y: tg.Tensor) -> tg.Tensor:
         return (x + y) * (x - y)

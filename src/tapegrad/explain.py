@@ -1083,6 +1083,18 @@ def _pyval(a: np.ndarray | None) -> Any:
     return float(a) if a.ndim == 0 and a.dtype.kind == "f" else a
 
 
+def _partial_text(s: Step, p: Partial, precision: int) -> str:
+    """``"∂w3/∂w1 = cos(w1) = 0.540302"``; ``"∂w5/∂w3 = 1"`` where formula and value agree."""
+    head = f"∂{s.name}/∂{p.wrt}"
+    v = "Jacobian" if p.value is None else _fmt(p.value, precision)
+    if p.value is not None and p.value.size and np.all(p.value == p.value.flat[0]):
+        if p.formula == _fmt(p.value.flat[0], precision):
+            v = p.formula  # ones everywhere: "∂w5/∂w3 = 1"
+    if p.formula is None or p.formula == v:
+        return f"{head} = {v}"
+    return f"{head} = {p.formula} = {v}"
+
+
 @dataclass
 class _Table:
     title: str
@@ -1184,6 +1196,7 @@ class Explanation:
     def graph(
         self,
         show_adjoints: bool = True,
+        show_partials: bool = True,
         *,
         precision: int = 6,
         rankdir: str = "TB",
@@ -1198,11 +1211,23 @@ class Explanation:
         operand a small dashed box, the output is filled orange; arrows go from each step to
         the steps that read it.  Inputs the output does not depend on are not drawn.
 
+        Each arrow carries the local partial derivative of the step it enters with respect
+        to the step it leaves, as in the table's ``local partials`` column, on two lines to
+        keep it narrow: ``∂w3/∂w1`` over ``= cos(w1) = 0.540302`` (``= 1`` alone where the
+        formula is the number).
+        In reverse mode an input's adjoint is the sum over its outgoing arrows of the
+        consumer's adjoint times the arrow's partial (``w̄1 = w̄3·cos(w1) + w̄4·w2``); in
+        forward mode the same partials multiply the tangents flowing along the arrows.  A
+        step read twice by one op (``x * x``) has one arrow per argument, each with its own
+        partial.
+
         Parameters
         ----------
         show_adjoints : bool
             Draw the derivative lines: adjoints (reverse mode) and tangents (forward mode).
             False draws the forward pass alone: equations and values.
+        show_partials : bool
+            Label the arrows with the local partial derivatives (default True).
         precision : int
             Significant digits of the numbers (as in :meth:`to_text`).
         rankdir : {"TB", "BT", "LR", "RL"}
@@ -1236,6 +1261,14 @@ class Explanation:
         w5 = w3 + w4\\n= 2.84147\\nw̄5 = 1
         w1 = x\\n= 1\\nw̄1 = 2.5403
         w2 = y\\n= 2\\nw̄2 = 1
+        >>> for line in g.source.splitlines():
+        ...     if "->" in line:
+        ...         print(line.strip())
+        leaf0 -> op0 [label="∂w3/∂w1\\n= cos(w1) = 0.540302"];
+        leaf0 -> op1 [label="∂w4/∂w1\\n= w2 = 2"];
+        leaf1 -> op1 [label="∂w4/∂w2\\n= w1 = 1"];
+        op0 -> op2 [label="∂w5/∂w3\\n= 1"];
+        op1 -> op2 [label="∂w5/∂w4\\n= 1"];
         """
         from . import viz
 
@@ -1252,11 +1285,27 @@ class Explanation:
             for n in names:
                 lines += self._vertex_lines(by_name[n], bool(show_adjoints), precision)
             notes[v] = lines
+        arrows: dict[
+            tuple[Node | Tensor, Node | Tensor] | tuple[Node | Tensor, Node | Tensor, int], str
+        ] = {}
+        if show_partials:
+            vertex_of = {n: v for v, names in pic.vertices for n in names}
+            for s in self.rows:
+                consumer = vertex_of.get(s.name)
+                if not isinstance(consumer, Node):
+                    continue
+                for p in s.partials:
+                    key = (vertex_of[p.wrt], consumer, p.position)
+                    # Two lines keep the labels narrow: "∂w3/∂w1" over "= cos(w1) = 0.540302".
+                    text = _partial_text(s, p, precision).replace(" = ", "\n= ", 1)
+                    # One arrow per argument; the outputs of a multi-output op share it.
+                    arrows[key] = f"{arrows[key]}\n{text}" if key in arrows else text
         return viz.graph(
             pic.root,
             params=pic.inputs,
             annotate=notes,
             details=False,
+            edge_labels=arrows or None,
             rankdir=rankdir,
             max_nodes=max_nodes,
         )
@@ -1272,17 +1321,7 @@ class Explanation:
             headers += ["tangent"] + [f"{WDOT}, seed {n}" for n in self.inputs]
         rows = []
         for s in self.rows:
-            parts = []
-            for p in s.partials:
-                head = f"∂{s.name}/∂{p.wrt}"
-                v = "Jacobian" if p.value is None else _fmt(p.value, precision)
-                if p.value is not None and p.value.size and np.all(p.value == p.value.flat[0]):
-                    if p.formula == _fmt(p.value.flat[0], precision):
-                        v = p.formula  # ones everywhere: "∂w5/∂w3 = 1"
-                if p.formula is None or p.formula == v:
-                    parts.append(f"{head} = {v}")
-                else:
-                    parts.append(f"{head} = {p.formula} = {v}")
+            parts = [_partial_text(s, p, precision) for p in s.partials]
             row = [s.equation]
             if shaped:
                 row.append("?" if s.shape is None else str(s.shape))

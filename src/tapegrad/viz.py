@@ -30,7 +30,14 @@ from .autograd.node import FREED, Meta, Node
 from .errors import TapegradError
 from .tensor import Tensor
 
-__all__ = ["Annotations", "Graph", "GraphvizError", "GraphvizNotFoundError", "graph"]
+__all__ = [
+    "Annotations",
+    "EdgeLabels",
+    "Graph",
+    "GraphvizError",
+    "GraphvizNotFoundError",
+    "graph",
+]
 
 Annotations = (
     Mapping[Node | Tensor, str | Iterable[str]]
@@ -40,6 +47,17 @@ Annotations = (
 vertex (a :class:`~tapegrad.autograd.node.Node`, a leaf Tensor, or a recorded Tensor standing
 for the operation that made it) to a string or a list of strings, or as a function of the
 vertex (a Node or a leaf Tensor) returning them (None: nothing to add)."""
+
+EdgeLabels = (
+    Mapping[tuple[Node | Tensor, Node | Tensor] | tuple[Node | Tensor, Node | Tensor, int], str]
+    | Callable[[Node | Tensor, Node, int], str | None]
+)
+"""What ``graph(..., edge_labels=...)`` takes: labels for the arrows, as a mapping from
+``(producer, consumer)`` or ``(producer, consumer, position)`` to a string, or as a function
+``(producer, consumer, position) -> str | None``.  The producer is a
+:class:`~tapegrad.autograd.node.Node` or a leaf Tensor, the consumer a Node (a recorded Tensor
+stands for the operation that made it), and ``position`` the consumer's input the arrow
+feeds."""
 
 # A repeated unit is collapsed once it occurs this many times in a row (the first one is drawn).
 MIN_REPEATS = 3
@@ -341,6 +359,80 @@ def _annotator(annotate: Any) -> Callable[[Any], list[str]] | None:
     )
 
 
+def _edge_vertex(obj: Any, role: str) -> Any:
+    """A key's producer or consumer as a vertex: a recorded Tensor stands for its Node."""
+    if isinstance(obj, Tensor) and obj.grad_fn is not None:
+        return obj.grad_fn
+    if isinstance(obj, Node) or (isinstance(obj, Tensor) and role == "producer"):
+        return obj
+    what = "a Node or a leaf Tensor" if role == "producer" else "a Node or a recorded Tensor"
+    raise TypeError(
+        f"edge_labels keys are (producer, consumer) or (producer, consumer, position): the "
+        f"{role} must be {what}, got {type(obj).__name__}"
+    )
+
+
+def _edge_text(text: Any, where: str) -> str | None:
+    if text is None or isinstance(text, str):
+        return text or None
+    raise TypeError(
+        f"edge_labels: the label of {where} must be a str or None, got "
+        f"{type(text).__name__}; format it first, e.g. f'{{value:.4g}}'"
+    )
+
+
+def _edge_labeller(edge_labels: Any) -> Callable[[Any, Node, int], str | None] | None:
+    """``edge_labels`` as a function of (producer, consumer Node, input position)."""
+    if edge_labels is None:
+        return None
+    if isinstance(edge_labels, Mapping):
+        by_pos: dict[tuple[int, int, int], str] = {}
+        by_pair: dict[tuple[int, int], str] = {}
+        keep: list[Any] = []  # holds the keys, so that their ids stay theirs while we draw
+        for key, text in edge_labels.items():
+            if not isinstance(key, tuple) or len(key) not in (2, 3):
+                raise TypeError(
+                    "edge_labels keys must be (producer, consumer) or (producer, consumer, "
+                    f"position) tuples, got {type(key).__name__} {key!r:.60}"
+                )
+            src = _edge_vertex(key[0], "producer")
+            dst = _edge_vertex(key[1], "consumer")
+            keep += [src, dst]
+            where = f"the arrow into the {dst.name} node"
+            label = _edge_text(text, where)
+            if label is None:
+                continue
+            if len(key) == 3:
+                pos = key[2]
+                if isinstance(pos, bool) or not isinstance(pos, (int, np.integer)) or pos < 0:
+                    raise TypeError(
+                        f"edge_labels: the position in a (producer, consumer, position) key is "
+                        f"the consumer's input index, a non-negative int, got {pos!r}"
+                    )
+                by_pos[(id(src), id(dst), int(pos))] = label
+            else:
+                by_pair[(id(src), id(dst))] = label
+
+        def from_mapping(src: Any, dst: Node, pos: int) -> str | None:
+            got = by_pos.get((id(src), id(dst), pos))
+            return got if got is not None else by_pair.get((id(src), id(dst)))
+
+        from_mapping.keep = keep  # type: ignore[attr-defined]
+        return from_mapping
+    if callable(edge_labels):
+        fn = edge_labels
+
+        def from_function(src: Any, dst: Node, pos: int) -> str | None:
+            return _edge_text(fn(src, dst, pos), f"the arrow into input {pos} of {dst.name}")
+
+        return from_function
+    raise TypeError(
+        "edge_labels must be a dict from (producer, consumer) or (producer, consumer, position) "
+        "to a str, or a function (producer, consumer, position) -> str or None, got "
+        f"{type(edge_labels).__name__}"
+    )
+
+
 # ----------------------------------------------------------------------------- the walk
 
 
@@ -387,9 +479,12 @@ class _Builder:
         rankdir: str,
         annotate: Any = None,
         details: bool = True,
+        edge_labels: Any = None,
     ) -> None:
         self.roots = roots
         self.notes = _annotator(annotate)
+        self.edge_text = _edge_labeller(edge_labels)
+        self.edge_memo: dict[tuple[str, int], str | None] = {}
         self.details = details
         self.show_values = show_values
         self.show_grads = show_grads
@@ -734,7 +829,7 @@ class _Builder:
         dedupe: set[tuple[str, str]] = set()
         for head, ins in self.inputs.items():
             h = self.rep[head]
-            for src, k in ins:
+            for pos, (src, k) in enumerate(ins):
                 t = self.rep[src]
                 if t == h:
                     continue
@@ -745,7 +840,14 @@ class _Builder:
                     dedupe.add((t, h))
                 node = self.obj.get(src)
                 multi = isinstance(node, Node) and node.out_meta is not None and not boxed
-                out.append((t, h, f"[{k}]" if multi else ""))
+                text = f"[{k}]" if multi else ""
+                if self.edge_text is not None and not boxed and self.kind.get(src) != "const":
+                    if (head, pos) not in self.edge_memo:  # edges() runs again after truncate()
+                        self.edge_memo[(head, pos)] = self.edge_text(node, self.obj[head], pos)
+                    mine = self.edge_memo[(head, pos)]
+                    if mine:
+                        text = f"{text} {mine}" if text else mine
+                out.append((t, h, text))
         return out
 
     def truncate(self) -> None:
@@ -984,6 +1086,7 @@ def graph(
     params: Mapping[str, Tensor] | Any | None = None,
     annotate: Annotations | None = None,
     details: bool = True,
+    edge_labels: EdgeLabels | None = None,
     max_nodes: int | None = 200,
     collapse: bool = True,
     rankdir: str = "TB",
@@ -1036,6 +1139,17 @@ def graph(
         Draw tapegrad's own lines (name, value, saved arrays, gradient) in annotated vertices
         (default True).  False: an annotated vertex shows its annotation alone, which then
         says everything about it; vertices without an annotation keep their usual label.
+    edge_labels : dict or callable, optional
+        Labels for the arrows, e.g. the local partial derivative each arrow carries.  A dict
+        maps ``(producer, consumer)`` to a string, where the producer is an operation (a
+        :class:`~tapegrad.autograd.node.Node`) or a leaf tensor and the consumer an operation
+        (recorded tensors stand for the operations that made them); a key
+        ``(producer, consumer, position)`` labels only the arrow into the consumer's input
+        ``position`` and wins over the pair, which tells apart the two arrows of ``x * x``.
+        A function is called as ``edge_labels(producer, consumer, position)`` for each arrow
+        from an operation or leaf and returns the label or None.  Arrows from constants and
+        into or out of collapsed boxes are not labelled; an arrow that says which output of
+        a multi-output operation it carries keeps that (``[1] label``).
     max_nodes : int or None
         The most vertices to draw (default 200; None: no limit).  Past it, repeated runs of
         operations are collapsed as repeated module calls are, and if that is not enough only
@@ -1060,7 +1174,8 @@ def graph(
     ------
     TypeError
         When ``output`` is not a Tensor (or tensors), ``params`` is not a dict or a Module, or
-        ``annotate`` is not a dict or a function of vertices giving strings.
+        ``annotate`` is not a dict or a function of vertices giving strings, or
+        ``edge_labels`` is not a dict of edges or a function of them giving strings.
     ValueError
         When an output was not recorded (``requires_grad`` is False): there is nothing to draw.
 
@@ -1094,6 +1209,22 @@ def graph(
     >>> g = viz.graph(L, annotate={L: ["L", "the loss"]}, details=False)
     >>> print(next(ln for ln in g.source.splitlines() if "loss" in ln).strip())
     op2 [label="L\\nthe loss", fillcolor="#ffd8a8", penwidth="2", tooltip="output"];
+
+    Labels on the arrows, by (producer, consumer) or, for ``x * y`` read at two positions,
+    by (producer, consumer, position):
+
+    >>> mul_node = L.grad_fn.parents[1]
+    >>> g = viz.graph(
+    ...     L,
+    ...     params={"x": x, "y": y},
+    ...     edge_labels={(x, sin_node): "cos(x)", (x, mul_node, 0): "y", (y, mul_node, 1): "x"},
+    ... )
+    >>> print("\\n".join(ln for ln in g.source.splitlines() if "->" in ln))
+      leaf0 -> op0 [label="cos(x)"];
+      leaf0 -> op1 [label="y"];
+      leaf1 -> op1 [label="x"];
+      op0 -> op2;
+      op1 -> op2;
     """
     roots = _roots(output)
     if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
@@ -1110,6 +1241,7 @@ def graph(
         rankdir,
         annotate=annotate,
         details=bool(details),
+        edge_labels=edge_labels,
     ).build()
 
 
