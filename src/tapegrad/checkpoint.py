@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import array
 import math
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ from ._tree import tree_flatten, tree_unflatten
 from .autograd import grad_mode
 from .autograd.engine import grads_to, version_key
 from .autograd.node import Meta, Node
-from .autograd.recompute import Block, _fingerprint, _Rerun
+from .autograd.recompute import Block, _fingerprint, observer
 from .errors import (
     GraphFreedError,
     InplaceModificationError,
@@ -274,15 +275,6 @@ def _schedule(n: int, s: int) -> Any:
     return MultistageCheckpointSchedule(n, min(s, max(n - 1, 0)), 0)
 
 
-def _observer() -> Any:
-    """The nearest active collector that is not a checkpoint block (memory accounting,
-    tape observers): it sees the nodes recorded inside a chain's steps too."""
-    c = grad_mode._state.collector
-    while isinstance(c, (Block, _Rerun)):
-        c = c.outer
-    return c
-
-
 class _Collect:
     """Collects the nodes of one taped step and passes them on to an observer."""
 
@@ -327,15 +319,13 @@ class _ChainRule:
         "steps",
         "found",
         "step_reads",
+        "node",
         "__weakref__",
     )
 
-    # Snapshots come and go during the backward pass: this rule reports them to the memory
-    # account itself (see autograd.memory).
-    accounts_itself = True
-
     def __init__(self, step: Any, n: int, s: int, treedef: Any, like: list[Any]):
         self.name = "checkpoint_chain"
+        self.node: Any = None  # weak reference to this rule's tape entry, once made
         self.steps: list[Callable[[Any], Any]] | None = step if isinstance(step, list) else None
         self.found: dict[Any, Any] = {}
         # What each step read from outside in the first sweep (sets shared between steps).
@@ -382,18 +372,11 @@ class _ChainRule:
         # The first forward sweep records every step (and drops the record at once) to
         # find all the outside tensors the steps read; later untaped steps record nothing.
         record = taped or not self.recorded
-        st = grad_mode._state
-        prev = (st.collector, st.enabled)
-        coll = _Collect(_observer()) if record else None
-        if record:
-            st.collector = st.enabled = coll
-        else:
-            st.enabled = False
+        coll = _Collect(observer()) if record else None
+        mode = grad_mode.collecting(coll) if coll is not None else grad_mode.no_grad()
         step = self.step if self.steps is None else self.steps[k]
-        try:
+        with grad_mode.enable_grad(), mode:
             out = step(tree_unflatten(self.treedef, leaves))
-        finally:
-            st.collector, st.enabled = prev
         if coll is not None and not self.recorded:
             reads = self.boundary((leaves, None, coll.nodes))
             self.found.update(reads)
@@ -494,9 +477,12 @@ class _ChainRule:
         return out
 
     def _account(self) -> None:
+        # Snapshots come and go during the backward pass: the memory account recounts
+        # this rule's tape entry (its arrays include the snapshots, see autograd.memory).
         tracker = grad_mode._state.tracker
-        if tracker is not None:
-            tracker.add(self)
+        node = None if self.node is None else self.node()
+        if tracker is not None and node is not None:
+            tracker.add(node)
 
     # -- the backward pass: the reverse part of the schedule
     def _joint(self, g: Any, create_graph: bool, node: Node) -> list[Any]:
@@ -792,6 +778,7 @@ def checkpoint_chain(
         rule, parents, pidx if any(pidx) else None, [None] * len(parents), None, {}, None,
         out_meta,
     )
+    rule.node = weakref.ref(node)
     result = []
     k = 0
     for x in out_leaves:

@@ -28,7 +28,7 @@ from ..errors import GraphFreedError, InplaceModificationError, ShapeMismatchErr
 from ..tensor import Tensor
 from . import grad_mode
 from . import recompute as _recompute
-from .node import FREED, MUTATIONS, Meta, Node
+from .node import FREED, MUTATIONS, Meta, Node, version_key
 
 __all__ = ["backward", "grad", "register_hook", "retain_grad", "run_backward", "unbroadcast"]
 
@@ -93,12 +93,6 @@ def _node_output(node: Node, idx: int, value: Any) -> Tensor:
     t.grad_fn = node
     t._idx = idx
     return t
-
-
-def version_key(t: Tensor) -> Any:
-    """What identifies the state of ``t``'s memory: its version, and its base's for views."""
-    b = t._base
-    return t._version if b is None else (t._version, b._version)
 
 
 def _check_versions(node: Node) -> None:
@@ -244,19 +238,8 @@ def _run_backward(
     accumulate: bool,
     tensors: bool,
 ) -> list[Any] | None:
-    leaf_grads: dict[int, list[Any]] = {}
-    buf: dict[Node, Any] = {}
-    root_nodes: list[Node] = []
     as_tensors = create_graph or tensors
-    for t, g in zip(roots, root_grads):
-        if as_tensors:
-            g = _as_tensor(g)
-        node = t.grad_fn
-        if node is None:
-            _add_leaf(leaf_grads, t, g)
-            continue
-        _add_node(buf, node, t._idx, g)
-        root_nodes.append(node)
+    leaf_grads, buf, root_nodes = _seed(roots, root_grads, as_tensors)
 
     capture: dict[tuple[int, int], Any] | None = None
     targets_leaf: set[int] = set()
@@ -340,6 +323,25 @@ def _run_backward(
     return None
 
 
+def _seed(
+    roots: Sequence[Tensor], root_grads: Sequence[Any], as_tensors: bool
+) -> tuple[dict[int, list[Any]], dict[Node, Any], list[Node]]:
+    """The sweep's starting point: the roots' cotangents, by leaf or by producing node."""
+    leaf_grads: dict[int, list[Any]] = {}
+    buf: dict[Node, Any] = {}
+    root_nodes: list[Node] = []
+    for t, g in zip(roots, root_grads):
+        if as_tensors:
+            g = _as_tensor(g)
+        node = t.grad_fn
+        if node is None:
+            _add_leaf(leaf_grads, t, g)
+        else:
+            _add_node(buf, node, t._idx, g)
+            root_nodes.append(node)
+    return leaf_grads, buf, root_nodes
+
+
 def grads_to(
     roots: Sequence[Tensor],
     root_grads: Sequence[Any],
@@ -353,16 +355,7 @@ def grads_to(
     run.  For code that differentiates a piece of a larger graph on its own (the steps
     of ``checkpoint_chain``); the piece's graph is freed as the sweep goes.
     """
-    leaf_grads: dict[int, list[Any]] = {}
-    buf: dict[Node, Any] = {}
-    root_nodes: list[Node] = []
-    for t, g in zip(roots, root_grads):
-        node = t.grad_fn
-        if node is None:
-            _add_leaf(leaf_grads, t, g)
-        else:
-            _add_node(buf, node, t._idx, g)
-            root_nodes.append(node)
+    leaf_grads, buf, root_nodes = _seed(roots, root_grads, False)
     targets_leaf = {id(t) for t in leaves}
     targets_node: dict[Node, list[int]] = {}
     for node, idx in cut:

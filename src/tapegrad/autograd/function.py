@@ -18,8 +18,7 @@ import numpy as np
 from ..errors import ShapeMismatchError
 from ..tensor import Tensor
 from . import grad_mode
-from .engine import version_key
-from .node import Meta, Node
+from .node import Meta, Node, version_key
 
 __all__ = ["Function", "FunctionCtx", "custom_vjp", "custom_jvp"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -65,11 +65,9 @@ def owner_arrays(owner: Any) -> Iterator[np.ndarray]:
                     yield a
         elif ans.__class__ is _ndarray:
             yield ans
-    prim = owner.prim
-    if not getattr(prim, "accounts_itself", False):
-        sa = getattr(prim, "_saved_arrays", None)  # custom Functions
-        if sa is not None:
-            yield from sa()
+    sa = getattr(owner.prim, "_saved_arrays", None)  # custom Functions, checkpoint_chain
+    if sa is not None:
+        yield from sa()
     fw = owner.fw
     if fw is not None:
         for dicts in fw:
@@ -79,15 +77,13 @@ def owner_arrays(owner: Any) -> Iterator[np.ndarray]:
                         yield from _tensor_arrays(t)
 
 
-def _leaf_roots(nodes: Iterable[Node]) -> set[int]:
-    out: set[int] = set()
-    for n in nodes:
-        for p in n.parents:
-            if p is not None and p.__class__ is not Node:
-                d = getattr(p, "data", None)
-                if isinstance(d, _ndarray):
-                    out.add(id(_root(d)))
-    return out
+def _leaf_data(node: Node) -> Iterator[np.ndarray]:
+    """The memory of the leaf tensors among ``node``'s inputs (not counted as saved)."""
+    for p in node.parents:
+        if p is not None and p.__class__ is not Node:
+            d = getattr(p, "data", None)
+            if isinstance(d, _ndarray):
+                yield _root(d)
 
 
 def _live_nodes() -> list[Node]:
@@ -117,14 +113,11 @@ def saved_bytes() -> int:
     0
     """
     nodes = _live_nodes()
-    leaves = _leaf_roots(nodes)
+    leaves = {id(r) for n in nodes for r in _leaf_data(n)}
     seen: set[int] = set()
     total = 0
     for n in nodes:
-        arrays = list(owner_arrays(n))
-        if getattr(n.prim, "accounts_itself", False):  # checkpoint_chain's snapshots
-            arrays += n.prim._saved_arrays()
-        for a in arrays:
+        for a in owner_arrays(n):
             r = _root(a)
             k = id(r)
             if k not in seen and k not in leaves:
@@ -154,7 +147,7 @@ class SavedBytes:
         self.end: int | None = None
         self._outer: Any = None
         self._outer_tracker: Any = None
-        self._active = False
+        self._scope: Any = None
 
     # -- the collector protocol: every node recorded in the block comes here
     def append(self, node: Node, args: Any, out: Any) -> None:
@@ -181,12 +174,8 @@ class SavedBytes:
             ref = weakref.ref(owner, gone)
         leaves = self._leaves
         if owner.__class__ is Node:
-            for p in owner.parents:
-                if p is not None and p.__class__ is not Node:
-                    d = getattr(p, "data", None)
-                    if isinstance(d, _ndarray):
-                        r = _root(d)
-                        leaves[id(r)] = weakref.ref(r)
+            for r in _leaf_data(owner):
+                leaves[id(r)] = weakref.ref(r)
         ids: list[int] = []
         counts = self._counts
         for a in owner_arrays(owner):
@@ -234,25 +223,19 @@ class SavedBytes:
         self._outer_tracker = None  # seeding below must not count twice outside
         for n in nodes:
             self.add(n)
-            if getattr(n.prim, "accounts_itself", False):
-                self.add(n.prim)
         self.start = self.peak = self.current
         st = grad_mode._state
-        self._prev = (st.collector, st.enabled, st.tracker)
         self._outer = st.collector
         self._outer_tracker = st.tracker
-        st.collector = self
+        self._scope = grad_mode.collecting(self)
+        self._scope.__enter__()
         st.tracker = self
-        if st.enabled:
-            st.enabled = self
-        self._active = True
         return self
 
     def __exit__(self, *exc: object) -> None:
-        st = grad_mode._state
-        st.collector, st.enabled, st.tracker = self._prev
+        self._scope.__exit__()
+        grad_mode._state.tracker = self._outer_tracker
         self._outer_tracker = None
-        self._active = False
         self.end = self.current
         self._owners.clear()  # drops the weak references: no callbacks after the block
         self._counts.clear()
@@ -283,7 +266,3 @@ def peak_saved_bytes() -> SavedBytes:
     """
     return SavedBytes()
 
-
-def tracker() -> Any:
-    """The active :class:`SavedBytes` account, or None (for holders of saved values)."""
-    return grad_mode._state.tracker

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Node", "Meta", "FREED"]
+__all__ = ["Node", "Meta", "FREED", "version_key"]
 
 
 class Meta:
@@ -51,6 +51,12 @@ FREED: Any = _Freed()
 # Count of in-place changes to tensor data, process-wide.  A node records the count when
 # it saves tensors; backward checks each saved tensor's version only if the count moved.
 MUTATIONS = [0]
+
+
+def version_key(t: Any) -> Any:
+    """What identifies the state of a tensor's memory: its version, and its base's for views."""
+    b = t._base
+    return t._version if b is None else (t._version, b._version)
 
 
 class Node:

@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 
 from .. import random as _random
+from .._tree import tree_flatten, tree_unflatten
 from ..errors import InplaceModificationError
+from ..tensor import Tensor
 from . import grad_mode
-from .node import FREED, MUTATIONS, Node
+from .node import FREED, MUTATIONS, Node, version_key
 
 __all__ = ["Block", "refilled", "release"]
 
@@ -49,9 +51,14 @@ def release(blocks: list[Block], mark: int) -> None:
         b.strip()
 
 
-def _key(t: Any) -> Any:
-    b = t._base
-    return t._version if b is None else (t._version, b._version)
+def observer() -> Any:
+    """The nearest active collector that wants the nodes recorded inside a checkpoint block
+    too (memory accounting, tape observers, a chain's step): enclosing blocks and their
+    reruns do not, those nodes belong to the inner block."""
+    c = grad_mode._state.collector
+    while isinstance(c, (Block, _Rerun)):
+        c = c.outer
+    return c
 
 
 def _fingerprint(outs: list[Any]) -> list[bytes]:
@@ -71,7 +78,6 @@ class Block:
         "watch",
         "mutations",
         "dirty",
-        "outputs",
         "prints",
         "tensor_inputs",
         "parent",
@@ -83,8 +89,6 @@ class Block:
     )
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
-        from ..tensor import Tensor
-
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
@@ -95,8 +99,6 @@ class Block:
         self.mutations = -1
         self.dirty: str | None = None
         self.prints: list[bytes] = []
-        from .._tree import tree_flatten
-
         self.tensor_inputs = [
             a for a in tree_flatten((args, kwargs))[0] if isinstance(a, Tensor)
         ]
@@ -111,12 +113,7 @@ class Block:
             host.children.append(weakref.ref(self))
         elif isinstance(host, _Rerun):  # kept alive until the rerun is paired
             host.children.append(lambda b=self: b)
-        # The nearest collector outside that wants nested nodes too (memory accounting,
-        # tape observers); an enclosing checkpoint block does not: these nodes are ours.
-        c = grad_mode._state.collector
-        while isinstance(c, (Block, _Rerun)):
-            c = c.outer
-        self.outer = c
+        self.outer = observer()
 
     # -- collector protocol (while the function runs)
     def append(self, node: Node, args: Any, out: Any) -> None:
@@ -126,16 +123,8 @@ class Block:
 
     def run(self) -> Any:
         """Call the function with this block collecting, then drop the saved values."""
-        st = grad_mode._state
-        prev = (st.collector, st.enabled)
-        st.collector = self
-        if st.enabled:
-            st.enabled = self
-        try:
-            out = self.fn(*self.args, **self.kwargs)
-        finally:
-            st.collector, st.enabled = prev
-        return out
+        with grad_mode.collecting(self):
+            return self.fn(*self.args, **self.kwargs)
 
     def _saved_arrays(self) -> list[np.ndarray]:
         """What a waiting block holds: its tensor inputs (for memory accounting)."""
@@ -147,8 +136,6 @@ class Block:
             for t in self.tensor_inputs
             if self.restored or not (t.requires_grad and t.grad_fn is None)
         ]
-        from .._tree import tree_flatten
-
         out += [a for a in tree_flatten((self.args, self.kwargs))[0] if isinstance(a, np.ndarray)]
         return out
 
@@ -208,20 +195,17 @@ class Block:
             self.parent.recompute()
         self._check()
         rerun = _Rerun()
-        st = grad_mode._state
-        prev = (st.collector, st.enabled)
         state = _random.get_state()
         _random.set_state(self.rng)
-        st.collector = st.enabled = rerun
         try:
-            out = self.fn(*self.args, **self.kwargs)
+            with grad_mode.enable_grad(), grad_mode.collecting(rerun):
+                out = self.fn(*self.args, **self.kwargs)
         finally:
-            st.collector, st.enabled = prev
             _random.set_state(state)
         self._pair(rerun.nodes, out)
         self._restore_children(rerun.children)
         _local.refilled.append(self)
-        tracker = st.tracker
+        tracker = grad_mode._state.tracker
         if tracker is not None:
             tracker.release(self)
             for r in self.nodes:
@@ -243,12 +227,10 @@ class Block:
                 continue
             # Cut from the rerun's graph (only the values are wanted), keeping what makes
             # the child record the same operations: requires_grad and tangents.
-            from .._tree import tree_flatten, tree_unflatten
-
             leaves, tdef = tree_flatten((fresh.args, fresh.kwargs))
             leaves = [_cut(a) for a in leaves]
             child.args, child.kwargs = tree_unflatten(tdef, leaves)
-            child.tensor_inputs = [a for a in leaves if a.__class__ is _Tensor()]
+            child.tensor_inputs = [a for a in leaves if isinstance(a, Tensor)]
             child.restored = True
             child.dropped = False
             if tracker is not None:
@@ -264,7 +246,7 @@ class Block:
             return
         for ref, key in self.watch:
             t = ref()
-            if t is not None and _key(t) != key:
+            if t is not None and version_key(t) != key:
                 raise InplaceModificationError(
                     "a tensor used by a checkpointed function (an input, or one it reads from "
                     "outside) was changed in place after the function ran, so recomputing it "
@@ -283,9 +265,6 @@ class Block:
                 "changes, and random numbers only from tg.random's global generator"
             )
         if self.prints:
-            from .._tree import tree_flatten
-            from ..tensor import Tensor
-
             outs = [o for o in tree_flatten(out)[0] if isinstance(o, Tensor)]
             if _fingerprint(outs) != self.prints:
                 raise RuntimeError(
@@ -320,17 +299,10 @@ def _first_difference(old: list[tuple[Any, str]], new: list[Node]) -> str:
     return f"operation {min(len(old), len(new))} is missing in the shorter run"
 
 
-def _Tensor() -> Any:
-    from ..tensor import Tensor
-
-    return Tensor
-
-
 def _cut(a: Any) -> Any:
-    T = _Tensor()
-    if not isinstance(a, T):
+    if not isinstance(a, Tensor):
         return a
-    w = T._wrap(a.data)
+    w = Tensor._wrap(a.data)
     w.requires_grad = a.requires_grad
     w._fw = a._fw
     return w
