@@ -310,10 +310,8 @@ class _ChainRule:
         "start",
         "snaps",
         "tape",
-        "n_inputs",
         "extra_leaves",
         "extra_cut",
-        "keys",
         "prints",
         "recorded",
         "steps",
@@ -343,10 +341,8 @@ class _ChainRule:
         self.snaps: dict[int, tuple[list[Any], dict]] = {}
         self.tape: Any = None
         self.nout = sum(m is not None for m in self.metas)
-        self.n_inputs = self.nout
         self.extra_leaves: list[tuple[int, Tensor]] = []
         self.extra_cut: list[tuple[int, Node, int]] = []
-        self.keys: set[Any] = set()
         # The bits of each state's sum in the first forward sweep: recomputed states must
         # match them (a step that reads changing outside state is caught, not trusted).
         self.prints = np.zeros(n + 1, np.uint64)
@@ -760,7 +756,6 @@ def checkpoint_chain(
             parents.append((x.grad_fn or x) if need else None)
             pidx.append(x._idx if need else 0)
     for key, p in found.items():
-        rule.keys.add(key)
         if key[0] == "leaf":
             rule.extra_leaves.append((len(parents), p))
             parents.append(p)
