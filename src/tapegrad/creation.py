@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import random as _random
-from .tensor import Tensor
+from .tensor import Tensor, checked_array
 
 __all__ = [
     "tensor",
@@ -56,7 +56,7 @@ def as_tensor(data: Any, dtype: Any = None) -> Tensor:
         return data
     if isinstance(data, Tensor):
         return data.astype(dtype)
-    return Tensor._wrap(np.asarray(data, dtype=dtype))
+    return Tensor._wrap(checked_array(data, dtype, None, "as_tensor"))
 
 
 def _made(arr: np.ndarray, requires_grad: bool) -> Tensor:

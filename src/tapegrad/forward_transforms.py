@@ -17,7 +17,7 @@ import numpy as np
 
 from ._tree import tree_flatten, tree_unflatten
 from .autograd.forward import make_dual, new_level
-from .errors import NotDifferentiableError, ShapeMismatchError
+from .errors import InvalidArgumentError, NotDifferentiableError, ShapeMismatchError, complex_error
 from .tensor import Tensor
 from .transforms import _argnums_tuple, _depth, _to_numpy, bind_argnums, grad, vjp
 
@@ -26,7 +26,9 @@ __all__ = ["jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian", "hvp",
 
 def _as_float_tensor(leaf: Any, what: str) -> Tensor:
     t = leaf if isinstance(leaf, Tensor) else Tensor._wrap(np.asarray(leaf))
-    if t.dtype.kind not in "fc":
+    if t.dtype.kind == "c":
+        raise complex_error(what)
+    if t.dtype.kind != "f":
         raise NotDifferentiableError(
             f"{what} must be floating point, got dtype {t.dtype}; pass floats (e.g. 1.0)"
         )
@@ -58,6 +60,8 @@ def _push_forward(
             if tl is None:
                 new.append(pt)
                 continue
+            if not isinstance(tl, Tensor) and np.iscomplexobj(tl):
+                raise complex_error("each tangent")
             tt = tl if isinstance(tl, Tensor) else Tensor._wrap(np.asarray(tl, dtype=pt.dtype))
             if tuple(tt.shape) != batch + pt.shape:
                 raise ShapeMismatchError(
@@ -147,7 +151,7 @@ def jvp(
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"jvp got {len(primals)} primals but {len(tangents)} tangents; give one each"
         )
     res, _, level, nested = _push_forward(f, primals, tangents, ())
@@ -165,7 +169,7 @@ def linearize(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., 
 
     def f_jvp(*tangents: Any) -> Any:
         if len(tangents) != len(primals):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"f_jvp takes {len(primals)} tangents (one per primal), got {len(tangents)}"
             )
         return jvp(f, primals, tangents)[1]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InvalidTypeError
+
 __all__ = ["seed", "default_generator", "set_generator", "get_state", "set_state"]
 
 _gen: np.random.Generator = np.random.default_rng()
@@ -30,7 +32,7 @@ def set_generator(gen: np.random.Generator) -> None:
     """Replace the global generator."""
     global _gen
     if not isinstance(gen, np.random.Generator):
-        raise TypeError(f"expected a numpy.random.Generator, got {type(gen).__name__}")
+        raise InvalidTypeError(f"expected a numpy.random.Generator, got {type(gen).__name__}")
     _gen = gen
 
 

@@ -13,15 +13,26 @@ import numpy as np
 
 from .autograd import grad_mode
 from .autograd.node import MUTATIONS
-from .errors import InplaceModificationError, NotDifferentiableError
+from .errors import (
+    InplaceModificationError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    NotDifferentiableError,
+    ShapeMismatchError,
+    complex_error,
+)
 
 __all__ = ["Tensor"]
 
-_FLOAT_KINDS = ("f", "c")
+# The dtype kinds a tensor may hold: bool, integers, floats, complex (no objects, strings,
+# dates or records).
+_DATA_KINDS = frozenset("biufc")
 
 
 def _check_float(dtype: np.dtype) -> None:
-    if dtype.kind not in _FLOAT_KINDS:
+    if dtype.kind == "c":
+        raise complex_error("requires_grad")
+    if dtype.kind != "f":
         raise NotDifferentiableError(
             f"only floating-point tensors can require grad, got dtype {dtype}; "
             "convert first, e.g. x.astype('float64')"
@@ -81,7 +92,10 @@ class Tensor:
     __array_priority__ = 1000.0
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        arr = np.array(data.data if isinstance(data, Tensor) else data, dtype=dtype, copy=True)
+        if isinstance(data, Tensor):
+            arr = np.array(data.data, dtype=dtype, copy=True)
+        else:
+            arr = checked_array(data, dtype, True, "Tensor")
         if requires_grad:
             _check_float(arr.dtype)
         self.data = arr
@@ -151,7 +165,7 @@ class Tensor:
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"item() needs a tensor with exactly one element, this one has shape "
                 f"{self.data.shape}; index it first"
             )
@@ -195,7 +209,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"the truth value of a tensor with shape {self.data.shape} is ambiguous; "
                 "use tg.any(...) or tg.all(...)"
             )
@@ -225,7 +239,7 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place on a leaf and return self."""
         if not requires_grad and self.grad_fn is not None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "can't set requires_grad=False on a non-leaf tensor; use .detach() instead"
             )
         if requires_grad:
@@ -509,12 +523,12 @@ class Tensor:
     # ------------------------------------------------------------------ container protocol
     def __len__(self) -> int:
         if self.data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise InvalidTypeError("len() of a 0-d tensor")
         return len(self.data)
 
     def __iter__(self) -> Iterator[Tensor]:
         if self.data.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
+            raise InvalidTypeError("iteration over a 0-d tensor")
         for i in range(len(self.data)):
             yield self[i]
 
@@ -767,6 +781,39 @@ class Tensor:
         if fn is None:
             raise AttributeError(f"'Tensor' object has no attribute {name!r}")
         return lambda: fn(self)
+
+
+def checked_array(data: Any, dtype: Any, copy: Any, what: str) -> np.ndarray:
+    """``np.array(data, dtype, copy=copy)`` for untrusted input: only numbers, (nested)
+    sequences of numbers and arrays of bool or numeric dtype; anything NumPy would store as
+    objects, strings, dates or records raises :class:`InvalidTypeError`."""
+    try:
+        arr = np.array(data, dtype=dtype, copy=copy)
+    except ValueError as e:
+        if "inhomogeneous" in str(e) or "sequence" in str(e):
+            raise ShapeMismatchError(
+                f"{what}: nested sequences of different lengths can't make a tensor ({e}); "
+                "give every row the same length"
+            ) from e
+        raise InvalidArgumentError(f"{what}: {e}") from e
+    except TypeError as e:
+        raise InvalidTypeError(f"{what}: {e}") from e
+    if arr.dtype.kind not in _DATA_KINDS:
+        stored = "" if isinstance(data, np.ndarray) else f" (NumPy would store it as {arr.dtype})"
+        raise InvalidTypeError(
+            f"{what}: can't make a tensor from {_describe(data)}{stored}; a tensor holds "
+            "numbers: pass a number, a (nested) list or tuple of numbers, or an array of bool "
+            "or numeric dtype (for a generator, build a list first: list(gen))"
+        )
+    return arr
+
+
+def _describe(data: Any) -> str:
+    if isinstance(data, np.ndarray):
+        return f"an array of dtype {data.dtype}"
+    if data is None:
+        return "None"
+    return f"a {type(data).__name__}" + (f" ({data!r:.40})" if isinstance(data, str) else "")
 
 
 def new_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Any, idx: int) -> Tensor:

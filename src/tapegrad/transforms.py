@@ -22,7 +22,13 @@ import numpy as np
 from ._tree import tree_flatten, tree_unflatten
 from .autograd import engine
 from .autograd.grad_mode import enable_grad
-from .errors import NotDifferentiableError, ShapeMismatchError
+from .errors import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    NotDifferentiableError,
+    ShapeMismatchError,
+    complex_error,
+)
 from .ops.elementwise import identity
 from .tensor import Tensor
 
@@ -44,7 +50,7 @@ def _argnums_tuple(argnums: int | Sequence[int], nargs: int) -> tuple[int, ...]:
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for a in nums:
         if not -nargs <= a < nargs:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"argnums={argnums!r} refers to argument {a}, but the function was called with "
                 f"{nargs} positional arguments"
             )
@@ -78,7 +84,9 @@ class _Inputs:
     def _wrap(self, leaf: Any) -> Tensor:
         is_tensor = isinstance(leaf, Tensor)
         arr = leaf.data if is_tensor else np.asarray(leaf)
-        if arr.dtype.kind not in "fc":
+        if arr.dtype.kind == "c":
+            raise complex_error("a differentiated argument")
+        if arr.dtype.kind != "f":
             raise NotDifferentiableError(
                 f"can only differentiate with respect to floating-point inputs, got dtype "
                 f"{arr.dtype}; pass floats (e.g. 1.0 instead of 1) or exclude the argument "
@@ -120,7 +128,7 @@ def _scalar_output(out: Any, what: str) -> Tensor:
     if not isinstance(out, Tensor):
         if np.ndim(out) == 0 and np.asarray(out).dtype.kind in "fiu":
             return Tensor._wrap(np.asarray(out, dtype=float))
-        raise TypeError(
+        raise InvalidTypeError(
             f"{what} needs the function to return a scalar Tensor, got {type(out).__name__}; "
             "for a non-scalar output use tg.vjp or tg.elementwise_grad"
         )
@@ -177,7 +185,9 @@ def value_and_grad(
                 res = f(*inp.args, **kwargs)
                 if has_aux:
                     if not (isinstance(res, (tuple, list)) and len(res) == 2):
-                        raise TypeError("has_aux=True needs the function to return (output, aux)")
+                        raise InvalidTypeError(
+                            "has_aux=True needs the function to return (output, aux)"
+                        )
                     res, aux = res
                 out = _scalar_output(res, "grad")
                 one = np.ones(out.shape, out.dtype)
@@ -255,7 +265,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
     out_leaves, out_def = tree_flatten(res)
     for o in out_leaves:
         if not isinstance(o, Tensor):
-            raise TypeError(f"vjp needs f to return Tensors, got {type(o).__name__}")
+            raise InvalidTypeError(f"vjp needs f to return Tensors, got {type(o).__name__}")
     nested = inp.nested
 
     def vjp_fn(cotangent: Any) -> tuple:
@@ -270,6 +280,8 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
         as_t = nested or any(isinstance(c, Tensor) and c._fw is not None for c in cot_leaves)
         cots = []
         for o, c in zip(out_leaves, cot_leaves):
+            if np.iscomplexobj(c):
+                raise complex_error("vjp cotangent")
             c_arr = c if isinstance(c, Tensor) else np.asarray(c, dtype=o.dtype)
             if tuple(c_arr.shape) != o.shape:
                 raise ShapeMismatchError(

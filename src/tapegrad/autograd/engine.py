@@ -24,7 +24,15 @@ from typing import Any
 import numpy as np
 
 from .. import tensor as _tensor_module
-from ..errors import GraphFreedError, InplaceModificationError, ShapeMismatchError
+from ..errors import (
+    GraphFreedError,
+    InplaceModificationError,
+    InvalidArgumentError,
+    InvalidStateError,
+    InvalidTypeError,
+    ShapeMismatchError,
+    complex_error,
+)
 from ..tensor import Tensor
 from . import grad_mode
 from . import recompute as _recompute
@@ -648,6 +656,8 @@ def _root_grad(t: Tensor, gradient: Any) -> Any:
                 "the implicit gradient 1"
             )
         return np.ones(t.shape, t.dtype)
+    if t.dtype.kind == "c" or np.iscomplexobj(gradient):
+        raise complex_error("backward")
     g: Any = gradient if isinstance(gradient, Tensor) else np.asarray(gradient, dtype=t.dtype)
     shape = g.shape
     if shape != t.shape:
@@ -659,7 +669,7 @@ def _root_grad(t: Tensor, gradient: Any) -> Any:
 
 def _need_grad(t: Any, what: str) -> None:
     if not isinstance(t, Tensor):
-        raise TypeError(f"{what} must be a Tensor, got {type(t).__name__}")
+        raise InvalidTypeError(f"{what} must be a Tensor, got {type(t).__name__}")
     if not t.requires_grad:
         raise GraphFreedError.__mro__[2](  # RuntimeError
             f"{what} does not require grad and has no grad_fn: nothing was recorded. Create "
@@ -687,7 +697,7 @@ def backward(
         )
     grad_tensors = list(grad_tensors)
     if len(grad_tensors) != len(tensors):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"got {len(tensors)} tensors but {len(grad_tensors)} gradients; pass one each"
         )
     for t in tensors:
@@ -697,7 +707,9 @@ def backward(
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         if not inputs:
-            raise ValueError("inputs= was given but empty; pass at least one tensor or None")
+            raise InvalidArgumentError(
+                "inputs= was given but empty; pass at least one tensor or None"
+            )
         for t in inputs:
             _need_grad(t, "each tensor in inputs=")
     grads = [_root_grad(t, g) for t, g in zip(tensors, grad_tensors)]
@@ -737,7 +749,7 @@ def grad(
         grad_outputs = [grad_outputs]
     grad_outputs = list(grad_outputs)
     if len(grad_outputs) != len(outputs):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"got {len(outputs)} outputs but {len(grad_outputs)} grad_outputs; pass one each"
         )
     for t in outputs:
@@ -760,7 +772,7 @@ def grad(
     for i, (t, g) in enumerate(zip(inputs, res)):
         if g is None:
             if not allow_unused:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"input {i} (shape {t.shape}) was not used to compute the outputs, so it "
                     "has no gradient; pass allow_unused=True to get None for it"
                 )
@@ -772,7 +784,7 @@ def grad(
 
 def register_hook(t: Tensor, hook: Callable[[Tensor], Any]) -> Callable[[], None]:
     if not t.requires_grad:
-        raise RuntimeError(
+        raise InvalidStateError(
             "can't register a hook on a tensor that doesn't require grad; set requires_grad"
         )
     if t.grad_fn is None:
@@ -795,7 +807,7 @@ def register_hook(t: Tensor, hook: Callable[[Tensor], Any]) -> Callable[[], None
 
 def retain_grad(t: Tensor) -> None:
     if not t.requires_grad:
-        raise RuntimeError("can't retain_grad on a tensor that doesn't require grad")
+        raise InvalidStateError("can't retain_grad on a tensor that doesn't require grad")
     if t.grad_fn is None:
         return
     ref = weakref.ref(t)

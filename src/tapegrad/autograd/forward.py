@@ -24,6 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import (
+    InvalidArgumentError,
+    InvalidStateError,
+    NotDifferentiableError,
+    ShapeMismatchError,
+    complex_error,
+)
 from ..tensor import Tensor
 
 __all__ = ["dual_level", "make_dual", "unpack_dual", "forward_call", "new_level"]
@@ -59,6 +66,8 @@ def forward_call(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> An
         out = prim(*args, **params)
         tangents = [_tangent_of(a, level) for a in args]
         if any(t is not None for t in tangents):
+            if has_complex((*args, *tangents), out if prim.nout > 1 else (out,)):
+                raise complex_error(prim.name)
             t_out = _push(prim, tangents, out, args, params)
         else:
             t_out = None
@@ -80,6 +89,17 @@ def forward_call(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> An
             tuple(o._fw for o in outs),
         )
     return out
+
+
+def has_complex(args: Any, outs: Any) -> bool:
+    """Whether any of ``args`` or ``outs`` (tensors, arrays, numbers) holds complex data."""
+    for v in (*args, *outs):
+        d = v.data if isinstance(v, Tensor) else v
+        if isinstance(d, (np.ndarray, np.generic)) and d.dtype.kind == "c":
+            return True
+        if isinstance(d, complex):
+            return True
+    return False
 
 
 def _hidden_call(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
@@ -120,7 +140,7 @@ def _push(
         if rule is None:
             if i >= len(prim.vjps) or prim.vjps[i] is None:
                 continue  # a non-differentiable input (indices, masks): no tangent
-            raise TypeError(
+            raise NotDifferentiableError(
                 f"'{prim.name}' has no forward-mode (jvp) rule for input {i}; declare one "
                 "with tapegrad.ops.defjvp"
             )
@@ -184,7 +204,7 @@ def _current_level(level: int | None) -> int:
     if level is not None:
         return level
     if not _stack.levels:
-        raise RuntimeError(
+        raise InvalidStateError(
             "make_dual/unpack_dual need an active forward-mode level: use them inside "
             "`with tapegrad.autograd.forward_ad.dual_level():`"
         )
@@ -203,11 +223,16 @@ def make_dual(primal: Any, tangent: Any, level: int | None = None) -> Tensor:
     lv = _current_level(level)
     p = primal if isinstance(primal, Tensor) else Tensor(primal)
     t = tangent if isinstance(tangent, Tensor) else Tensor._wrap(np.asarray(tangent))
-    if p.dtype.kind not in "fc":
-        raise TypeError(f"make_dual needs a floating-point primal, got dtype {p.dtype}")
+    if p.dtype.kind == "c" or t.dtype.kind == "c":
+        raise complex_error("make_dual")
+    if p.dtype.kind != "f":
+        raise NotDifferentiableError(
+            f"make_dual needs a floating-point primal, got dtype {p.dtype}; convert it first, "
+            "e.g. x.astype('float64')"
+        )
     tshape = tuple(t.shape)
     if tshape[len(tshape) - p.ndim :] != p.shape or len(tshape) < p.ndim:
-        raise ValueError(
+        raise ShapeMismatchError(
             f"the tangent's shape {tshape} must be the primal's shape {p.shape} (optionally "
             "with leading batch axes)"
         )
@@ -283,10 +308,12 @@ def custom_forward_call(rule: Any, fun: Any, args: tuple[Any, ...]) -> Any:
     outs = out if isinstance(out, tuple) else (out,)
     t_outs = t_out if isinstance(t_out, tuple) else (t_out,)
     if len(outs) != len(t_outs):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"the custom jvp rule returned {len(outs)} outputs but {len(t_outs)} tangents; "
             "return (outputs, tangents) with one tangent per output"
         )
+    if has_complex((*args, *tangents, *t_outs), outs):
+        raise complex_error(getattr(fun, "__name__", "custom_jvp"))
     res = []
     for o, t in zip(outs, t_outs):
         o = o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o))

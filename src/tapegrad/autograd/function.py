@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeMismatchError
+from ..errors import InvalidTypeError, ShapeMismatchError
 from ..tensor import Tensor
 from . import grad_mode
 from .node import Meta, Node, version_key
@@ -45,7 +45,7 @@ class FunctionCtx:
         vs = []
         for t in tensors:
             if t is not None and not isinstance(t, Tensor):
-                raise TypeError(
+                raise InvalidTypeError(
                     f"save_for_backward takes Tensors (or None), got {type(t).__name__}; keep "
                     "other values as attributes of ctx (ctx.value = ...)"
                 )
@@ -93,7 +93,7 @@ class _FunctionRule:
             res = (res,)
         n = len(node.parents)
         if len(res) < n:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"{self.name}.backward returned {len(res)} gradients but forward took {n} "
                 "arguments; return one per argument (None for non-differentiable ones)"
             )
@@ -164,24 +164,24 @@ class Function:
 
     @staticmethod
     def forward(ctx: FunctionCtx, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError("subclasses of tg.autograd.Function must define a static forward()")
+        raise InvalidTypeError("subclasses of tg.autograd.Function must define a static forward()")
 
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Any) -> Any:
-        raise TypeError("subclasses of tg.autograd.Function must define a static backward()")
+        raise InvalidTypeError("subclasses of tg.autograd.Function must define a static backward()")
 
     @staticmethod
     def jvp(ctx: FunctionCtx, *tangents: Any) -> Any:
         """Optional forward-mode rule: the output tangent(s) from the inputs' tangents
         (``None`` for inputs without one).  Without it, forward mode through this Function
         raises."""
-        raise TypeError("this Function defines no jvp; add a static jvp(ctx, *tangents)")
+        raise InvalidTypeError("this Function defines no jvp; add a static jvp(ctx, *tangents)")
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` (not recorded) and record one tape entry for ``backward``."""
         if cls.forward is Function.forward or cls.backward is Function.backward:
-            raise TypeError(f"{cls.__name__} must define both forward and backward")
+            raise InvalidTypeError(f"{cls.__name__} must define both forward and backward")
         ctx = FunctionCtx()
         record = bool(grad_mode._state.enabled) and any(
             isinstance(a, Tensor) and a.requires_grad for a in args
@@ -194,7 +194,7 @@ class Function:
 
         level = innermost_level(args)
         if level >= 0 and cls.jvp is Function.jvp:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"forward-mode AD reached {cls.__name__}, which defines no jvp; add a static "
                 "jvp(ctx, *tangents) to it (or use tg.custom_jvp)"
             )

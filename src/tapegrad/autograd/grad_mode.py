@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..errors import InvalidTypeError
+
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "collecting"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,7 +70,9 @@ class collecting:
 
     def __init__(self, collector: Any) -> None:
         if not hasattr(collector, "append"):
-            raise TypeError("a collector needs an append(node, args, out) method, or is a list")
+            raise InvalidTypeError(
+                "a collector needs an append(node, args, out) method, or is a list"
+            )
         self.collector = _Truthy(collector) if isinstance(collector, list) else collector
 
     def __enter__(self) -> Any:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..errors import ShapeMismatchError
+from ..errors import InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from ..tensor import Tensor
 from .registry import Primitive, defjvp, defvjp
 
@@ -297,34 +297,36 @@ def _pair(v: Any, name: str, fn: str, minimum: int) -> _Pair:
     if len(vals) == 1:
         vals = (vals[0], vals[0])
     if len(vals) != 2:
-        raise ValueError(f"{fn}: {name} must be an int or a pair of ints, got {v!r}")
+        raise InvalidArgumentError(f"{fn}: {name} must be an int or a pair of ints, got {v!r}")
     try:
         out = (operator.index(vals[0]), operator.index(vals[1]))
     except TypeError:
-        raise TypeError(f"{fn}: {name} must be an int or a pair of ints, got {v!r}") from None
+        raise InvalidTypeError(
+            f"{fn}: {name} must be an int or a pair of ints, got {v!r}"
+        ) from None
     if min(out) < minimum:
-        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {v!r}")
+        raise InvalidArgumentError(f"{fn}: {name} must be >= {minimum}, got {v!r}")
     return out
 
 
 def _single(v: Any, name: str, fn: str, minimum: int) -> int:
     if isinstance(v, (tuple, list)):
         if len(v) != 1:
-            raise ValueError(f"{fn}: {name} must be an int or a 1-tuple, got {v!r}")
+            raise InvalidArgumentError(f"{fn}: {name} must be an int or a 1-tuple, got {v!r}")
         v = v[0]
     try:
         out = operator.index(v)
     except TypeError:
-        raise TypeError(f"{fn}: {name} must be an int, got {v!r}") from None
+        raise InvalidTypeError(f"{fn}: {name} must be an int, got {v!r}") from None
     if out < minimum:
-        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {v!r}")
+        raise InvalidArgumentError(f"{fn}: {name} must be >= {minimum}, got {v!r}")
     return out
 
 
 def _as_operand(a: Any, fn: str, name: str) -> Any:
     if isinstance(a, Tensor):
         if a.dtype.kind != "f":
-            raise TypeError(f"{fn}: {name} must be a floating tensor, got dtype {a.dtype}")
+            raise InvalidTypeError(f"{fn}: {name} must be a floating tensor, got dtype {a.dtype}")
         return a
     arr = np.asarray(a)
     if arr.dtype.kind != "f":
@@ -364,13 +366,13 @@ def _conv_nd(
             f"{'kernel' if nsp == 1 else 'kH, kW'}), got shape {ws}"
         )
     if groups < 1:
-        raise ValueError(f"{fn}: groups must be a positive int, got {groups}")
+        raise InvalidArgumentError(f"{fn}: groups must be a positive int, got {groups}")
     unbatched = len(xs) == nsp + 1
     if unbatched:
         xs = (1,) + xs
     c, o, cg = xs[1], ws[0], ws[1]
     if c % groups or o % groups:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{fn}: in_channels ({c}) and out_channels ({o}) must both be divisible by "
             f"groups ({groups})"
         )
@@ -515,7 +517,7 @@ def _pool_args(
     s = s or _pair(stride, "stride", fn, 1)
     p = _pair(padding, "padding", fn, 0)
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{fn}: padding {p} must be at most half the kernel size {k} (as in PyTorch)"
         )
     xs = _shape(x)
@@ -692,7 +694,9 @@ def adaptive_avg_pool2d(input: Any, output_size: int | tuple[int | None, int | N
         raise ShapeMismatchError(f"{fn}: input spatial size {xs[-2:]} must be non-empty")
     osz = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2
     if len(osz) != 2:
-        raise ValueError(f"{fn}: output_size must be an int or a pair, got {output_size!r}")
+        raise InvalidArgumentError(
+            f"{fn}: output_size must be an int or a pair, got {output_size!r}"
+        )
     oh = h if osz[0] is None else _single(osz[0], "output_size", fn, 1)
     ow = w if osz[1] is None else _single(osz[1], "output_size", fn, 1)
     dt = x.dtype

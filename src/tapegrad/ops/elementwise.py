@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from .registry import Primitive, defvjp
 
 _erf_scalar = np.frompyfunc(math.erf, 1, 1)
@@ -409,7 +410,7 @@ _gelu = unary("gelu", _gelu_impl, _gelu_deriv)
 def gelu(x: Any, approximate: str = "none") -> Any:
     """Gaussian error linear unit ``x * Phi(x)``; ``approximate="tanh"`` for the tanh form."""
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise InvalidArgumentError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
     return _gelu(x, approximate=approximate)
 
 
@@ -463,7 +464,7 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
     and is 0 outside.
     """
     if a_min is None and a_max is None:
-        raise ValueError("clip needs at least one of a_min or a_max")
+        raise InvalidArgumentError("clip needs at least one of a_min or a_max")
     if hasattr(a_min, "data") and not isinstance(a_min, np.ndarray):
         a_min = a_min.data
     if hasattr(a_max, "data") and not isinstance(a_max, np.ndarray):

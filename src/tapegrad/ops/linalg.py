@@ -13,7 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NotDifferentiableError, ShapeMismatchError
+from ..errors import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    NotDifferentiableError,
+    ShapeMismatchError,
+)
 from ..tensor import Tensor
 from .reduce import normalize_axis
 from .reduce import sum as _sum
@@ -339,7 +344,7 @@ def _einsum_call(in_specs: list[str], out_spec: str, operands: list[Any]) -> Any
 def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], str]:
     """Explicit subscripts with ``...`` expanded into letters of their own."""
     if not isinstance(subscripts, str):
-        raise TypeError(
+        raise InvalidTypeError(
             "einsum: subscripts must be a string such as 'ij,jk->ik' (the interleaved "
             f"operand/sublist form is not supported), got {type(subscripts).__name__}"
         )
@@ -347,7 +352,7 @@ def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[
     lhs, arrow, out = s.partition("->")
     ins = lhs.split(",")
     if len(ins) != len(shapes):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"einsum: subscripts {subscripts!r} name {len(ins)} operand(s) but "
             f"{len(shapes)} were given"
         )
@@ -355,7 +360,7 @@ def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[
         body = part.replace("...", "", 1)
         bad = [c for c in body if c not in _LETTERS]
         if bad:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"einsum: invalid character {bad[0]!r} in subscripts {subscripts!r}; use "
                 "letters a-z, A-Z, ',' between operands, '->' before the output and '...' "
                 "for broadcast axes"
@@ -375,7 +380,9 @@ def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[
     used = set(s)
     free = [c for c in _LETTERS if c not in used]
     if nell > len(free):
-        raise ValueError(f"einsum: too many axes for subscripts {subscripts!r} (52 at most)")
+        raise InvalidArgumentError(
+            f"einsum: too many axes for subscripts {subscripts!r} (52 at most)"
+        )
     ell = "".join(free[:nell])
     in_specs = [pre + ell[nell - e :] + post for pre, post, e in parsed]
     if arrow:
@@ -391,11 +398,11 @@ def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[
         inset = set("".join(in_specs))
         for c in out_spec:
             if c not in inset:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"einsum: output index {c!r} in {subscripts!r} appears in no operand"
                 )
         if len(set(out_spec)) != len(out_spec):
-            raise ValueError(f"einsum: an output index is repeated in {subscripts!r}")
+            raise InvalidArgumentError(f"einsum: an output index is repeated in {subscripts!r}")
     else:
         counts: dict[str, int] = {}
         for spec in in_specs:
@@ -440,7 +447,7 @@ def einsum(subscripts: str, *operands: Any) -> Any:
     """
     ops = [_arr(o) for o in operands]
     if not ops:
-        raise ValueError("einsum: no operands given; pass one array per subscript term")
+        raise InvalidArgumentError("einsum: no operands given; pass one array per subscript term")
     shapes = [o.shape for o in ops]
     in_specs, out_spec = _parse_einsum(subscripts, shapes)
     sizes: dict[str, int] = {}
@@ -495,7 +502,7 @@ def tensordot(x: Any, y: Any, axes: Any = 2) -> Any:
         try:
             ax, ay = axes
         except (TypeError, ValueError):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"tensordot: axes must be an int or a pair of axis lists, got {axes!r}"
             ) from None
         ax = [int(ax)] if isinstance(ax, (int, np.integer)) else [int(a) for a in ax]
@@ -990,7 +997,7 @@ def qr(a: Any, mode: str = "reduced") -> tuple[Any, Any]:
     True
     """
     if mode not in ("reduced", "complete"):
-        raise ValueError(f"qr: mode must be 'reduced' or 'complete', got {mode!r}")
+        raise InvalidArgumentError(f"qr: mode must be 'reduced' or 'complete', got {mode!r}")
     a = _arr(a)
     _check_matrix("qr", a)
     return _qr(a, mode=mode)
@@ -1205,7 +1212,7 @@ def eigh(a: Any, UPLO: str = "L") -> tuple[Any, Any]:
     tensor([1., 3.])
     """
     if UPLO not in ("L", "U"):
-        raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+        raise InvalidArgumentError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     a = _arr(a)
     _check_square("eigh", a)
     return _eigh(a, UPLO=UPLO)
@@ -1247,7 +1254,9 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
         if axis is not None and not isinstance(axis, (int, np.integer)) and len(axis) == 2:
             r, c = normalize_axis(axis[0], nd)[0], normalize_axis(axis[1], nd)[0]
             if r == c:
-                raise ValueError(f"norm: the two axes must differ, got axis={tuple(axis)!r}")
+                raise InvalidArgumentError(
+                    f"norm: the two axes must differ, got axis={tuple(axis)!r}"
+                )
             S = svd(moveaxis(x, (r, c), (-2, -1)))[1]
             k = S.shape[-1]
             if ord == "nuc":

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeMismatchError
+from ..errors import AxisError, InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from ..tensor import Tensor
 from .elementwise import abs as _abs
 from .elementwise import clip, exp, sigmoid
@@ -59,11 +59,11 @@ def _pick_axis(axis: Any, dim: Any, ndim: int, fn: str) -> int:
     if dim is not None:
         axis = dim
     if isinstance(axis, (tuple, list)):
-        raise TypeError(f"{fn}: axis must be a single int, got {axis!r}")
+        raise InvalidTypeError(f"{fn}: axis must be a single int, got {axis!r}")
     a = int(axis)
     n = max(ndim, 1)
     if not -n <= a < n:
-        raise np.exceptions.AxisError(
+        raise AxisError(
             f"{fn}: axis {a} is out of bounds for an input with {ndim} dimension(s); "
             f"use an axis in [{-n}, {n - 1}]"
         )
@@ -72,7 +72,9 @@ def _pick_axis(axis: Any, dim: Any, ndim: int, fn: str) -> int:
 
 def _check_reduction(reduction: str, fn: str) -> None:
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be one of 'none', 'mean', 'sum', got {reduction!r}")
+        raise InvalidArgumentError(
+            f"{fn}: reduction must be one of 'none', 'mean', 'sum', got {reduction!r}"
+        )
 
 
 def _reduce(loss: Any, reduction: str) -> Any:
@@ -173,7 +175,7 @@ defjvp(_log_softmax, _log_softmax_jvp)
 def _softmax_axis(x: Any, axis: Any, dim: Any, fn: str) -> Any:
     xd = _data(x)
     if xd.dtype.kind != "f":
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{fn}: input must be floating point, got {xd.dtype}; convert it, "
             "e.g. x.astype('float32')"
         )
@@ -640,7 +642,7 @@ def _labels_check(
     bad = ((t < 0) | (t >= c)) & (t != ignore_index)
     if bad.any():
         v = t[bad].flat[0]
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{fn}: target label {int(v)} is out of range for {c} classes; labels must "
             f"be in [0, {c - 1}] (or equal ignore_index={ignore_index})."
         )
@@ -652,7 +654,9 @@ def _weight_check(weight: Any, c: int, dtype: Any, fn: str) -> Any:
         return None
     w = _data(weight)
     if w.dtype.kind not in "fiu":
-        raise ValueError(f"{fn}: weight must be a float array of shape ({c},), got dtype {w.dtype}")
+        raise InvalidArgumentError(
+            f"{fn}: weight must be a float array of shape ({c},), got dtype {w.dtype}"
+        )
     if w.shape != (c,):
         raise ShapeMismatchError(
             f"{fn}: weight must have one entry per class, shape ({c},); got {w.shape}"
@@ -734,13 +738,15 @@ def cross_entropy(
     x, t = _arr(input), _arr(target)
     xd, td = _data(x), _data(t)
     if xd.dtype.kind != "f":
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{fn}: input (logits) must be floating point, got {xd.dtype}; "
             "convert it, e.g. x.astype('float32')"
         )
     ls = float(label_smoothing)
     if not 0.0 <= ls <= 1.0:
-        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise InvalidArgumentError(
+            f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}"
+        )
     ax = _class_axis(xd, axis, fn)
     c = xd.shape[ax]
     w = _weight_check(weight, c, xd.dtype, fn)
@@ -759,7 +765,7 @@ def cross_entropy(
             label_smoothing=ls,
         )[0]
     if td.dtype.kind != "f":
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{fn}: target must hold integer class labels or float class probabilities, "
             f"got dtype {td.dtype}; convert it, e.g. target.astype('int64')"
         )
@@ -814,9 +820,11 @@ def nll_loss(
     x, td = _arr(input), _data(target)
     xd = _data(x)
     if xd.dtype.kind != "f":
-        raise ValueError(f"{fn}: input (log-probabilities) must be floating point, got {xd.dtype}")
+        raise InvalidArgumentError(
+            f"{fn}: input (log-probabilities) must be floating point, got {xd.dtype}"
+        )
     if not _is_int(td):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{fn}: target must hold integer class labels, got dtype {td.dtype}; "
             "convert it, e.g. target.astype('int64')"
         )
@@ -919,7 +927,7 @@ def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 
     """
     _check_reduction(reduction, "huber_loss")
     if not delta > 0:
-        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+        raise InvalidArgumentError(f"huber_loss: delta must be positive, got {delta}")
     x, t = _pair(input, target, "huber_loss")
     return _reduce(_huber(x - t, delta=float(delta)), reduction)
 
@@ -932,7 +940,7 @@ def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float
     """
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
-        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+        raise InvalidArgumentError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     if beta == 0:
         return l1_loss(input, target, reduction)
     x, t = _pair(input, target, "smooth_l1_loss")
@@ -975,7 +983,7 @@ def binary_cross_entropy_with_logits(
         raise ShapeMismatchError(f"{fn}: target shape {ts} must equal input shape {xs}")
     for name, a in (("input", x), ("target", t)):
         if _data(a).dtype.kind != "f":
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{fn}: {name} must be floating point, got {_data(a).dtype}; "
                 "convert it, e.g. .astype('float32')"
             )
@@ -1029,22 +1037,24 @@ def one_hot(labels: Any, num_classes: int = -1) -> Any:
     """
     ld = _data(labels)
     if not _is_int(ld):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"one_hot: labels must be integers, got dtype {ld.dtype}; convert "
             "them, e.g. labels.astype('int64')"
         )
     num_classes = int(num_classes)
     if num_classes == -1:
         if ld.size == 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "one_hot: cannot infer num_classes from empty labels; pass num_classes"
             )
         num_classes = int(ld.max()) + 1
     if num_classes < 0 and num_classes != -1:
-        raise ValueError(f"one_hot: num_classes must be -1 or non-negative, got {num_classes}")
+        raise InvalidArgumentError(
+            f"one_hot: num_classes must be -1 or non-negative, got {num_classes}"
+        )
     if ld.size and (ld.min() < 0 or ld.max() >= num_classes):
         bad = ld[(ld < 0) | (ld >= num_classes)].flat[0]
-        raise ValueError(
+        raise InvalidArgumentError(
             f"one_hot: label {int(bad)} is out of range for {num_classes} "
             f"classes; labels must be in [0, {num_classes - 1}]"
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import AxisError, InvalidArgumentError, InvalidTypeError
 from ..tensor import Tensor
 from . import elementwise as _ew
 from .registry import Primitive, defjvp, defvjp
@@ -49,24 +50,24 @@ def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...]:
     if isinstance(axis, (int, np.integer)):
         axis = (int(axis),)
     elif not isinstance(axis, (tuple, list)):
-        raise TypeError(
+        raise InvalidTypeError(
             f"axis must be None, an int or a tuple of ints, got {type(axis).__name__} ({axis!r})"
         )
     out = []
     for a in axis:
         if not isinstance(a, (int, np.integer)) or isinstance(a, (bool, np.bool_)):
-            raise TypeError(f"axis entries must be ints, got {a!r} in axis={axis!r}")
+            raise InvalidTypeError(f"axis entries must be ints, got {a!r} in axis={axis!r}")
         a = int(a)
         if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
             lo, hi = -builtins.max(ndim, 1), builtins.max(ndim, 1) - 1
-            raise np.exceptions.AxisError(
+            raise AxisError(
                 f"axis {a} is out of bounds for an array of dimension {ndim}; "
                 f"pass an axis in [{lo}, {hi}]"
             )
         if ndim:
             out.append(a % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"repeated axis in axis={tuple(axis)!r}; name each axis once")
+        raise InvalidArgumentError(f"repeated axis in axis={tuple(axis)!r}; name each axis once")
     return tuple(sorted(out))
 
 
@@ -122,7 +123,7 @@ def _need_nonempty(name: str, x: Any, axis: tuple[int, ...]) -> None:
     shape = _shape(x)
     for a in axis:
         if shape[a] == 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{name} over axis {a}, which has size 0 (shape {shape}): the result of an "
                 f"empty reduction is undefined for {name}. Reduce over non-empty axes only"
             )
@@ -420,12 +421,12 @@ _argmin = Primitive(
 def _arg_axis(name: str, x: Any, axis: Any) -> Any:
     if axis is None:
         if _shape(x) and 0 in _shape(x):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{name} of an empty array (shape {_shape(x)}) is undefined; pass a non-empty array"
             )
         return None
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} takes one axis (an int) or None, got axis={axis!r}; to "
             "search several axes, reshape them into one first"
         )
@@ -538,7 +539,7 @@ defjvp(_std, _std_jvp)
 
 def _ddof(ddof: Any) -> Any:
     if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, (int, float, np.number)):
-        raise TypeError(
+        raise InvalidTypeError(
             f"ddof must be a number (0 for the population variance, 1 for the "
             f"sample variance), got {ddof!r}"
         )
@@ -721,13 +722,13 @@ def _vnorm(x: Any, ord: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
         or not isinstance(ord, (int, float, np.number))
         or isinstance(ord, (bool, np.bool_))
     ):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"invalid norm order {ord!r} for vectors: use None, a number, inf or "
             "-inf ('fro' and 'nuc' are matrix norms: pass a 2-tuple axis)"
         )
     p = float(ord)
     if math.isnan(p):
-        raise ValueError("norm order nan is not a norm; use a number, inf or -inf")
+        raise InvalidArgumentError("norm order nan is not a norm; use a number, inf or -inf")
     if p == 0.0:
         return _ew.astype(sum(_ew.not_equal(x, 0), axis, keepdims), _val(x).dtype)
     if math.isinf(p):
@@ -741,7 +742,7 @@ def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any
     nd = _ndim(x)
     row, col = (normalize_axis(a, nd)[0] for a in axes)
     if row == col:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"norm got the same axis twice in axis={axes!r}; a matrix norm "
             "needs two different axes (rows, columns)"
         )
@@ -752,7 +753,7 @@ def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any
 
         return _singular_value_norm(x, ord, (row, col), keepdims)
     if isinstance(ord, str) or ord not in (1, -1, math.inf, -math.inf):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"invalid norm order {ord!r} for matrices: use None, 'fro', 'nuc', "
             "1, -1, 2, -2, inf or -inf"
         )
@@ -814,7 +815,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
             return _vnorm(x, ord, (0,), keepdims)
         if nd == 2:
             return _matrix_norm(x, ord, (0, 1), keepdims)
-        raise ValueError(
+        raise InvalidArgumentError(
             f"norm with ord={ord!r} and axis=None needs a 1-D or 2-D input, got "
             f"{nd}-D; pass axis= (an int for vector norms, a 2-tuple for matrix "
             "norms) or ord=None for the 2-norm of all elements"
@@ -826,12 +827,14 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
         return _vnorm(x, ord, normalize_axis(axis, nd), keepdims)
     if len(axis) == 2:
         if nd < 2:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"a matrix norm (axis={axis!r}) needs an input with at least 2 "
                 f"dimensions, got {nd}-D; pass one axis for a vector norm"
             )
         return _matrix_norm(x, ord, (axis[0], axis[1]), keepdims)
-    raise ValueError(f"norm takes one axis (vector norm) or two (matrix norm), got axis={axis!r}")
+    raise InvalidArgumentError(
+        f"norm takes one axis (vector norm) or two (matrix norm), got axis={axis!r}"
+    )
 
 
 # --------------------------------------------------------------------------- cumsum / cumprod
@@ -930,7 +933,9 @@ def _scan_axis(name: str, x: Any, axis: Any) -> tuple[Any, int]:
     if axis is None:
         return reshape(x, (-1,)), 0
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
-        raise TypeError(f"{name} takes one axis (an int) or None (flattened), got axis={axis!r}")
+        raise InvalidTypeError(
+            f"{name} takes one axis (an int) or None (flattened), got axis={axis!r}"
+        )
     nd = _ndim(x)
     ax = normalize_axis(axis, nd)
     if nd == 0:

@@ -14,13 +14,14 @@ shape; the engine sums it back to the input's shape and casts it to the input's 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from ..autograd import grad_mode
-from ..autograd.forward import forward_call
+from ..autograd.forward import forward_call, has_complex
 from ..autograd.node import MUTATIONS, Meta, Node
+from ..errors import InvalidArgumentError, complex_error, op_error
 from ..tensor import Tensor, new_tensor
 
 _ndarray = np.ndarray
@@ -93,7 +94,7 @@ class Primitive:
         register: bool = True,
     ) -> None:
         if register and name in REGISTRY:
-            raise ValueError(f"a primitive named {name!r} is already registered")
+            raise InvalidArgumentError(f"a primitive named {name!r} is already registered")
         self.name = name
         self.__name__ = name
         self.__qualname__ = name
@@ -127,11 +128,17 @@ class Primitive:
             if isinstance(a, Tensor):
                 break
         else:
-            return self.impl(*args, **params)
+            try:
+                return self.impl(*args, **params)
+            except Exception as e:
+                _reraise(self, e)
         if len(args) == 1:
             if a._fw is not None:  # carries forward-mode tangents
                 return forward_call(self, args, params)
-            ans = self.impl(a.data, **params) if params else self.impl(a.data)
+            try:
+                ans = self.impl(a.data, **params) if params else self.impl(a.data)
+            except Exception as e:
+                _reraise(self, e)
             if self.unary_fast:
                 # One input, one output: the common case, written out in full.
                 if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
@@ -145,6 +152,8 @@ class Primitive:
                 out._fw = None
                 out._base = None if not self.view else (a if a._base is None else a._base)
                 if a.requires_grad and self.rec[0] and (en := _state.enabled):
+                    if ans.dtype.kind == "c":
+                        raise complex_error(self.name)
                     node: Any = _new(Node)
                     node.prim = self
                     fn = a.grad_fn
@@ -185,7 +194,10 @@ class Primitive:
                 return forward_call(self, args, params)
             vx = x.data if xt else x
             vy = y.data if yt else y
-            ans = self.impl(vx, vy, **params) if params else self.impl(vx, vy)
+            try:
+                ans = self.impl(vx, vy, **params) if params else self.impl(vx, vy)
+            except Exception as e:
+                _reraise(self, e)
             if ans.__class__ is not _ndarray:
                 ans = _asarray(ans)
             out = _new(Tensor)
@@ -200,6 +212,8 @@ class Primitive:
             rx = xt and rec[0] and x.requires_grad
             ry = yt and rec[1] and y.requires_grad
             if (rx or ry) and (en := _state.enabled):
+                if ans.dtype.kind == "c":
+                    raise complex_error(self.name)
                 save = self.savemask
                 ew = self.elementwise
                 node = _new(Node)
@@ -257,7 +271,10 @@ class Primitive:
             for x in args:
                 if isinstance(x, Tensor) and x._fw is not None:
                     return forward_call(self, args, params)
-            ans = self.impl(*[x.data if isinstance(x, Tensor) else x for x in args], **params)
+            try:
+                ans = self.impl(*[x.data if isinstance(x, Tensor) else x for x in args], **params)
+            except Exception as e:
+                _reraise(self, e)
         nout = self.nout
         if nout == 1:
             if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
@@ -297,6 +314,8 @@ class Primitive:
 
     def _node(self, args: tuple[Any, ...], ans: Any, params: dict[str, Any]) -> Node:
         """The tape entry for a call with at least one input that requires grad."""
+        if has_complex(args, ans if self.nout > 1 else (ans,)):
+            raise complex_error(self.name)
         rec = self.rec
         save = self.savemask
         # Elementwise rules never read an unsaved input; one shaped like the output needs
@@ -352,6 +371,14 @@ class Primitive:
         node.dirty = False
         node.fw = None
         return node
+
+
+def _reraise(prim: Primitive, exc: Exception) -> NoReturn:
+    """Re-raise an error of ``prim``'s NumPy code as a tapegrad error naming the op."""
+    new = op_error(prim.name, exc)
+    if new is exc:
+        raise exc
+    raise new from exc
 
 
 def _set_base(out: Tensor, src: Any) -> None:

@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeMismatchError
+from ..errors import (
+    AxisError,
+    IndexingError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    ShapeMismatchError,
+)
 from ..tensor import Tensor
 from .reduce import sum as _sum
 from .registry import REGISTRY, Primitive, _set_base, defjvp, defvjp
@@ -68,11 +74,11 @@ def _axis(axis: Any, ndim: int, what: str = "axis") -> int:
     try:
         a = operator.index(axis)
     except TypeError:
-        raise TypeError(f"{what} must be an integer, got {type(axis).__name__}") from None
+        raise InvalidTypeError(f"{what} must be an integer, got {type(axis).__name__}") from None
     if not -ndim <= a < ndim:
         if ndim == 0:
-            raise _AxisError(f"{what} {a} is out of bounds: a 0-d tensor has no axes")
-        raise _AxisError(
+            raise AxisError(f"{what} {a} is out of bounds: a 0-d tensor has no axes")
+        raise AxisError(
             f"{what} {a} is out of bounds for a tensor with {ndim} dimension(s); "
             f"use a value in [{-ndim}, {ndim - 1}]"
         )
@@ -85,7 +91,7 @@ def _axes(axis: Any, ndim: int, what: str = "axis") -> tuple[int, ...]:
         return (_axis(axis, ndim, what),)
     out = tuple(_axis(a, ndim, what) for a in axis)
     if len(set(out)) != len(out):
-        raise ValueError(f"repeated {what} in {tuple(axis)}; each axis may appear once")
+        raise InvalidArgumentError(f"repeated {what} in {tuple(axis)}; each axis may appear once")
     return out
 
 
@@ -271,7 +277,7 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Any:
     s = _axis(start_dim, len(shape), "start_dim")
     e = _axis(end_dim, len(shape), "end_dim")
     if s > e:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"flatten: start_dim ({start_dim}) must not come after end_dim "
             f"({end_dim}) for a tensor with {len(shape)} dimensions"
         )
@@ -305,7 +311,7 @@ defjvp(
 
 def _matrix_transpose_impl(x: Any) -> Any:
     if np.ndim(x) < 2:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"matrix_transpose needs at least 2 axes, got shape {np.shape(x)}; use "
             "transpose/reshape for vectors"
         )
@@ -344,7 +350,7 @@ def transpose(x: Any, axes: Any = None) -> Any:
             axes = (axes,)
         perm = _axes(axes, nd)
         if len(perm) != nd:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"axes {tuple(axes)} don't match a tensor with {nd} dimensions: "
                 "give a permutation of all the axes"
             )
@@ -373,7 +379,7 @@ def moveaxis(x: Any, source: Any, destination: Any) -> Any:
     src = _axes(source, nd, "source")
     dst = _axes(destination, nd, "destination")
     if len(src) != len(dst):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"source {source} and destination {destination} must name the same number of axes"
         )
     order = [i for i in range(nd) if i not in src]
@@ -415,7 +421,7 @@ def concatenate(seq: Sequence[Any], axis: int | None = 0) -> Any:
     """
     xs = tuple(seq)
     if not xs:
-        raise ValueError("concatenate needs at least one tensor")
+        raise InvalidArgumentError("concatenate needs at least one tensor")
     if axis is None:
         xs = tuple(ravel(x) for x in xs)
         axis = 0
@@ -469,7 +475,7 @@ def stack(seq: Sequence[Any], axis: int = 0) -> Any:
     """
     xs = tuple(seq)
     if not xs:
-        raise ValueError("stack needs at least one tensor")
+        raise InvalidArgumentError("stack needs at least one tensor")
     shape0 = _shape_of(xs[0])
     for k, x in enumerate(xs):
         if _shape_of(x) != shape0:
@@ -500,7 +506,7 @@ def hstack(seq: Sequence[Any]) -> Any:
     """Join along axis 1 (axis 0 for 1-d tensors), as ``numpy.hstack``."""
     xs = [_atleast(x, 1) for x in seq]
     if not xs:
-        raise ValueError("hstack needs at least one tensor")
+        raise InvalidArgumentError("hstack needs at least one tensor")
     return concatenate(xs, axis=0 if len(_shape_of(xs[0])) == 1 else 1)
 
 
@@ -571,7 +577,7 @@ def _split_bounds(n: int, indices_or_sections: Any, uneven: bool) -> list[tuple[
     if isinstance(indices_or_sections, (int, np.integer)):
         sections = int(indices_or_sections)
         if sections <= 0:
-            raise ValueError(f"the number of sections must be positive, got {sections}")
+            raise InvalidArgumentError(f"the number of sections must be positive, got {sections}")
         if not uneven and n % sections:
             raise ShapeMismatchError(
                 f"split: an axis of length {n} can't be divided into {sections} equal "
@@ -586,7 +592,7 @@ def _split_bounds(n: int, indices_or_sections: Any, uneven: bool) -> list[tuple[
         indices_or_sections.data if isinstance(indices_or_sections, Tensor) else indices_or_sections
     )
     if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-        raise TypeError(
+        raise InvalidTypeError(
             "indices_or_sections must be an int (number of sections) or a 1-d "
             f"sequence of integer split points, got {indices_or_sections!r}"
         )
@@ -644,14 +650,14 @@ def hsplit(x: Any, indices_or_sections: Any) -> tuple[Any, ...]:
     """Split along axis 1 (axis 0 for 1-d tensors), as ``numpy.hsplit``."""
     nd = len(_shape_of(x))
     if nd == 0:
-        raise ValueError("hsplit needs a tensor with at least 1 dimension")
+        raise InvalidArgumentError("hsplit needs a tensor with at least 1 dimension")
     return split(x, indices_or_sections, 1 if nd > 1 else 0)
 
 
 def vsplit(x: Any, indices_or_sections: Any) -> tuple[Any, ...]:
     """Split along axis 0 of a tensor with at least 2 dimensions, as ``numpy.vsplit``."""
     if len(_shape_of(x)) < 2:
-        raise ValueError("vsplit needs a tensor with at least 2 dimensions")
+        raise InvalidArgumentError("vsplit needs a tensor with at least 2 dimensions")
     return split(x, indices_or_sections, 0)
 
 
@@ -700,7 +706,7 @@ def tile(x: Any, reps: Any) -> Any:
         reps = (reps,)
     reps = tuple(operator.index(r) for r in reps)
     if any(r < 0 for r in reps):
-        raise ValueError(f"tile: reps must be non-negative, got {reps}")
+        raise InvalidArgumentError(f"tile: reps must be non-negative, got {reps}")
     nd = len(_shape_of(x))
     reps = (1,) * (nd - len(reps)) + reps
     return _tile(x, reps=reps)
@@ -781,11 +787,11 @@ def repeat(x: Any, repeats: Any, axis: int | None = None) -> Any:
         repeats = repeats.data
     r = np.asarray(repeats)
     if r.dtype.kind not in "iu" and not (r.size == 0 and r.dtype.kind == "f"):
-        raise TypeError(f"repeats must be integers, got dtype {r.dtype}")
+        raise InvalidTypeError(f"repeats must be integers, got dtype {r.dtype}")
     if r.ndim > 1:
-        raise ValueError(f"repeats must be an int or a 1-d sequence, got shape {r.shape}")
+        raise InvalidArgumentError(f"repeats must be an int or a 1-d sequence, got shape {r.shape}")
     if (r < 0).any():
-        raise ValueError("repeats must be non-negative")
+        raise InvalidArgumentError("repeats must be non-negative")
     if r.ndim == 0 or r.size == 1:
         rep: Any = int(r.reshape(-1)[0]) if r.size else 0
     else:
@@ -870,7 +876,7 @@ def roll(x: Any, shift: Any, axis: Any = None) -> Any:
         try:
             return _roll(x, shift=operator.index(shift), axis=None)
         except TypeError:
-            raise TypeError(
+            raise InvalidTypeError(
                 "roll with axis=None takes one integer shift; give axis to roll along several axes"
             ) from None
     shifts = (shift,) if isinstance(shift, (int, np.integer)) else tuple(shift)
@@ -880,7 +886,7 @@ def roll(x: Any, shift: Any, axis: Any = None) -> Any:
     if len(axes) == 1:
         axes = axes * len(shifts)
     if len(shifts) != len(axes):
-        raise ValueError(f"roll: shift {shift} and axis {axis} must have the same length")
+        raise InvalidArgumentError(f"roll: shift {shift} and axis {axis} must have the same length")
     axes = tuple(_axis(a, nd) for a in axes)
     return _roll(x, shift=tuple(operator.index(s) for s in shifts), axis=axes)
 
@@ -935,26 +941,26 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0
     try:
         pw = np.broadcast_to(np.asarray(pad_width), (nd, 2))
     except ValueError:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"pad_width {pad_width!r} doesn't fit a tensor with {nd} dimensions: "
             "give an int, a (before, after) pair, or one pair per axis"
         ) from None
     if pw.size and pw.dtype.kind not in "iu":
-        raise TypeError(f"pad_width must hold integers, got {pad_width!r}")
+        raise InvalidTypeError(f"pad_width must hold integers, got {pad_width!r}")
     if (pw < 0).any():
-        raise ValueError(f"pad_width must be non-negative, got {pad_width!r}")
+        raise InvalidArgumentError(f"pad_width must be non-negative, got {pad_width!r}")
     width = tuple((int(b), int(a)) for b, a in pw)
     if mode == "constant":
         cv = constant_values.data if isinstance(constant_values, Tensor) else constant_values
         return _pad(x, pad_width=width, constant_values=cv)
     if mode not in _PAD_MODES:
-        raise ValueError(f"pad mode {mode!r} is not supported; use one of {_PAD_MODES}")
+        raise InvalidArgumentError(f"pad mode {mode!r} is not supported; use one of {_PAD_MODES}")
     # Copying modes are a gather along each padded axis: the gradient scatters back.
     copy_mode: Any = mode
     for ax, (b, a) in enumerate(width):
         if b or a:
             if shape[ax] == 0:
-                raise ValueError(f"can't pad an empty axis ({ax}) in mode {mode!r}")
+                raise InvalidArgumentError(f"can't pad an empty axis ({ax}) in mode {mode!r}")
             idx = np.pad(np.arange(shape[ax]), (b, a), mode=copy_mode)
             x = _getitem_adv(x, key=(slice(None),) * ax + (idx,), mode="accumulate")
     return x
@@ -1181,11 +1187,11 @@ def _key_item(k: Any) -> tuple[Any, int]:
             return a, 2
         if a.size == 0:
             return a.astype(np.intp), 2
-        raise IndexError(f"index arrays must hold integers or booleans, got dtype {a.dtype}")
+        raise IndexingError(f"index arrays must hold integers or booleans, got dtype {a.dtype}")
     try:
         return operator.index(k), 0
     except TypeError:
-        raise IndexError(
+        raise IndexingError(
             f"can't index with {type(k).__name__}: use ints, slices, None, Ellipsis, and "
             "integer or boolean arrays (or tuples of them)"
         ) from None
@@ -1320,7 +1326,7 @@ def take(x: Any, indices: Any, axis: int | None = None) -> Any:
     ax = _axis(axis, nd)
     idx, kind = _key_item(indices)
     if kind == 1:
-        raise IndexError("take needs integer indices, got booleans (use getitem for masks)")
+        raise IndexingError("take needs integer indices, got booleans (use getitem for masks)")
     return getitem(x, (slice(None),) * ax + (idx,))
 
 
@@ -1340,7 +1346,7 @@ def take_along_axis(x: Any, indices: Any, axis: int | None) -> Any:
     """
     idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
     if idx.dtype.kind not in "iu" and not (idx.size == 0 and idx.dtype.kind == "f"):
-        raise IndexError(f"take_along_axis needs integer indices, got dtype {idx.dtype}")
+        raise IndexingError(f"take_along_axis needs integer indices, got dtype {idx.dtype}")
     idx = idx.astype(np.intp, copy=False)
     if axis is None:
         if idx.ndim != 1:
@@ -1427,7 +1433,9 @@ def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
         raise ShapeMismatchError(f"diagonal needs a tensor with at least 2 dimensions, got {nd}")
     a1, a2 = _axis(axis1, nd, "axis1"), _axis(axis2, nd, "axis2")
     if a1 == a2:
-        raise ValueError(f"axis1 and axis2 must be different axes, got {axis1} and {axis2}")
+        raise InvalidArgumentError(
+            f"axis1 and axis2 must be different axes, got {axis1} and {axis2}"
+        )
     return _diagonal(x, offset=operator.index(offset), axis1=a1, axis2=a2)
 
 
