@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidTypeError, ShapeMismatchError
+from ..errors import InvalidTypeError, ShapeMismatchError, complex_error
 from ..tensor import Tensor
 from . import grad_mode
 from .node import Meta, Node, version_key
@@ -190,7 +190,7 @@ class Function:
             bool(record and isinstance(a, Tensor) and a.requires_grad) for a in args
         )
         from .forward import _state as fw_state
-        from .forward import innermost_level
+        from .forward import has_complex, innermost_level
 
         level = innermost_level(args)
         if level >= 0 and cls.jvp is Function.jvp:
@@ -209,6 +209,8 @@ class Function:
         multi = isinstance(res, tuple)
         outs = res if multi else (res,)
         outs = tuple(o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o)) for o in outs)
+        if (record or level >= 0) and has_complex(args, outs):
+            raise complex_error(cls.__name__)
         if level >= 0:
             outs = _attach_function_tangents(cls, ctx, args, outs, level)
         if not record:

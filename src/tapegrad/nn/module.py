@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import ShapeMismatchError, TapegradError
+from ..errors import NotDifferentiableError, ShapeMismatchError, TapegradError, complex_error
 from ..tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict"]
@@ -114,8 +114,10 @@ class Parameter(Tensor):
             arr = np.array(data, copy=True)
         if not isinstance(arr, np.ndarray):  # pragma: no cover - defensive
             arr = np.asarray(arr)
-        if requires_grad and arr.dtype.kind not in "fc":
-            raise TypeError(
+        if requires_grad and arr.dtype.kind == "c":
+            raise complex_error("Parameter")
+        if requires_grad and arr.dtype.kind != "f":
+            raise NotDifferentiableError(
                 f"a Parameter that requires grad must hold floating-point data, got dtype "
                 f"{arr.dtype}; convert first, e.g. Parameter(x.astype('float32')), or pass "
                 "requires_grad=False"

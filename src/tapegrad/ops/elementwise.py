@@ -410,7 +410,9 @@ _gelu = unary("gelu", _gelu_impl, _gelu_deriv)
 def gelu(x: Any, approximate: str = "none") -> Any:
     """Gaussian error linear unit ``x * Phi(x)``; ``approximate="tanh"`` for the tanh form."""
     if approximate not in ("none", "tanh"):
-        raise InvalidArgumentError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise InvalidArgumentError(
+            f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}"
+        )
     return _gelu(x, approximate=approximate)
 
 

@@ -1252,7 +1252,10 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
         if axis is None and nd == 2:
             axis = (0, 1)
         if axis is not None and not isinstance(axis, (int, np.integer)) and len(axis) == 2:
-            r, c = normalize_axis(axis[0], nd)[0], normalize_axis(axis[1], nd)[0]
+            r, c = (
+                normalize_axis(axis[0], nd, op="norm")[0],
+                normalize_axis(axis[1], nd, op="norm")[0],
+            )
             if r == c:
                 raise InvalidArgumentError(
                     f"norm: the two axes must differ, got axis={tuple(axis)!r}"

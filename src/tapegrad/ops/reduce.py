@@ -40,34 +40,39 @@ __all__ = [
 ]
 
 
-def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...]:
+def normalize_axis(axis: Any, ndim: int, op: str | None = None) -> tuple[int, ...]:
     """``axis`` as a sorted tuple of non-negative ints (all axes for None).
 
-    A 0-d array accepts axis 0 or -1 (as NumPy and PyTorch do) and reduces nothing.
+    A 0-d array accepts axis 0 or -1 (as NumPy and PyTorch do) and reduces nothing.  ``op``
+    (the calling op's name) starts the message of any error raised.
     """
+    pre = f"{op}: " if op else ""
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, (int, np.integer)):
         axis = (int(axis),)
     elif not isinstance(axis, (tuple, list)):
         raise InvalidTypeError(
-            f"axis must be None, an int or a tuple of ints, got {type(axis).__name__} ({axis!r})"
+            f"{pre}axis must be None, an int or a tuple of ints, got "
+            f"{type(axis).__name__} ({axis!r})"
         )
     out = []
     for a in axis:
         if not isinstance(a, (int, np.integer)) or isinstance(a, (bool, np.bool_)):
-            raise InvalidTypeError(f"axis entries must be ints, got {a!r} in axis={axis!r}")
+            raise InvalidTypeError(f"{pre}axis entries must be ints, got {a!r} in axis={axis!r}")
         a = int(a)
         if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
             lo, hi = -builtins.max(ndim, 1), builtins.max(ndim, 1) - 1
             raise AxisError(
-                f"axis {a} is out of bounds for an array of dimension {ndim}; "
+                f"{pre}axis {a} is out of bounds for an array of dimension {ndim}; "
                 f"pass an axis in [{lo}, {hi}]"
             )
         if ndim:
             out.append(a % ndim)
     if len(set(out)) != len(out):
-        raise InvalidArgumentError(f"repeated axis in axis={tuple(axis)!r}; name each axis once")
+        raise InvalidArgumentError(
+            f"{pre}repeated axis in axis={tuple(axis)!r}; name each axis once"
+        )
     return tuple(sorted(out))
 
 
@@ -182,7 +187,7 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     >>> tg.sum(tg.tensor([[1.0, 2.0], [3.0, 4.0]]), axis=0)
     tensor([4., 6.])
     """
-    return _sum(x, axis=normalize_axis(axis, _ndim(x)), keepdims=bool(keepdims))
+    return _sum(x, axis=normalize_axis(axis, _ndim(x), op="sum"), keepdims=bool(keepdims))
 
 
 _mean = defvjp(
@@ -219,7 +224,7 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     tensor([[1.5],
             [3.5]])
     """
-    return _mean(x, axis=normalize_axis(axis, _ndim(x)), keepdims=bool(keepdims))
+    return _mean(x, axis=normalize_axis(axis, _ndim(x), op="mean"), keepdims=bool(keepdims))
 
 
 # --------------------------------------------------------------------------- prod
@@ -319,7 +324,7 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     >>> x.grad
     tensor([0., 6., 0.])
     """
-    return _prod(x, axis=normalize_axis(axis, _ndim(x)), keepdims=bool(keepdims))
+    return _prod(x, axis=normalize_axis(axis, _ndim(x), op="prod"), keepdims=bool(keepdims))
 
 
 # --------------------------------------------------------------------------- max / min
@@ -376,7 +381,7 @@ def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     >>> x.grad
     tensor([0. , 0.5, 0.5])
     """
-    axis = normalize_axis(axis, _ndim(x))
+    axis = normalize_axis(axis, _ndim(x), op="max")
     _need_nonempty("max", x, axis)
     return _max(x, axis=axis, keepdims=bool(keepdims))
 
@@ -393,7 +398,7 @@ def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     >>> tg.min(tg.tensor([[1.0, -2.0], [0.5, 4.0]]), axis=1)
     tensor([-2. ,  0.5])
     """
-    axis = normalize_axis(axis, _ndim(x))
+    axis = normalize_axis(axis, _ndim(x), op="min")
     _need_nonempty("min", x, axis)
     return _min(x, axis=axis, keepdims=bool(keepdims))
 
@@ -430,7 +435,7 @@ def _arg_axis(name: str, x: Any, axis: Any) -> Any:
             f"{name} takes one axis (an int) or None, got axis={axis!r}; to "
             "search several axes, reshape them into one first"
         )
-    ax = normalize_axis(axis, _ndim(x))
+    ax = normalize_axis(axis, _ndim(x), op=name)
     if not ax:
         return None
     _need_nonempty(name, x, ax)
@@ -558,7 +563,9 @@ def var(x: Any, axis: Any = None, ddof: Any = 0, keepdims: bool = False) -> Any:
     >>> tg.var(tg.tensor([1.0, 2.0, 3.0, 4.0]), ddof=1)
     tensor(1.66666667)
     """
-    return _var(x, axis=normalize_axis(axis, _ndim(x)), ddof=_ddof(ddof), keepdims=bool(keepdims))
+    return _var(
+        x, axis=normalize_axis(axis, _ndim(x), op="var"), ddof=_ddof(ddof), keepdims=bool(keepdims)
+    )
 
 
 def std(x: Any, axis: Any = None, ddof: Any = 0, keepdims: bool = False) -> Any:
@@ -573,7 +580,9 @@ def std(x: Any, axis: Any = None, ddof: Any = 0, keepdims: bool = False) -> Any:
     >>> tg.std(tg.tensor([[1.0, 3.0], [2.0, 2.0]]), axis=1)
     tensor([1., 0.])
     """
-    return _std(x, axis=normalize_axis(axis, _ndim(x)), ddof=_ddof(ddof), keepdims=bool(keepdims))
+    return _std(
+        x, axis=normalize_axis(axis, _ndim(x), op="std"), ddof=_ddof(ddof), keepdims=bool(keepdims)
+    )
 
 
 # --------------------------------------------------------------------------- logsumexp
@@ -625,7 +634,9 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         x = np.asarray(x)
     if x.dtype.kind not in "fc":
         x = _ew.astype(x, np.float64)
-    return _logsumexp(x, axis=normalize_axis(axis, _ndim(x)), keepdims=bool(keepdims))
+    return _logsumexp(
+        x, axis=normalize_axis(axis, _ndim(x), op="logsumexp"), keepdims=bool(keepdims)
+    )
 
 
 # --------------------------------------------------------------------------- norms
@@ -723,7 +734,7 @@ def _vnorm(x: Any, ord: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
         or isinstance(ord, (bool, np.bool_))
     ):
         raise InvalidArgumentError(
-            f"invalid norm order {ord!r} for vectors: use None, a number, inf or "
+            f"norm: invalid norm order {ord!r} for vectors: use None, a number, inf or "
             "-inf ('fro' and 'nuc' are matrix norms: pass a 2-tuple axis)"
         )
     p = float(ord)
@@ -740,7 +751,7 @@ def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any
     from .shape import reshape
 
     nd = _ndim(x)
-    row, col = (normalize_axis(a, nd)[0] for a in axes)
+    row, col = (normalize_axis(a, nd, op="norm")[0] for a in axes)
     if row == col:
         raise InvalidArgumentError(
             f"norm got the same axis twice in axis={axes!r}; a matrix norm "
@@ -754,7 +765,7 @@ def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any
         return _singular_value_norm(x, ord, (row, col), keepdims)
     if isinstance(ord, str) or ord not in (1, -1, math.inf, -math.inf):
         raise InvalidArgumentError(
-            f"invalid norm order {ord!r} for matrices: use None, 'fro', 'nuc', "
+            f"norm: invalid norm order {ord!r} for matrices: use None, 'fro', 'nuc', "
             "1, -1, 2, -2, inf or -inf"
         )
     _need_nonempty(f"norm(ord={ord!r})", x, (row, col))
@@ -824,11 +835,11 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
         axis = (int(axis),)
     axis = tuple(axis)
     if len(axis) == 1:
-        return _vnorm(x, ord, normalize_axis(axis, nd), keepdims)
+        return _vnorm(x, ord, normalize_axis(axis, nd, op="norm"), keepdims)
     if len(axis) == 2:
         if nd < 2:
             raise InvalidArgumentError(
-                f"a matrix norm (axis={axis!r}) needs an input with at least 2 "
+                f"norm: a matrix norm (axis={axis!r}) needs an input with at least 2 "
                 f"dimensions, got {nd}-D; pass one axis for a vector norm"
             )
         return _matrix_norm(x, ord, (axis[0], axis[1]), keepdims)
@@ -937,7 +948,7 @@ def _scan_axis(name: str, x: Any, axis: Any) -> tuple[Any, int]:
             f"{name} takes one axis (an int) or None (flattened), got axis={axis!r}"
         )
     nd = _ndim(x)
-    ax = normalize_axis(axis, nd)
+    ax = normalize_axis(axis, nd, op=name)
     if nd == 0:
         return reshape(x, (1,)), 0
     return x, ax[0]
@@ -996,7 +1007,7 @@ def any(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     >>> tg.any(tg.tensor([[0.0, 1.0], [0.0, 0.0]]), axis=1)
     tensor([ True, False])
     """
-    return _any(x, axis=normalize_axis(axis, _ndim(x)), keepdims=bool(keepdims))
+    return _any(x, axis=normalize_axis(axis, _ndim(x), op="any"), keepdims=bool(keepdims))
 
 
 def all(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -1008,4 +1019,4 @@ def all(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     >>> tg.all(tg.tensor([[1.0, 2.0], [0.0, 3.0]]), axis=1)
     tensor([ True, False])
     """
-    return _all(x, axis=normalize_axis(axis, _ndim(x)), keepdims=bool(keepdims))
+    return _all(x, axis=normalize_axis(axis, _ndim(x), op="all"), keepdims=bool(keepdims))

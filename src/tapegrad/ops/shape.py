@@ -62,15 +62,16 @@ __all__ = [
     "triu",
 ]
 
-_AxisError = np.exceptions.AxisError
-
 
 def _shape_of(x: Any) -> tuple[int, ...]:
     return x.data.shape if isinstance(x, Tensor) else np.shape(x)
 
 
-def _axis(axis: Any, ndim: int, what: str = "axis") -> int:
-    """One axis as a non-negative int, with an error that says the valid range."""
+def _axis(axis: Any, ndim: int, what: str = "axis", op: str | None = None) -> int:
+    """One axis as a non-negative int, with an error that says the valid range (and starts
+    with ``op``, the calling op's name)."""
+    if op:
+        what = f"{op}: {what}"
     try:
         a = operator.index(axis)
     except TypeError:
@@ -85,13 +86,16 @@ def _axis(axis: Any, ndim: int, what: str = "axis") -> int:
     return a % ndim
 
 
-def _axes(axis: Any, ndim: int, what: str = "axis") -> tuple[int, ...]:
+def _axes(axis: Any, ndim: int, what: str = "axis", op: str | None = None) -> tuple[int, ...]:
     """An int or a sequence of ints as a tuple of non-negative ints (order kept, no repeats)."""
     if isinstance(axis, (int, np.integer)):
-        return (_axis(axis, ndim, what),)
-    out = tuple(_axis(a, ndim, what) for a in axis)
+        return (_axis(axis, ndim, what, op),)
+    out = tuple(_axis(a, ndim, what, op) for a in axis)
     if len(set(out)) != len(out):
-        raise InvalidArgumentError(f"repeated {what} in {tuple(axis)}; each axis may appear once")
+        pre = f"{op}: " if op else ""
+        raise InvalidArgumentError(
+            f"{pre}repeated {what} in {tuple(axis)}; each axis may appear once"
+        )
     return out
 
 
@@ -158,8 +162,8 @@ def reshape(x: Any, shape: Any) -> Any:
         return _reshape(x, shape=shape)
     except ValueError:
         raise ShapeMismatchError(
-            f"can't reshape a tensor of shape {_shape_of(x)} ({int(np.prod(_shape_of(x)))} "
-            f"elements) into shape {shape}: the number of elements must stay the same (at most "
+            f"reshape: can't reshape a tensor of shape {_shape_of(x)} "
+            f"({int(np.prod(_shape_of(x)))} elements) into shape {shape}: the number of elements must stay the same (at most "
             "one -1 may stand for the inferred size)"
         ) from None
 
@@ -208,8 +212,8 @@ def broadcast_to(x: Any, shape: Any) -> Any:
         return _broadcast_to(x, shape=shape)
     except ValueError:
         raise ShapeMismatchError(
-            f"can't broadcast a tensor of shape {_shape_of(x)} to shape {shape}: each axis must "
-            "be equal or 1 in the input (axes are matched from the right)"
+            f"broadcast_to: can't broadcast a tensor of shape {_shape_of(x)} to shape {shape}: "
+            "each axis must be equal or 1 in the input (axes are matched from the right)"
         ) from None
 
 
@@ -228,13 +232,13 @@ def squeeze(x: Any, axis: Any = None) -> Any:
     if axis is None:
         return reshape(x, tuple(d for d in shape if d != 1))
     if not shape:  # as NumPy and PyTorch: axis 0 / -1 of a 0-d tensor may be named
-        _axes(axis, 1)
+        _axes(axis, 1, op="squeeze")
         return reshape(x, ())
-    axes = _axes(axis, len(shape))
+    axes = _axes(axis, len(shape), op="squeeze")
     for a in axes:
         if shape[a] != 1:
             raise ShapeMismatchError(
-                f"can't squeeze axis {a} of a tensor with shape {shape}: its length is "
+                f"squeeze: can't squeeze axis {a} of a tensor with shape {shape}: its length is "
                 f"{shape[a]}, not 1"
             )
     return reshape(x, tuple(d for i, d in enumerate(shape) if i not in axes))
@@ -253,7 +257,7 @@ def expand_dims(x: Any, axis: Any) -> Any:
     if isinstance(axis, (int, np.integer)):
         axis = (axis,)
     nd = len(shape) + len(axis)
-    axes = set(_axes(axis, nd))
+    axes = set(_axes(axis, nd, op="expand_dims"))
     it = iter(shape)
     return reshape(x, tuple(1 if i in axes else next(it) for i in range(nd)))
 
@@ -271,11 +275,11 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Any:
     """
     shape = _shape_of(x)
     if not shape:
-        _axis(start_dim, 1, "start_dim")
-        _axis(end_dim, 1, "end_dim")
+        _axis(start_dim, 1, "start_dim", op="flatten")
+        _axis(end_dim, 1, "end_dim", op="flatten")
         return reshape(x, (1,))
-    s = _axis(start_dim, len(shape), "start_dim")
-    e = _axis(end_dim, len(shape), "end_dim")
+    s = _axis(start_dim, len(shape), "start_dim", op="flatten")
+    e = _axis(end_dim, len(shape), "end_dim", op="flatten")
     if s > e:
         raise InvalidArgumentError(
             f"flatten: start_dim ({start_dim}) must not come after end_dim "
@@ -348,10 +352,10 @@ def transpose(x: Any, axes: Any = None) -> Any:
     else:
         if isinstance(axes, (int, np.integer)):
             axes = (axes,)
-        perm = _axes(axes, nd)
+        perm = _axes(axes, nd, op="transpose")
         if len(perm) != nd:
             raise InvalidArgumentError(
-                f"axes {tuple(axes)} don't match a tensor with {nd} dimensions: "
+                f"transpose: axes {tuple(axes)} don't match a tensor with {nd} dimensions: "
                 "give a permutation of all the axes"
             )
     return _transpose(x, axes=perm)
@@ -360,7 +364,7 @@ def transpose(x: Any, axes: Any = None) -> Any:
 def swapaxes(x: Any, a: int, b: int) -> Any:
     """Exchange the axes ``a`` and ``b`` (a view)."""
     nd = len(_shape_of(x))
-    a, b = _axis(a, nd), _axis(b, nd)
+    a, b = _axis(a, nd, op="swapaxes"), _axis(b, nd, op="swapaxes")
     perm = list(range(nd))
     perm[a], perm[b] = b, a
     return _transpose(x, axes=tuple(perm))
@@ -376,11 +380,12 @@ def moveaxis(x: Any, source: Any, destination: Any) -> Any:
     (3, 4, 2)
     """
     nd = len(_shape_of(x))
-    src = _axes(source, nd, "source")
-    dst = _axes(destination, nd, "destination")
+    src = _axes(source, nd, "source", op="moveaxis")
+    dst = _axes(destination, nd, "destination", op="moveaxis")
     if len(src) != len(dst):
         raise InvalidArgumentError(
-            f"source {source} and destination {destination} must name the same number of axes"
+            f"moveaxis: source {source} and destination {destination} must name the same "
+            "number of axes"
         )
     order = [i for i in range(nd) if i not in src]
     for d, s in sorted(zip(dst, src)):
@@ -429,10 +434,10 @@ def concatenate(seq: Sequence[Any], axis: int | None = 0) -> Any:
     nd = len(shapes[0])
     if nd == 0:
         raise ShapeMismatchError(
-            "0-d tensors can't be concatenated (they have no axis); use "
+            "concatenate: 0-d tensors can't be concatenated (they have no axis); use "
             "stack, or reshape them to 1-d first"
         )
-    ax = _axis(axis, nd)
+    ax = _axis(axis, nd, op="concatenate")
     ref = shapes[0][:ax] + shapes[0][ax + 1 :]
     offsets = [0]
     for k, s in enumerate(shapes):
@@ -483,7 +488,7 @@ def stack(seq: Sequence[Any], axis: int = 0) -> Any:
                 f"stack: tensor {k} has shape {_shape_of(x)} but tensor 0 has shape {shape0}; "
                 "all tensors must have the same shape"
             )
-    ax = _axis(axis, len(shape0) + 1)
+    ax = _axis(axis, len(shape0) + 1, op="stack")
     _ensure_arity(_stack, _stack_vjp, _stack_jvp, len(xs))
     return _stack(*xs, axis=ax)
 
@@ -577,7 +582,9 @@ def _split_bounds(n: int, indices_or_sections: Any, uneven: bool) -> list[tuple[
     if isinstance(indices_or_sections, (int, np.integer)):
         sections = int(indices_or_sections)
         if sections <= 0:
-            raise InvalidArgumentError(f"the number of sections must be positive, got {sections}")
+            raise InvalidArgumentError(
+                f"split: the number of sections must be positive, got {sections}"
+            )
         if not uneven and n % sections:
             raise ShapeMismatchError(
                 f"split: an axis of length {n} can't be divided into {sections} equal "
@@ -593,7 +600,7 @@ def _split_bounds(n: int, indices_or_sections: Any, uneven: bool) -> list[tuple[
     )
     if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
         raise InvalidTypeError(
-            "indices_or_sections must be an int (number of sections) or a 1-d "
+            "split: indices_or_sections must be an int (number of sections) or a 1-d "
             f"sequence of integer split points, got {indices_or_sections!r}"
         )
     cuts: list[Any] = [None, *idx.tolist(), None]
@@ -606,7 +613,7 @@ def _split_bounds(n: int, indices_or_sections: Any, uneven: bool) -> list[tuple[
 
 def _split(x: Any, indices_or_sections: Any, axis: int, uneven: bool) -> tuple[Any, ...]:
     shape = _shape_of(x)
-    ax = _axis(axis, len(shape))
+    ax = _axis(axis, len(shape), op="array_split" if uneven else "split")
     bounds = tuple(_split_bounds(shape[ax], indices_or_sections, uneven))
     out = _split_prim(len(bounds))(x, axis=ax, bounds=bounds)
     if len(bounds) == 1:
@@ -782,16 +789,18 @@ def repeat(x: Any, repeats: Any, axis: int | None = None) -> Any:
         x = ravel(x)
         axis = 0
     shape = _shape_of(x)
-    ax = _axis(axis, len(shape))
+    ax = _axis(axis, len(shape), op="repeat")
     if isinstance(repeats, Tensor):
         repeats = repeats.data
     r = np.asarray(repeats)
     if r.dtype.kind not in "iu" and not (r.size == 0 and r.dtype.kind == "f"):
-        raise InvalidTypeError(f"repeats must be integers, got dtype {r.dtype}")
+        raise InvalidTypeError(f"repeat: repeats must be integers, got dtype {r.dtype}")
     if r.ndim > 1:
-        raise InvalidArgumentError(f"repeats must be an int or a 1-d sequence, got shape {r.shape}")
+        raise InvalidArgumentError(
+            f"repeat: repeats must be an int or a 1-d sequence, got shape {r.shape}"
+        )
     if (r < 0).any():
-        raise InvalidArgumentError("repeats must be non-negative")
+        raise InvalidArgumentError("repeat: repeats must be non-negative")
     if r.ndim == 0 or r.size == 1:
         rep: Any = int(r.reshape(-1)[0]) if r.size else 0
     else:
@@ -829,7 +838,7 @@ def flip(x: Any, axis: Any = None) -> Any:
     tensor([3., 2., 1.])
     """
     nd = len(_shape_of(x))
-    return _flip(x, axis=tuple(range(nd)) if axis is None else _axes(axis, nd))
+    return _flip(x, axis=tuple(range(nd)) if axis is None else _axes(axis, nd, op="flip"))
 
 
 _roll: Primitive = defvjp(
@@ -887,7 +896,7 @@ def roll(x: Any, shift: Any, axis: Any = None) -> Any:
         axes = axes * len(shifts)
     if len(shifts) != len(axes):
         raise InvalidArgumentError(f"roll: shift {shift} and axis {axis} must have the same length")
-    axes = tuple(_axis(a, nd) for a in axes)
+    axes = tuple(_axis(a, nd, op="roll") for a in axes)
     return _roll(x, shift=tuple(operator.index(s) for s in shifts), axis=axes)
 
 
@@ -960,7 +969,7 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0
     for ax, (b, a) in enumerate(width):
         if b or a:
             if shape[ax] == 0:
-                raise InvalidArgumentError(f"can't pad an empty axis ({ax}) in mode {mode!r}")
+                raise InvalidArgumentError(f"pad: can't pad an empty axis ({ax}) in mode {mode!r}")
             idx = np.pad(np.arange(shape[ax]), (b, a), mode=copy_mode)
             x = _getitem_adv(x, key=(slice(None),) * ax + (idx,), mode="accumulate")
     return x
@@ -1187,12 +1196,14 @@ def _key_item(k: Any) -> tuple[Any, int]:
             return a, 2
         if a.size == 0:
             return a.astype(np.intp), 2
-        raise IndexingError(f"index arrays must hold integers or booleans, got dtype {a.dtype}")
+        raise IndexingError(
+            f"getitem: index arrays must hold integers or booleans, got dtype {a.dtype}"
+        )
     try:
         return operator.index(k), 0
     except TypeError:
         raise IndexingError(
-            f"can't index with {type(k).__name__}: use ints, slices, None, Ellipsis, and "
+            f"getitem: can't index with {type(k).__name__}: use ints, slices, None, Ellipsis, and "
             "integer or boolean arrays (or tuples of them)"
         ) from None
 
@@ -1323,7 +1334,7 @@ def take(x: Any, indices: Any, axis: int | None = None) -> Any:
         x = ravel(x)
         axis = 0
     nd = len(_shape_of(x))
-    ax = _axis(axis, nd)
+    ax = _axis(axis, nd, op="take")
     idx, kind = _key_item(indices)
     if kind == 1:
         raise IndexingError("take needs integer indices, got booleans (use getitem for masks)")
@@ -1356,7 +1367,7 @@ def take_along_axis(x: Any, indices: Any, axis: int | None) -> Any:
         return _getitem_adv(ravel(x), key=(idx,), mode="accumulate")
     shape = _shape_of(x)
     nd = len(shape)
-    ax = _axis(axis, nd)
+    ax = _axis(axis, nd, op="take_along_axis")
     if idx.ndim != nd:
         raise ShapeMismatchError(
             f"take_along_axis: indices have {idx.ndim} dimensions but x has {nd}; they must "
@@ -1431,10 +1442,10 @@ def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     nd = len(_shape_of(x))
     if nd < 2:
         raise ShapeMismatchError(f"diagonal needs a tensor with at least 2 dimensions, got {nd}")
-    a1, a2 = _axis(axis1, nd, "axis1"), _axis(axis2, nd, "axis2")
+    a1, a2 = _axis(axis1, nd, "axis1", op="diagonal"), _axis(axis2, nd, "axis2", op="diagonal")
     if a1 == a2:
         raise InvalidArgumentError(
-            f"axis1 and axis2 must be different axes, got {axis1} and {axis2}"
+            f"diagonal: axis1 and axis2 must be different axes, got {axis1} and {axis2}"
         )
     return _diagonal(x, offset=operator.index(offset), axis1=a1, axis2=a2)
 
