@@ -163,8 +163,8 @@ def reshape(x: Any, shape: Any) -> Any:
     except ValueError:
         raise ShapeMismatchError(
             f"reshape: can't reshape a tensor of shape {_shape_of(x)} "
-            f"({int(np.prod(_shape_of(x)))} elements) into shape {shape}: the number of elements must stay the same (at most "
-            "one -1 may stand for the inferred size)"
+            f"({int(np.prod(_shape_of(x)))} elements) into shape {shape}: the number of "
+            "elements must stay the same (at most one -1 may stand for the inferred size)"
         ) from None
 
 
