@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import (
     InvalidArgumentError,
     InvalidTypeError,
+    LinAlgError,
     NotDifferentiableError,
     ShapeMismatchError,
 )
@@ -605,8 +606,8 @@ def inner(x: Any, y: Any) -> Any:
 # --------------------------------------------------------------------------- inv, solve, det
 
 
-def _singular(name: str, a: Any, e: Exception) -> np.linalg.LinAlgError:
-    return np.linalg.LinAlgError(
+def _singular(name: str, a: Any, e: Exception) -> LinAlgError:
+    return LinAlgError(
         f"{name}: the matrix (shape {_shape(a)}) is singular to working precision ({e}); "
         "it has no inverse. Check the input for linearly dependent rows, or regularise it "
         "(a + eps * I) or use a least-squares method"
@@ -888,7 +889,7 @@ def cholesky(a: Any, upper: bool = False) -> Any:
     try:
         return _cholesky(a, upper=bool(upper))
     except np.linalg.LinAlgError as e:
-        raise np.linalg.LinAlgError(
+        raise LinAlgError(
             f"cholesky: the matrix (shape {a.shape}) is not positive definite ({e}); the "
             "Cholesky factor exists only for symmetric positive-definite input. Add a "
             "multiple of the identity or use eigh"
