@@ -118,7 +118,7 @@ _NAMED: dict[type, type] = {
 }
 _DERIVED: dict[type, type | None] = {}
 _SHAPE_WORDS = ("broadcast", "shape", "mismatch", "aligned", "dimension", "size")
-_HINTS = {
+_HINTS: dict[type, str] = {
     ShapeMismatchError: "; check the shapes of the arguments (tensor.shape)",
     IndexingError: "; an index must lie in [-size, size) along its axis",
 }

@@ -92,10 +92,12 @@ class Tensor:
     __array_priority__ = 1000.0
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        if isinstance(data, Tensor):
-            arr = np.array(data.data, dtype=dtype, copy=True)
-        else:
-            arr = checked_array(data, dtype, True, "Tensor")
+        try:
+            arr = np.array(data.data if isinstance(data, Tensor) else data, dtype=dtype, copy=True)
+        except (ValueError, TypeError) as e:
+            raise _array_error("Tensor", e) from e
+        if arr.dtype.kind not in _DATA_KINDS:
+            raise _kind_error("Tensor", data, arr)
         if requires_grad:
             _check_float(arr.dtype)
         self.data = arr
@@ -789,23 +791,31 @@ def checked_array(data: Any, dtype: Any, copy: Any, what: str) -> np.ndarray:
     objects, strings, dates or records raises :class:`InvalidTypeError`."""
     try:
         arr = np.array(data, dtype=dtype, copy=copy)
-    except ValueError as e:
-        if "inhomogeneous" in str(e) or "sequence" in str(e):
-            raise ShapeMismatchError(
-                f"{what}: nested sequences of different lengths can't make a tensor ({e}); "
-                "give every row the same length"
-            ) from e
-        raise InvalidArgumentError(f"{what}: {e}") from e
-    except TypeError as e:
-        raise InvalidTypeError(f"{what}: {e}") from e
+    except (ValueError, TypeError) as e:
+        raise _array_error(what, e) from e
     if arr.dtype.kind not in _DATA_KINDS:
-        stored = "" if isinstance(data, np.ndarray) else f" (NumPy would store it as {arr.dtype})"
-        raise InvalidTypeError(
-            f"{what}: can't make a tensor from {_describe(data)}{stored}; a tensor holds "
-            "numbers: pass a number, a (nested) list or tuple of numbers, or an array of bool "
-            "or numeric dtype (for a generator, build a list first: list(gen))"
-        )
+        raise _kind_error(what, data, arr)
     return arr
+
+
+def _array_error(what: str, e: Exception) -> Exception:
+    if isinstance(e, TypeError):
+        return InvalidTypeError(f"{what}: {e}")
+    if "inhomogeneous" in str(e) or "sequence" in str(e):
+        return ShapeMismatchError(
+            f"{what}: nested sequences of different lengths can't make a tensor ({e}); "
+            "give every row the same length"
+        )
+    return InvalidArgumentError(f"{what}: {e}")
+
+
+def _kind_error(what: str, data: Any, arr: np.ndarray) -> InvalidTypeError:
+    stored = "" if isinstance(data, np.ndarray) else f" (NumPy would store it as {arr.dtype})"
+    return InvalidTypeError(
+        f"{what}: can't make a tensor from {_describe(data)}{stored}; a tensor holds "
+        "numbers: pass a number, a (nested) list or tuple of numbers, or an array of bool "
+        "or numeric dtype (for a generator, build a list first: list(gen))"
+    )
 
 
 def _describe(data: Any) -> str:
