@@ -666,13 +666,14 @@ def _strong_zero_mask(g: Any, prim: Any) -> tuple[bool, Any]:
     if prim.nout != 1:
         return all(x is None or not _raw(x).any() for x in g), None
     v = _raw(g)
-    if not v.any():
-        return True, None
     if prim.elementwise:
         m = v == 0
-        if m.any():
-            return False, m
-    return False, None
+        if not m.any():
+            return False, None
+        if m.all():
+            return True, None
+        return False, m
+    return not v.any(), None
 
 
 def _raw(g: Any) -> Any:
