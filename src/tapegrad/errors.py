@@ -35,6 +35,8 @@ __all__ = [
     "NotDifferentiableError",
     "ComplexNotSupportedError",
     "GradientCheckError",
+    "DtypeMismatchError",
+    "AnomalyError",
 ]
 
 
@@ -167,3 +169,14 @@ def op_error(name: str, exc: BaseException) -> BaseException:
     except Exception:
         return exc
     return new
+class DtypeMismatchError(TapegradError, TypeError):
+    """A gradient of the wrong dtype (assigned to ``.grad``, or returned by a hook)."""
+class AnomalyError(TapegradError, RuntimeError):
+    """Anomaly detection (:func:`tapegrad.autograd.detect_anomaly`) found NaN in a gradient.
+    ``node`` is the tape entry whose rule produced it, ``forward_stack`` the formatted
+    stack of the call that recorded that entry ("" when it was recorded with anomaly
+    detection off).
+    def __init__(self, message: str, node: object = None, forward_stack: str = "") -> None:
+        super().__init__(message)
+        self.node = node
+        self.forward_stack = forward_stack

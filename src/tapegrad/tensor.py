@@ -20,6 +20,7 @@ from .errors import (
     NotDifferentiableError,
     ShapeMismatchError,
     complex_error,
+    DtypeMismatchError,
 )
 
 __all__ = ["Tensor"]
@@ -36,6 +37,25 @@ def _check_float(dtype: np.dtype) -> None:
         raise NotDifferentiableError(
             f"only floating-point tensors can require grad, got dtype {dtype}; "
             "convert first, e.g. x.astype('float64')"
+        )
+
+
+def _check_grad(t: Tensor, value: Any) -> None:
+    """What PyTorch checks when ``.grad`` is assigned: a tensor of the same shape and dtype."""
+    if not isinstance(value, Tensor):
+        raise TypeError(
+            f"assigned grad must be a Tensor or None, got {type(value).__name__}; wrap it, "
+            "e.g. x.grad = tg.tensor(value, dtype=x.dtype)"
+        )
+    if value.data.shape != t.data.shape:
+        raise ShapeMismatchError(
+            f"assigned grad has shape {value.data.shape} but the tensor has shape "
+            f"{t.data.shape}; assign a gradient of the tensor's shape (or None)"
+        )
+    if value.data.dtype != t.data.dtype:
+        raise DtypeMismatchError(
+            f"assigned grad has dtype {value.data.dtype} but the tensor has dtype "
+            f"{t.data.dtype}; cast it first, e.g. g.astype({str(t.data.dtype)!r})"
         )
 
 
@@ -69,7 +89,7 @@ class Tensor:
     __slots__ = (
         "data",
         "requires_grad",
-        "grad",
+        "_grad",
         "grad_fn",
         "_idx",
         "_version",
@@ -80,7 +100,7 @@ class Tensor:
     )
     data: np.ndarray
     requires_grad: bool
-    grad: Tensor | None
+    _grad: Tensor | None
     grad_fn: Any
     _idx: int
     _version: int
@@ -102,7 +122,7 @@ class Tensor:
             _check_float(arr.dtype)
         self.data = arr
         self.requires_grad = bool(requires_grad)
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._idx = 0
         self._version = 0
@@ -111,6 +131,38 @@ class Tensor:
         self._fw = None
 
     # ------------------------------------------------------------------ attributes
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient: a tensor shaped and typed like this one, or None.
+
+        Filled by :meth:`backward` for leaves that require grad (and for non-leaves after
+        :meth:`retain_grad`).  Assigning checks the value as PyTorch does: None clears it,
+        anything else must be a Tensor with this tensor's shape and dtype.
+
+        Examples
+        --------
+        >>> import tapegrad as tg
+        >>> w = tg.tensor([1.0, 2.0], requires_grad=True)
+        >>> w.grad = tg.zeros(2)
+        >>> w.grad = None
+        >>> try:
+        ...     w.grad = tg.zeros(3)
+        ... except ValueError as e:
+        ...     print(type(e).__name__)
+        ShapeMismatchError
+        """
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            _check_grad(self, value)
+        self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
+
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape of the data (a tuple of ints)."""
@@ -831,7 +883,7 @@ def new_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Any, idx: int) ->
     t = _new(Tensor)
     t.data = data
     t.requires_grad = requires_grad
-    t.grad = None
+    t._grad = None
     t.grad_fn = grad_fn
     t._idx = idx
     t._version = 0

@@ -1,12 +1,31 @@
 """Reverse-mode machinery: grad mode, the tape's nodes, the engine, custom functions."""
 
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    detect_anomaly,
+    enable_grad,
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    is_grad_enabled,
+    is_strong_zeros_enabled,
+    no_grad,
+    set_detect_anomaly,
+    set_grad_enabled,
+    set_strong_zeros,
+    strong_zeros,
+)
 
 __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "no_grad",
     "set_grad_enabled",
+    "detect_anomaly",
+    "set_detect_anomaly",
+    "is_anomaly_enabled",
+    "is_anomaly_check_nan_enabled",
+    "strong_zeros",
+    "set_strong_zeros",
+    "is_strong_zeros_enabled",
     "backward",
     "grad",
     "Function",

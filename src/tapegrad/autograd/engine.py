@@ -17,6 +17,7 @@ Invariants
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,6 +33,8 @@ from ..errors import (
     InvalidTypeError,
     ShapeMismatchError,
     complex_error,
+    AnomalyError,
+    DtypeMismatchError,
 )
 from ..tensor import Tensor
 from . import grad_mode
@@ -39,6 +42,11 @@ from . import recompute as _recompute
 from .node import FREED, MUTATIONS, Meta, Node, version_key
 
 __all__ = ["backward", "grad", "register_hook", "retain_grad", "run_backward", "unbroadcast"]
+
+# Every read-modify-write of a ``.grad`` (accumulation, retain_grad's store) holds this
+# lock, so concurrent backward passes into shared tensors lose no update (PyTorch locks
+# too).  Hooks run outside it.
+_GRAD_LOCK = threading.Lock()
 
 
 def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
@@ -133,13 +141,32 @@ def _freed_error(node: Node) -> GraphFreedError:
 
 
 def _call_hooks(hooks: list[Callable[..., Any]], g: Any, create_graph: bool) -> Any:
-    for h in hooks:
+    for h in list(hooks):  # a hook may remove itself
         res = h(_as_tensor(g))
         if res is not None:
-            if isinstance(res, Tensor) and not create_graph:
-                res = res.data
-            g = res
+            if not isinstance(res, Tensor):
+                raise TypeError(
+                    f"hook '{_hook_name(h)}' returned {type(res).__name__}; a hook must "
+                    "return a Tensor (the replacement gradient) or None"
+                )
+            if res.shape != g.shape:
+                raise ShapeMismatchError(
+                    f"hook '{_hook_name(h)}' changed the size of the gradient from "
+                    f"{tuple(g.shape)} to {tuple(res.shape)}; return a gradient of the "
+                    "same shape"
+                )
+            if res.dtype != g.dtype:
+                raise DtypeMismatchError(
+                    f"hook '{_hook_name(h)}' changed the dtype of the gradient from "
+                    f"{g.dtype} to {res.dtype}; cast its result back, e.g. "
+                    f"r.astype({str(g.dtype)!r})"
+                )
+            g = res if create_graph else res.data
     return g
+
+
+def _hook_name(h: Any) -> str:
+    return getattr(h, "__qualname__", None) or repr(h)
 
 
 def _collect(roots: list[Node]) -> dict[Node, int]:
@@ -265,7 +292,8 @@ def _run_backward(
         # First order w.r.t. leaves only: the fast sweep runs every reachable node (also
         # branches that reach no input; their cotangents are simply not kept).
 
-    if needed is None and not as_tensors:
+    st = grad_mode._state
+    if needed is None and not as_tensors and not (st.anomaly or st.strong_zeros):
         deps = _collect(root_nodes)
         ready = [n for n in dict.fromkeys(root_nodes) if deps[n] == 0]
         prev_mode = grad_mode._state.enabled
@@ -286,6 +314,8 @@ def _run_backward(
             targets_leaf,
             targets_node,
             capture,
+            st.anomaly,
+            st.strong_zeros,
         )
 
     if not accumulate:
@@ -476,10 +506,15 @@ def _sweep_general(
     targets_leaf: set[int],
     targets_node: dict[Node, list[int]],
     capture: dict[tuple[int, int], Any] | None,
+    anomaly: bool = False,
+    strong: bool = False,
 ) -> None:
     """The backward sweep with every feature: rules on tensors (``create_graph``: here, run
-    the rules on tensors; ``record``: also record them), and ``inputs`` (pruning and
-    capturing the cotangents of non-leaf inputs)."""
+    the rules on tensors; ``record``: also record them), ``inputs`` (pruning and
+    capturing the cotangents of non-leaf inputs), anomaly detection (each rule's result
+    checked for NaN; errors carry the stack of the node's forward call) and strong zeros
+    (see :class:`~tapegrad.autograd.grad_mode.strong_zeros`)."""
+    check_nan = anomaly and grad_mode._state.anomaly_check_nan
     # Dependency counts over the nodes that will run (or be captured).
     deps: dict[Node, int] = {}
     stack = []
@@ -504,6 +539,7 @@ def _sweep_general(
     tracker = grad_mode._state.tracker
     prev_mode = grad_mode._state.enabled
     grad_mode._state.enabled = grad_mode.recording(record)
+    node = None
     try:
         while ready:
             node = ready.pop()
@@ -527,6 +563,12 @@ def _sweep_general(
                 if vs is not None and vs[0] != MUTATIONS[0]:
                     _check_versions(node)
                 ans = node.ans
+                zmask = None
+                zero = False
+                if strong:
+                    zero, zmask = _strong_zero_mask(g, prim)
+                    if zero:
+                        metas = args
                 if create_graph:
                     args, ans = _saved_as_tensors(node)
                 if prim.nout != 1:
@@ -535,7 +577,7 @@ def _sweep_general(
                 params = node.params
                 pidx = node.pidx
                 joint = prim.joint
-                if joint is not None:
+                if joint is not None and not zero:
                     joint_out = joint(g, create_graph, node)
                 i = -1
                 for p in parents:
@@ -547,7 +589,15 @@ def _sweep_general(
                         (p in needed or p in targets_node) if is_node else id(p) in targets_leaf
                     ):
                         continue
-                    r = vjps[i](g, ans, *args, **params) if joint is None else joint_out[i]
+                    if zero:  # strong zeros: an all-zero cotangent gives exact zeros
+                        r = _zeros_like_input(metas[i], g, create_graph)
+                    elif zmask is not None:  # strong zeros, some cotangent entries zero
+                        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                            r = vjps[i](g, ans, *args, **params) if joint is None else joint_out[i]
+                        if r is not None:
+                            r = _strong_mask(r, zmask, create_graph)
+                    else:
+                        r = vjps[i](g, ans, *args, **params) if joint is None else joint_out[i]
                     if r is not None:
                         meta = args[i]
                         if meta is not None:  # None: shaped and typed like the output
@@ -556,6 +606,8 @@ def _sweep_general(
                             dt = meta.dtype
                             if r.dtype is not dt and r.dtype != dt:
                                 r = r.astype(dt)
+                        if check_nan:
+                            _check_nan(node, i, r)
                         if not is_node:
                             _add_leaf(leaf_grads, p, r)
                         elif p.prim.nout == 1:
@@ -578,8 +630,80 @@ def _sweep_general(
                     prim.free()
                 if tracker is not None:
                     tracker.release(node)
+    except Exception as e:
+        if anomaly and node is not None and not isinstance(e, AnomalyError):
+            trace = grad_mode.forward_stack(node)
+            if trace and hasattr(e, "add_note"):
+                e.add_note(
+                    f"Error detected in the backward rule of '{node.prim.name}'. Traceback "
+                    "of the forward call that recorded it:\n" + trace
+                )
+        raise
     finally:
         grad_mode._state.enabled = prev_mode
+
+
+def _check_nan(node: Node, i: int, r: Any) -> None:
+    """Anomaly detection: raise if the ``i``-th result of ``node``'s rule holds NaN."""
+    v = r.data if isinstance(r, Tensor) else r
+    if not np.isnan(v).any():
+        return
+    name = node.prim.name
+    trace = grad_mode.forward_stack(node)
+    where = (
+        f"Traceback of the forward call that recorded '{name}' (most recent call last):\n"
+        + trace
+        if trace
+        else f"The call that recorded '{name}' ran with anomaly detection off, so its "
+        "traceback is unknown; run the forward pass inside tg.autograd.detect_anomaly() too."
+    )
+    raise AnomalyError(
+        f"Function '{name}' returned nan values in its {i}th output.\n\n{where}",
+        node=node,
+        forward_stack=trace,
+    )
+
+
+def _strong_zero_mask(g: Any, prim: Any) -> tuple[bool, Any]:
+    """Strong zeros: (every incoming cotangent is zero, the mask of zero entries for an
+    elementwise rule or None)."""
+    if prim.nout != 1:
+        return all(x is None or not _raw(x).any() for x in g), None
+    v = _raw(g)
+    if prim.elementwise:
+        m = v == 0
+        if not m.any():
+            return False, None
+        if m.all():
+            return True, None
+        return False, m
+    return not v.any(), None
+
+
+def _raw(g: Any) -> Any:
+    return g.data if isinstance(g, Tensor) else g
+
+
+def _strong_mask(r: Any, zmask: Any, create_graph: bool) -> Any:
+    """Zero the entries of an elementwise rule's result whose cotangent is zero."""
+    if create_graph:
+        rt = _as_tensor(r)
+        return _tensor_module._ops.where(
+            Tensor._wrap(zmask), Tensor._wrap(np.zeros((), rt.dtype)), rt
+        )
+    r = np.asarray(r)
+    return np.where(zmask, np.zeros((), r.dtype), r)
+
+
+def _zeros_like_input(meta: Any, g: Any, create_graph: bool) -> Any:
+    """Exact zeros for an input (its saved value, its :class:`Meta`, or None: like the
+    output)."""
+    if meta is None:
+        like = _raw(g)
+        z = np.zeros(like.shape, like.dtype)
+    else:
+        z = np.zeros(meta.shape, meta.dtype)
+    return Tensor._wrap(z) if create_graph else z
 
 
 def _add_node(buf: dict[Node, Any], node: Node, idx: int, g: Any) -> None:
@@ -632,19 +756,23 @@ def _accumulate(
         owned = False  # a hook may return an array its caller keeps
     if create_graph:
         g = _as_tensor(g)
-        t.grad = g if t.grad is None else t.grad + g
+        with _GRAD_LOCK:
+            prev = t._grad
+            t._grad = g if prev is None else prev + g
         return
     if isinstance(g, Tensor):
         g = g.data
         owned = False
-    if t.grad is None:
-        dt = t.data.dtype
-        if owned and g.dtype == dt and g.shape == t.data.shape:
-            t.grad = Tensor._wrap(g)
+    with _GRAD_LOCK:
+        prev = t._grad
+        if prev is None:
+            dt = t.data.dtype
+            if owned and g.dtype == dt and g.shape == t.data.shape:
+                t._grad = Tensor._wrap(g)
+            else:
+                t._grad = Tensor._wrap(np.array(g, dtype=dt, copy=True))
         else:
-            t.grad = Tensor._wrap(np.array(g, dtype=dt, copy=True))
-    else:
-        t.grad = Tensor._wrap(t.grad.data + g)
+            t._grad = Tensor._wrap(prev.data + g)
 
 
 def _root_grad(t: Tensor, gradient: Any) -> Any:
@@ -796,7 +924,10 @@ def register_hook(t: Tensor, hook: Callable[[Tensor], Any]) -> Callable[[], None
         if node.hooks is None:
             node.hooks = {}
         hooks = node.hooks.setdefault(t._idx, [])
-    hooks.append(hook)
+    if hooks and getattr(hooks[-1], "_retains_grad", False):
+        hooks.insert(len(hooks) - 1, hook)  # retain_grad's store runs last (PyTorch)
+    else:
+        hooks.append(hook)
 
     def remove() -> None:
         if hook in hooks:
@@ -810,12 +941,18 @@ def retain_grad(t: Tensor) -> None:
         raise InvalidStateError("can't retain_grad on a tensor that doesn't require grad")
     if t.grad_fn is None:
         return
+    hooks = (t.grad_fn.hooks or {}).get(t._idx, ())
+    if hooks and getattr(hooks[-1], "_retains_grad", False):
+        return  # already retained (calling twice changes nothing, as in PyTorch)
     ref = weakref.ref(t)
 
     def _store(g: Tensor) -> None:
         target = ref()
         if target is not None:
             gd = Tensor._wrap(g.data.copy()) if not grad_mode._state.enabled else g
-            target.grad = gd if target.grad is None else target.grad + gd
+            with _GRAD_LOCK:
+                prev = target._grad
+                target._grad = gd if prev is None else prev + gd
 
+    _store._retains_grad = True  # type: ignore[attr-defined]
     register_hook(t, _store)

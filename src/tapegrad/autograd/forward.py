@@ -32,6 +32,7 @@ from ..errors import (
     complex_error,
 )
 from ..tensor import Tensor
+from . import grad_mode
 
 __all__ = ["dual_level", "make_dual", "unpack_dual", "forward_call", "new_level"]
 
@@ -133,6 +134,7 @@ def _push(
     outs = out if prim.nout > 1 else (out,)
     total: list[Any] = [None] * len(outs)
     batch: tuple[int, ...] = ()
+    strong = grad_mode._state.strong_zeros
     for i, t in enumerate(tangents):
         if t is None:
             continue
@@ -152,6 +154,8 @@ def _push(
                 t = ops.reshape(t, batch + (1,) * pad + tuple(t.shape[len(batch) :]))
         r = rule(t, out, *args, **params)
         rs = r if prim.nout > 1 else (r,)
+        if strong:
+            rs = _strong_zeros(rs, t, prim.elementwise)
         for k, rk in enumerate(rs):
             if rk is not None:
                 total[k] = rk if total[k] is None else total[k] + rk
@@ -167,6 +171,27 @@ def _push(
             tk = ops.astype(tk, o.dtype)
         res.append(tk)
     return tuple(res) if prim.nout > 1 else res[0]
+
+
+def _strong_zeros(rs: tuple[Any, ...], t: Any, elementwise: bool) -> tuple[Any, ...]:
+    """Strong zeros (``tg.autograd.strong_zeros``): the contributions of a zero tangent are
+    exact zeros, entry by entry for an elementwise rule, for a tangent zero everywhere
+    otherwise."""
+    from .. import ops
+
+    tv = t.data if isinstance(t, Tensor) else np.asarray(t)
+    if elementwise:
+        mask = tv == 0
+        if not mask.any():
+            return rs
+        m = Tensor._wrap(mask)
+        return tuple(
+            None if r is None else ops.where(m, Tensor._wrap(np.zeros((), r.dtype)), r)
+            for r in rs
+        )
+    if tv.any():
+        return rs
+    return tuple(None if r is None else Tensor._wrap(np.zeros(r.shape, r.dtype)) for r in rs)
 
 
 # --------------------------------------------------------------------------- dual API

@@ -145,7 +145,7 @@ class Primitive:
                     ans = _asarray(ans)
                 out = _new(Tensor)
                 out.data = ans
-                out.grad = None
+                out._grad = None
                 out._idx = 0
                 out._version = 0
                 out._hooks = None
@@ -202,7 +202,7 @@ class Primitive:
                 ans = _asarray(ans)
             out = _new(Tensor)
             out.data = ans
-            out.grad = None
+            out._grad = None
             out._idx = 0
             out._version = 0
             out._hooks = None
@@ -295,7 +295,7 @@ class Primitive:
             out = _new(Tensor)
             out.data = ans
             out.requires_grad = node is not None
-            out.grad = None
+            out._grad = None
             out.grad_fn = node
             out._idx = 0
             out._version = 0
