@@ -13,6 +13,7 @@ __all__ = [
     "InplaceModificationError",
     "NotDifferentiableError",
     "GradientCheckError",
+    "DtypeMismatchError",
 ]
 
 
@@ -38,3 +39,12 @@ class NotDifferentiableError(TapegradError, TypeError):
 
 class GradientCheckError(TapegradError, AssertionError):
     """Analytic and numerical derivatives disagree (raised by :mod:`tapegrad.testing`)."""
+
+
+class DtypeMismatchError(TapegradError, TypeError, RuntimeError):
+    """An input whose dtype does not match a layer's parameters, or a dtype not allowed there.
+
+    Both a ``TypeError`` (Python's error for a value of the wrong type) and a ``RuntimeError``
+    (what PyTorch raises for the same mistake, e.g. "mat1 and mat2 must have the same
+    dtype"), so code written either way catches it.
+    """
