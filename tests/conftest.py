@@ -21,3 +21,18 @@ def _grad_mode_is_restored():
     assert tg.is_grad_enabled()
     yield
     assert tg.is_grad_enabled(), "the test left grad mode off"
+
+
+@pytest.fixture(autouse=True)
+def _default_dtype_is_restored():
+    """Give every test float32 layers, whatever an earlier (failed) test set."""
+    tg.set_default_dtype("float32")
+    yield
+    tg.set_default_dtype("float32")
+
+
+@pytest.fixture
+def float64_layers():
+    """Layers made in the test create float64 parameters (for float64 inputs)."""
+    tg.set_default_dtype("float64")
+    yield

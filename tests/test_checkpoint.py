@@ -22,6 +22,11 @@ from tapegrad.errors import (
 
 
 @pytest.fixture(autouse=True)
+def _layers_take_float64_inputs(float64_layers):
+    """The inputs here are float64, and layers take their parameters' dtype only."""
+
+
+@pytest.fixture(autouse=True)
 def _quiet_collector():
     # Memory figures compare before/after: garbage from earlier tests collected in the
     # middle of a test would move them. Collect first, then hold the collector off.

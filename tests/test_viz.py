@@ -24,6 +24,13 @@ HAVE_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(
     not HAVE_DOT, reason="Graphviz's `dot` is not installed (apt-get install graphviz)"
 )
+
+
+@pytest.fixture(autouse=True)
+def _layers_take_float64_inputs(float64_layers):
+    """The inputs here are float64, and layers take their parameters' dtype only."""
+
+
 SVG = "{http://www.w3.org/2000/svg}"
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -44,8 +44,8 @@ def mlp() -> viz.Graph:
     """A two-layer network and its loss: one frame per module call."""
     tg.random.seed(0)
     model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))
-    x = tg.tensor(np.array([[0.5, -1.0], [1.5, 2.0]]))
-    target = tg.tensor(np.array([[1.0], [0.0]]))
+    x = tg.tensor(np.array([[0.5, -1.0], [1.5, 2.0]], np.float32))  # layers are float32
+    target = tg.tensor(np.array([[1.0], [0.0]], np.float32))
     loss = nn.MSELoss()(model(x), target)
     loss.backward(retain_graph=True)  # keep the saved values, so that shapes stay known
     return viz.graph(loss, show_values=False, params=model)
@@ -58,7 +58,7 @@ def deep() -> viz.Graph:
     for _ in range(50):
         layers += [nn.Linear(8, 8), nn.Tanh()]
     model = nn.Sequential(nn.Linear(4, 8), *layers, nn.Linear(8, 1))
-    loss = tg.mean(model(tg.ones((16, 4))) ** 2)
+    loss = tg.mean(model(tg.ones((16, 4), dtype="float32")) ** 2)
     return viz.graph(loss, show_values=False, params=model)
 
 

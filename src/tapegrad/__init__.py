@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from . import autograd, data, linalg, nn, optim, optimize, random, testing, viz
+from ._dtype import get_default_dtype, set_default_dtype
 from .autograd import forward_ad
 from .autograd.function import Function, custom_jvp, custom_vjp
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

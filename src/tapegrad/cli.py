@@ -27,7 +27,9 @@ train
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,11 +85,13 @@ def _explain(args: argparse.Namespace) -> int:
     values: dict[str, Any] = {}
     for a in args.values:
         name, sep, text = a.partition("=")
-        name = name.strip()
+        # NFKC, as Python's parser normalises the names in the expression (ｘ is x)
+        raw, name = name.strip(), unicodedata.normalize("NFKC", name.strip())
         if not sep or not name.isidentifier():
             p.error(f"expected NAME=VALUE (e.g. x=1.5), got {a!r}")
         if name in values:
-            p.error(f"{name} is given twice")
+            same = f" ({raw} is {name}, as in Python)" if raw != name else ""
+            p.error(f"{name} is given twice{same}")
         try:
             values[name] = _parse_value(name, text)
         except ValueError as err:
@@ -216,12 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo" and args.steps < 0:
         parser.error("--steps must be >= 0")
     if args.command == "train":
-        if args.epochs < 0:
-            train.error("--epochs must be >= 0")
+        if args.epochs < 1:
+            train.error(f"--epochs must be >= 1, got {args.epochs}")
         if args.batch_size < 1:
-            train.error("--batch-size must be >= 1")
-        if args.lr is not None and not args.lr > 0:
-            train.error("--lr must be > 0")
+            train.error(f"--batch-size must be >= 1, got {args.batch_size}")
+        if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
+            train.error(f"--lr must be a finite number > 0, got {args.lr}")
     return int(args.func(args))
 
 

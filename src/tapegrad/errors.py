@@ -101,6 +101,30 @@ class GradientCheckError(TapegradError, AssertionError):
     """Analytic and numerical derivatives disagree (raised by :mod:`tapegrad.testing`)."""
 
 
+class DtypeMismatchError(TapegradError, TypeError, RuntimeError):
+    """An input whose dtype does not match a layer's parameters, a gradient of the wrong dtype
+    (assigned to ``.grad`` or returned by a hook), or a dtype not allowed there.
+
+    Both a ``TypeError`` (Python's error for a value of the wrong type) and a ``RuntimeError``
+    (what PyTorch raises for the same mistake, e.g. "mat1 and mat2 must have the same
+    dtype"), so code written either way catches it.
+    """
+
+
+class AnomalyError(TapegradError, RuntimeError):
+    """Anomaly detection (:func:`tapegrad.autograd.detect_anomaly`) found NaN in a gradient.
+
+    ``node`` is the tape entry whose rule produced it, ``forward_stack`` the formatted
+    stack of the call that recorded that entry ("" when it was recorded with anomaly
+    detection off).
+    """
+
+    def __init__(self, message: str, node: object = None, forward_stack: str = "") -> None:
+        super().__init__(message)
+        self.node = node
+        self.forward_stack = forward_stack
+
+
 def complex_error(what: str) -> ComplexNotSupportedError:
     """The error for complex data reaching differentiation in ``what`` (an op's name)."""
     return ComplexNotSupportedError(
@@ -169,14 +193,3 @@ def op_error(name: str, exc: BaseException) -> BaseException:
     except Exception:
         return exc
     return new
-class DtypeMismatchError(TapegradError, TypeError):
-    """A gradient of the wrong dtype (assigned to ``.grad``, or returned by a hook)."""
-class AnomalyError(TapegradError, RuntimeError):
-    """Anomaly detection (:func:`tapegrad.autograd.detect_anomaly`) found NaN in a gradient.
-    ``node`` is the tape entry whose rule produced it, ``forward_stack`` the formatted
-    stack of the call that recorded that entry ("" when it was recorded with anomaly
-    detection off).
-    def __init__(self, message: str, node: object = None, forward_stack: str = "") -> None:
-        super().__init__(message)
-        self.node = node
-        self.forward_stack = forward_stack

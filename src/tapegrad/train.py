@@ -15,9 +15,12 @@ Runs are reproducible bit-for-bit: the same ``--seed`` gives the same weights an
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,11 +32,29 @@ import tapegrad as tg
 from . import nn
 from .errors import TapegradError
 
-__all__ = ["TrainConfig", "TrainError", "build_model", "load_dataset", "run", "evaluate"]
+__all__ = [
+    "TrainConfig",
+    "TrainError",
+    "TrainWarning",
+    "build_model",
+    "load_dataset",
+    "run",
+    "evaluate",
+    "MAX_CLASSES",
+]
+
+#: The most classes (largest label + 1) a ``--data`` file may have: the output layer gets one
+#: unit per class, so a stray huge label would otherwise allocate a huge layer.
+MAX_CLASSES = 10_000
 
 
 class TrainError(TapegradError, ValueError):
     """Settings or data that a training run cannot use (the message says what to change)."""
+
+
+class TrainWarning(UserWarning):
+    """Data a run can use, but hardly learn from or test on (e.g. a class missing from the
+    training split); ``tapegrad train`` prints these as ``tapegrad train: warning: ...``."""
 
 
 # default learning rates, tuned on the digits (cosine-annealed to 0 over the run)
@@ -81,8 +102,12 @@ def load_dataset(
 
     ``data=None`` gives the bundled digits with their fixed split. A file (``.npz`` or
     ``.csv``, see :func:`tapegrad.data.load_data_file`) is split 80/20 by a permutation drawn
-    from ``seed``. For ``model="cnn"`` the inputs are shaped ``(N, C, H, W)``: flat rows of a
-    square length ``H*H`` become ``(N, 1, H, H)``; for ``"mlp"`` they are flattened.
+    from ``seed``; its labels must be class indices ``0..K-1`` with ``K`` at most the number of
+    samples and at most :data:`MAX_CLASSES` (else :class:`TrainError`), and a set too small
+    to split well (fewer than 10 samples, or a class with no sample in the training part)
+    gets a :class:`TrainWarning`. For ``model="cnn"`` the inputs are shaped ``(N, C, H, W)``:
+    flat rows of a square length ``H*H`` become ``(N, 1, H, H)``; for ``"mlp"`` they are
+    flattened.
     """
     from .data import load_data_file, load_digits
 
@@ -97,14 +122,79 @@ def load_dataset(
         n_test = max(1, int(round(0.2 * x.shape[0])))
         te, tr = perm[:n_test], perm[n_test:]
         xtr, ytr, xte, yte = x[tr], y[tr], x[te], y[te]
+        _check_classes(data, y)
     n_classes = int(max(ytr.max(), yte.max())) + 1
     if n_classes < 2:
         raise TrainError("the labels have a single class (0); a classifier needs at least two")
+    if data is not None:
+        _warn_small_split(data, y, ytr, n_test)
     if model == "mlp":
         xtr, xte = xtr.reshape(len(xtr), -1), xte.reshape(len(xte), -1)
     else:
         xtr, xte = _as_images(xtr, data), _as_images(xte, data)
     return xtr, ytr, xte, yte, n_classes
+
+
+def _check_classes(data: str, y: np.ndarray) -> None:
+    k, n = int(y.max()) + 1, len(y)
+    if k > n or k > MAX_CLASSES:
+        limit = f"the {n} samples" if k > n else f"MAX_CLASSES = {MAX_CLASSES}"
+        raise TrainError(
+            f"{data}: the largest label is {k - 1}, so the model would need {k} outputs, more "
+            f"than {limit}; labels must be class indices 0..K-1 with K at most the number of "
+            "samples: renumber them, e.g. with np.unique(y, return_inverse=True)[1]"
+        )
+
+
+def _warn_small_split(data: str, y: np.ndarray, ytr: np.ndarray, n_test: int) -> None:
+    n = len(y)
+    if n < 10:
+        warnings.warn(
+            f"{data}: only {n} samples; {n_test} of them are held out for testing, so the "
+            "test accuracy says little. Use more data",
+            TrainWarning,
+            stacklevel=3,
+        )
+    unseen = np.setdiff1d(np.unique(y), np.unique(ytr))
+    if unseen.size:
+        shown = ", ".join(str(int(c)) for c in unseen[:10]) + (", ..." if unseen.size > 10 else "")
+        warnings.warn(
+            f"{data}: {unseen.size} class(es) ({shown}) have no sample in the training split "
+            f"({n - n_test} of {n} samples; 20% are held out for testing), so the model cannot "
+            "learn them. Add samples of each class",
+            TrainWarning,
+            stacklevel=3,
+        )
+
+
+def _prepare_out(out: str) -> None:
+    """Create the output folder and check it takes files, before any training."""
+    where = f"output folder {out!r}"
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise TrainError(f"{where} is a file; give a folder (it is created if missing)")
+    parent = os.path.abspath(out)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise TrainError(
+            f"{where}: {parent} is a file, so no folder can be made under it; give another --out"
+        )
+    try:
+        os.makedirs(out, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise TrainError(
+            f"{where} cannot be created or written to ({e.strerror or e}); give a folder you "
+            "can write to"
+        ) from None
+    for name in ("model.npz", "metrics.json", "curves.png"):
+        target = os.path.join(out, name)
+        if os.path.isdir(target):
+            raise TrainError(
+                f"{where}: {target} is a folder, so {name} cannot be written; remove it or "
+                "give another --out"
+            )
 
 
 def _as_images(x: np.ndarray, data: str | None) -> np.ndarray:
@@ -342,10 +432,11 @@ def run(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, An
     if config.batch_size < 1:
         raise TrainError(f"batch size must be >= 1, got {config.batch_size}")
     lr = config.lr_or_default()
-    if not lr > 0:
+    if not (lr > 0 and math.isfinite(lr)):
         raise TrainError(f"learning rate must be > 0, got {lr}")
 
     xtr, ytr, xte, yte, n_classes = load_dataset(config.data, config.model, config.seed)
+    _prepare_out(config.out)
     # Initialisers (and dropout) draw from the global generator: seed it for the run, then
     # give the caller's generator state back.
     saved_state = tg.random.get_state()
@@ -445,13 +536,16 @@ def _train(
         },
     }
 
-    os.makedirs(config.out, exist_ok=True)
     model_path = os.path.join(config.out, "model.npz")
-    np.savez(model_path, **model.state_dict())
     metrics_path = os.path.join(config.out, "metrics.json")
-    with open(metrics_path, "w") as f:
-        json.dump(metrics, f, indent=2)
-        f.write("\n")
+    try:
+        os.makedirs(config.out, exist_ok=True)
+        np.savez(model_path, **model.state_dict())
+        with open(metrics_path, "w") as f:
+            json.dump(metrics, f, indent=2)
+            f.write("\n")
+    except OSError as e:
+        raise TrainError(f"could not write the results into {config.out!r}: {e}") from None
     log(f"test accuracy: {test_acc:.4f} ({round(test_acc * len(xte))}/{len(xte)})")
     log(f"wrote {model_path} and {metrics_path}")
     plot_path = os.path.join(config.out, "curves.png")
@@ -477,9 +571,28 @@ def main(args: Any) -> int:
         data=args.data,
         progress=not args.quiet,
     )
+
+    default_show = warnings.showwarning
+
+    def show(message: Any, category: Any, *rest: Any, **kw: Any) -> None:
+        if issubclass(category, TrainWarning):
+            print(f"tapegrad train: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            default_show(message, category, *rest, **kw)
+
     try:
-        run(config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", TrainWarning)
+            warnings.showwarning = show
+            run(config)
     except (DataFileError, TrainError, FloatingPointError) as e:
         print(f"tapegrad train: error: {e}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(
+            "tapegrad train: error: out of memory; use a smaller data set, --batch-size or "
+            "--model mlp",
+            file=sys.stderr,
+        )
         return 2
     return 0

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._dtype import check_input_dtype, param_dtype
 from ..ops import conv as _C
 from . import init
 from .module import Module, Parameter
@@ -30,13 +31,6 @@ def _tuple(v: Any, n: int, name: str, cls: str, minimum: int) -> tuple[int, ...]
     if len(vals) != n:
         raise ValueError(f"{cls}: {name} must be an int or a {n}-tuple of ints, got {v!r}")
     return tuple(_int(a, name, cls, minimum) for a in vals)
-
-
-def _dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(np.float32 if dtype is None else dtype)
-    if dt.kind != "f":
-        raise TypeError(f"parameters must have a floating dtype, got {dt}")
-    return dt
 
 
 class _ConvNd(Module):
@@ -70,7 +64,7 @@ class _ConvNd(Module):
             raise ValueError(f"{cls}: string padding ({padding!r}) is not supported; give ints")
         self.padding = _tuple(padding, n, "padding", cls, 0)
         self.dilation = _tuple(dilation, n, "dilation", cls, 1)
-        dt = _dtype(dtype)
+        dt = param_dtype(dtype, cls)
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dt))
         self.bias = Parameter(np.empty(self.out_channels, dt)) if bias else None
@@ -118,7 +112,8 @@ class Conv2d(_ConvNd):
     bias : bool
         Learn an additive per-channel bias (default True).
     dtype : dtype, optional
-        Parameter dtype (default float32).
+        Parameter dtype; inputs must have it too (default ``tg.get_default_dtype()``,
+        float32).
 
     Attributes
     ----------
@@ -154,6 +149,7 @@ class Conv2d(_ConvNd):
         )
 
     def forward(self, x: Any) -> Any:
+        check_input_dtype(x, self.weight.dtype, "Conv2d")
         return _C.conv2d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
@@ -194,6 +190,7 @@ class Conv1d(_ConvNd):
         )
 
     def forward(self, x: Any) -> Any:
+        check_input_dtype(x, self.weight.dtype, "Conv1d")
         return _C.conv1d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )

@@ -1,8 +1,14 @@
 """Layers as modules (PyTorch's names, shapes and default initialisation).
 
 Every layer is composed of tapegrad ops, so gradients (of any order) come from the ops'
-rules.  Parameters are float32 unless ``dtype=`` says otherwise (PyTorch's default); pass
+rules.  Parameters are created in ``tg.get_default_dtype()`` (float32 unless
+``tg.set_default_dtype`` changed it, PyTorch's default) unless ``dtype=`` says otherwise; pass
 ``dtype="float64"`` for gradient checks.
+
+A layer with parameters takes inputs of its parameters' dtype only, as PyTorch: float64 or
+integer data into a float32 layer raises :class:`tapegrad.DtypeMismatchError` (a
+``TypeError`` and a ``RuntimeError``) whose message says how to make them agree (``x.float()``,
+``model.double()`` or ``tg.set_default_dtype``).  The output has the parameters' dtype.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ import numpy as np
 
 from .. import ops as _ops
 from .. import random as _random
+from .._dtype import check_float_input, check_input_dtype, param_dtype
 from ..autograd.grad_mode import no_grad
-from ..errors import ShapeMismatchError
+from ..errors import DtypeMismatchError, ShapeMismatchError
 from ..ops import nn as _F
 from ..tensor import Tensor
 from . import init
@@ -44,13 +51,6 @@ __all__ = [
     "RNNCell",
     "LSTMCell",
 ]
-
-
-def _dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(np.float32 if dtype is None else dtype)
-    if dt.kind != "f":
-        raise TypeError(f"layer parameters must be floating point, got dtype {dt}")
-    return dt
 
 
 def _positive_int(value: Any, name: str, layer: str, allow_zero: bool = False) -> int:
@@ -100,7 +100,7 @@ class Linear(Module):
     bias : bool
         Whether to learn an additive bias (default True).
     dtype : dtype, optional
-        Parameter dtype (default float32).
+        Parameter dtype; inputs must have it too (default ``tg.get_default_dtype()``, float32).
 
     Attributes
     ----------
@@ -126,7 +126,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features", "Linear", True)
         self.out_features = _positive_int(out_features, "out_features", "Linear", True)
-        dt = _dtype(dtype)
+        dt = param_dtype(dtype, "Linear")
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dt))
         self.bias = Parameter(np.empty(self.out_features, dt)) if bias else None
         self.reset_parameters()
@@ -140,6 +140,7 @@ class Linear(Module):
 
     def forward(self, x: Any) -> Any:
         _last_dim(x, self.in_features, "Linear")
+        check_input_dtype(x, self.weight.dtype, "Linear")
         y = _ops.matmul(x, _ops.matrix_transpose(self.weight))
         if self.bias is not None:
             y = y + self.bias
@@ -230,7 +231,7 @@ class Embedding(Module):
     padding_idx : int, optional
         A row that starts at zero and receives no gradient.
     dtype : dtype, optional
-        Parameter dtype (default float32).
+        Parameter dtype; inputs must have it too (default ``tg.get_default_dtype()``, float32).
 
     Attributes
     ----------
@@ -263,7 +264,9 @@ class Embedding(Module):
                 )
             padding_idx %= self.num_embeddings
         self.padding_idx = padding_idx
-        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), _dtype(dtype)))
+        self.weight = Parameter(
+            np.empty((self.num_embeddings, self.embedding_dim), param_dtype(dtype, "Embedding"))
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -275,7 +278,7 @@ class Embedding(Module):
     def forward(self, indices: Any) -> Any:
         idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
         if idx.dtype.kind not in "iu":
-            raise TypeError(
+            raise DtypeMismatchError(
                 f"Embedding takes integer indices, got dtype {idx.dtype}; convert with "
                 ".astype('int64')"
             )
@@ -316,7 +319,7 @@ class LayerNorm(Module):
     bias : bool
         With ``elementwise_affine``, whether to learn the bias too.
     dtype : dtype, optional
-        Parameter dtype (default float32).
+        Parameter dtype; inputs must have it too (default ``tg.get_default_dtype()``, float32).
 
     Examples
     --------
@@ -344,7 +347,7 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(int(n) for n in normalized_shape)
         self.eps = float(eps)
         self.elementwise_affine = elementwise_affine
-        dt = _dtype(dtype)
+        dt = param_dtype(dtype, "LayerNorm")
         if elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, dt))
             self.bias = Parameter(np.zeros(self.normalized_shape, dt)) if bias else None
@@ -367,6 +370,12 @@ class LayerNorm(Module):
                 f"LayerNorm({self.normalized_shape}) expects inputs whose trailing shape is "
                 f"{self.normalized_shape}, got shape {shape}"
             )
+        if self.weight is not None:
+            check_input_dtype(x, self.weight.dtype, "LayerNorm")
+        elif self.bias is not None:
+            check_input_dtype(x, self.bias.dtype, "LayerNorm")
+        else:
+            check_float_input(x, "LayerNorm")
         axes = tuple(range(-k, 0))
         mu = _ops.mean(x, axes, True)
         d = x - mu
@@ -408,7 +417,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        dt = _dtype(dtype)
+        dt = param_dtype(dtype, name)
         if affine:
             self.weight = Parameter(np.ones(self.num_features, dt))
             self.bias = Parameter(np.zeros(self.num_features, dt)) if bias else None
@@ -448,6 +457,11 @@ class _BatchNorm(Module):
                 f"{name}({self.num_features}) expects {dims} input of shape (N, "
                 f"{self.num_features}, ...), got shape {shape}"
             )
+        ref = self.weight if self.weight is not None else self.running_mean
+        if ref is not None:
+            check_input_dtype(x, ref.dtype, name)
+        else:
+            check_float_input(x, name)
         axes = (0,) + tuple(range(2, len(shape)))
         bshape = (1, self.num_features) + (1,) * (len(shape) - 2)
         use_batch = self.training or not self.track_running_stats
@@ -519,7 +533,8 @@ class BatchNorm1d(_BatchNorm):
     track_running_stats : bool
         Keep running statistics; if False, batch statistics are used in both modes.
     dtype : dtype, optional
-        Parameter and buffer dtype (default float32).
+        Parameter and buffer dtype; inputs must have it too (default
+        ``tg.get_default_dtype()``, float32).
     bias : bool
         With ``affine``, whether to learn the bias too (keyword only).
 
@@ -759,7 +774,7 @@ class _RNNCellBase(Module):
         self.input_size = _positive_int(input_size, "input_size", name, True)
         self.hidden_size = _positive_int(hidden_size, "hidden_size", name)
         self.bias = bias
-        dt = _dtype(dtype)
+        dt = param_dtype(dtype, name)
         g = self._gates * self.hidden_size
         self.weight_ih = Parameter(np.empty((g, self.input_size), dt))
         self.weight_hh = Parameter(np.empty((g, self.hidden_size), dt))
@@ -792,6 +807,7 @@ class _RNNCellBase(Module):
                 f"({self.input_size},), got shape {tuple(x.shape)}"
             )
         _last_dim(x, self.input_size, name)
+        check_input_dtype(x, self.weight_ih.dtype, name)
         return x.ndim == 1
 
     def _check_state(self, h: Any, x: Any, what: str) -> None:
@@ -801,6 +817,7 @@ class _RNNCellBase(Module):
                 f"{type(self).__name__}: {what} has shape {tuple(h.shape)}, expected {expected} "
                 f"(batch of the input, hidden_size={self.hidden_size})"
             )
+        check_input_dtype(h, self.weight_ih.dtype, type(self).__name__, what)
 
     def _zeros(self, x: Any) -> Tensor:
         return Tensor._wrap(
@@ -826,7 +843,7 @@ class RNNCell(_RNNCellBase):
     nonlinearity : {"tanh", "relu"}
         The activation.
     dtype : dtype, optional
-        Parameter dtype (default float32).
+        Parameter dtype; inputs must have it too (default ``tg.get_default_dtype()``, float32).
 
     Notes
     -----
@@ -885,7 +902,7 @@ class LSTMCell(_RNNCellBase):
     bias : bool
         Learn ``bias_ih`` and ``bias_hh`` (default True).
     dtype : dtype, optional
-        Parameter dtype (default float32).
+        Parameter dtype; inputs must have it too (default ``tg.get_default_dtype()``, float32).
 
     Notes
     -----

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._dtype import get_default_dtype
 from ..errors import NotDifferentiableError, ShapeMismatchError, TapegradError, complex_error
 from ..tensor import Tensor
 
@@ -91,7 +92,8 @@ class Parameter(Tensor):
     ----------
     data : array_like or Tensor, optional
         The initial values (floating point).  A :class:`Tensor` shares its memory with the
-        parameter (like PyTorch); anything else is copied.  None gives an empty float32 array.
+        parameter (like PyTorch); anything else is copied.  None gives an empty array of
+        ``tg.get_default_dtype()``.
     requires_grad : bool
         Whether the parameter is trained (default True).
 
@@ -107,7 +109,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
-            arr = np.empty(0, dtype=np.float32)
+            arr = np.empty(0, dtype=get_default_dtype())
         elif isinstance(data, Tensor):
             arr = data.data
         else:
