@@ -452,3 +452,17 @@ def test_numeric_input_to_tensor_keeps_working():
     assert np.shares_memory(tg.as_tensor(a).data, a)
     assert tg.Tensor(tg.ones(2)).shape == (2,)
     assert tg.tensor([1.0, 2.0], requires_grad=True).requires_grad
+
+
+def test_misuse_of_the_core_raises_family_errors():
+    t = tg.tensor([1.0, 2.0])
+    with pytest.raises(InvalidStateError) as info:
+        t.sum().backward()
+    assert isinstance(info.value, RuntimeError) and "requires_grad=True" in str(info.value)
+    with pytest.raises(InvalidStateError):
+        t.register_hook(lambda g: g)
+    with pytest.raises(InvalidTypeError):
+        len(tg.tensor(1.0))
+    x = tg.tensor([1.0], requires_grad=True)
+    with pytest.raises(InvalidArgumentError):
+        tg.autograd.backward([x * 2], [np.ones(1), np.ones(1)])
