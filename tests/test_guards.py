@@ -101,13 +101,14 @@ def test_a_real_tensor_meeting_complex_data_on_the_tape_raises(fn, op):
         fn(x)
 
 
-def test_complex_saved_input_of_a_general_call_raises_even_with_a_real_output():
-    # A three-input primitive whose output is real though one (saved) input is complex.
-    prim = Primitive("_guard_real_part_of_mul", lambda x, z, s: (x * z * s).real, register=False)
-    tg.ops.defvjp(prim, lambda g, ans, x, z, s: g)
+def test_a_complex_output_of_a_multi_output_call_raises():
+    prim = Primitive("_guard_split_mul", lambda x, z: (x * 2.0, x * z), nout=2, register=False)
+    tg.ops.defvjp(prim, lambda g, ans, x, z: g[0] * 2.0)
     x = tg.tensor([1.0, 2.0], requires_grad=True)
-    with _complex_raises("_guard_real_part_of_mul"):
-        prim(x, np.array([1j, 1j]), 2.0)
+    with _complex_raises("_guard_split_mul"):
+        prim(x, np.array([1j, 1j]))
+    a, b = prim(x.detach(), np.array([1j, 1j]))  # nothing differentiated: computes
+    assert np.allclose(b.data, [1j, 2j])
 
 
 def test_backward_with_a_complex_gradient_raises():
@@ -452,3 +453,17 @@ def test_numeric_input_to_tensor_keeps_working():
     assert np.shares_memory(tg.as_tensor(a).data, a)
     assert tg.Tensor(tg.ones(2)).shape == (2,)
     assert tg.tensor([1.0, 2.0], requires_grad=True).requires_grad
+
+
+def test_misuse_of_the_core_raises_family_errors():
+    t = tg.tensor([1.0, 2.0])
+    with pytest.raises(InvalidStateError) as info:
+        t.sum().backward()
+    assert isinstance(info.value, RuntimeError) and "requires_grad=True" in str(info.value)
+    with pytest.raises(InvalidStateError):
+        t.register_hook(lambda g: g)
+    with pytest.raises(InvalidTypeError):
+        len(tg.tensor(1.0))
+    x = tg.tensor([1.0], requires_grad=True)
+    with pytest.raises(InvalidArgumentError):
+        tg.autograd.backward([x * 2], [np.ones(1), np.ones(1)])

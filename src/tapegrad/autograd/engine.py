@@ -799,7 +799,7 @@ def _need_grad(t: Any, what: str) -> None:
     if not isinstance(t, Tensor):
         raise InvalidTypeError(f"{what} must be a Tensor, got {type(t).__name__}")
     if not t.requires_grad:
-        raise GraphFreedError.__mro__[2](  # RuntimeError
+        raise InvalidStateError(
             f"{what} does not require grad and has no grad_fn: nothing was recorded. Create "
             "the inputs with requires_grad=True (and compute outside tg.no_grad())"
         )

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ..autograd import grad_mode
-from ..autograd.forward import forward_call, has_complex
+from ..autograd.forward import forward_call
 from ..autograd.node import MUTATIONS, Meta, Node
 from ..errors import InvalidArgumentError, complex_error, op_error
 from ..tensor import Tensor, new_tensor
@@ -314,7 +314,7 @@ class Primitive:
 
     def _node(self, args: tuple[Any, ...], ans: Any, params: dict[str, Any]) -> Node:
         """The tape entry for a call with at least one input that requires grad."""
-        if has_complex(args, ans if self.nout > 1 else (ans,)):
+        if ans.dtype.kind == "c" if self.nout == 1 else any(r.dtype.kind == "c" for r in ans):
             raise complex_error(self.name)
         rec = self.rec
         save = self.savemask
