@@ -13,6 +13,7 @@ __all__ = [
     "InplaceModificationError",
     "NotDifferentiableError",
     "GradientCheckError",
+    "ArgumentError",
 ]
 
 
@@ -38,3 +39,9 @@ class NotDifferentiableError(TapegradError, TypeError):
 
 class GradientCheckError(TapegradError, AssertionError):
     """Analytic and numerical derivatives disagree (raised by :mod:`tapegrad.testing`)."""
+
+
+class ArgumentError(TapegradError, TypeError):
+    """Arguments that can't be used together (PyTorch's and NumPy's keywords mixed in one
+    call), or a value an argument doesn't accept (a bad ``dtype=``, an ``out=`` that can't
+    receive the result)."""
