@@ -520,9 +520,7 @@ _SORT_CASES = [
 
 def _sort_samples(**kwargs):
     def make(rng, dtype):
-        return [
-            Sample((distinct(rng, s, dtype),), dict(axis=a, **kwargs)) for s, a in _SORT_CASES
-        ]
+        return [Sample((distinct(rng, s, dtype),), dict(axis=a, **kwargs)) for s, a in _SORT_CASES]
 
     return make
 
@@ -602,9 +600,7 @@ _DIM_CASES = [((5,), 0, False), ((2, 3), 1, True), ((2, 3), -2, False), ((3, 1, 
 
 
 def _dim_samples(rng, dtype):
-    return [
-        Sample((distinct(rng, s, dtype),), dict(axis=a, keepdims=k)) for s, a, k in _DIM_CASES
-    ]
+    return [Sample((distinct(rng, s, dtype),), dict(axis=a, keepdims=k)) for s, a, k in _DIM_CASES]
 
 
 SPECS += [
