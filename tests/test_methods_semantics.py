@@ -588,3 +588,25 @@ def test_round_decimals_and_unary_method_arguments():
     _same(g.gelu(approximate="tanh"), torch.nn.functional.gelu(tgl, approximate="tanh"))
     with pytest.raises(TypeError):
         g.exp(2)
+
+
+# --------------------------------------------------------------------------- size, return types
+def test_size_is_numpys_count_and_called_is_torchs_shape():
+    a = np.zeros((2, 3, 4))
+    x, tx = tg.tensor(a), torch.tensor(a)
+    assert x.size == a.size == 24 and np.size(x) == 24
+    assert x.size() == tuple(tx.size()) and x.size(1) == tx.size(1) == 3
+    assert x.size(-1) == 4
+    with pytest.raises(np.exceptions.AxisError):
+        x.size(3)
+
+
+def test_return_types_are_named_tuples_that_pickle():
+    import pickle
+
+    res = tg.tensor(X).max(1)
+    assert isinstance(res, tg.return_types.max) and isinstance(res, tuple)
+    back = pickle.loads(pickle.dumps(res))
+    _same(back.values, res.values)
+    _same(back.indices, res.indices)
+    assert type(tg.topk(tg.tensor(X), 1)) is tg.return_types.topk

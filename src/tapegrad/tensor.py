@@ -33,6 +33,23 @@ def _check_float(dtype: np.dtype) -> None:
         )
 
 
+class _Size(int):
+    """An element count that, called, gives PyTorch's ``size()`` / ``size(dim)``."""
+
+    shape: tuple[int, ...]
+
+    def __call__(self, dim: Any = None) -> Any:
+        if dim is None:
+            return self.shape
+        try:
+            return self.shape[dim]
+        except (IndexError, TypeError):
+            raise np.exceptions.AxisError(
+                f"size({dim!r}): a tensor with shape {self.shape} has dims "
+                f"{-len(self.shape)}..{len(self.shape) - 1}"
+            ) from None
+
+
 class _Missing:
     """The default of an argument that was not passed (None is a meaningful value)."""
 
@@ -69,6 +86,9 @@ def _reduce_args(
     """(axis, keepdims, style) of a reduction called with PyTorch's (positional, ``dim=``,
     ``keepdim=``) or NumPy's (``axis=``, ``keepdims=``) spelling; style is "torch" or
     "numpy".  No arguments count as PyTorch's spelling."""
+    if axis is _NO and keepdims is _NO:
+        keep = False if keepdim is _NO else _flag(name, "keepdim", keepdim)
+        return (None if dim is _NO else dim), keep, "torch"
     torch_kw = [k for k, v in (("dim", dim), ("keepdim", keepdim)) if v is not _NO]
     numpy_kw = [k for k, v in (("axis", axis), ("keepdims", keepdims)) if v is not _NO]
     _no_mix(name, torch_kw, numpy_kw)
@@ -201,8 +221,21 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        """The number of elements."""
-        return self.data.size
+        """The number of elements (NumPy's ``size``, an int).
+
+        Calling it is PyTorch's ``size()``: ``t.size()`` is the shape and ``t.size(d)`` the
+        length of axis ``d``.
+
+        Examples
+        --------
+        >>> import tapegrad as tg
+        >>> t = tg.zeros((2, 3))
+        >>> t.size, t.size(), t.size(-1)
+        (6, (2, 3), 3)
+        """
+        s = _Size(self.data.size)
+        s.shape = self.data.shape
+        return s
 
     @property
     def dtype(self) -> np.dtype:

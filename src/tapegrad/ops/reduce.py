@@ -1015,18 +1015,11 @@ def all(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 # Only the permutation is a primitive (argsort, not differentiable); the sorted values, top-k
 # and medians are gathered from the input with take_along_axis, so their gradients scatter
 # the cotangent back to the selected positions (and every order of derivative follows).
-_RETURN_TYPES: dict[str, Any] = {}
-
-
 def values_indices(name: str, values: Any, indices: Any) -> Any:
-    """A ``(values, indices)`` named tuple called ``name``, like ``torch.return_types.<name>``."""
-    cls = _RETURN_TYPES.get(name)
-    if cls is None:
-        from collections import namedtuple
+    """A ``(values, indices)`` named tuple, ``tapegrad.return_types.<name>``."""
+    from .. import return_types
 
-        cls = _RETURN_TYPES[name] = namedtuple(name, ("values", "indices"))  # type: ignore[misc]
-        cls.__module__ = "tapegrad.return_types"
-    return cls(values, indices)
+    return getattr(return_types, name)(values, indices)
 
 
 def _argsort_impl(x: Any, *, axis: int, descending: bool) -> Any:
