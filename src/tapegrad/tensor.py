@@ -765,8 +765,8 @@ class Tensor:
                 f"{name}(keepdim=...) needs a dim: {name}(dim, keepdim=True) (PyTorch's, "
                 f"values and indices) or {name}(axis=None, keepdims=True) (NumPy's)"
             )
-        fn = _ops.max if name == "max" else _ops.min
-        return _write_out(name, out, fn(self, ax, keep))
+        red: Any = _ops.max if name == "max" else _ops.min
+        return _write_out(name, out, red(self, ax, keep))
 
     def max(
         self,
