@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from . import autograd, data, linalg, nn, optim, optimize, random, testing, viz
+from . import autograd, data, linalg, nn, optim, optimize, random, return_types, testing, viz
 from ._dtype import get_default_dtype, set_default_dtype
 from .autograd import forward_ad
 from .autograd.function import Function, custom_jvp, custom_vjp

@@ -502,3 +502,209 @@ SPECS: list[OpSpec] = [
         numpy_ref=_np(np.all),
     ),
 ]
+
+# --------------------------------------------------------------------------- sort family
+# Distinct values (no ties): the sorted order, the top k and the medians are well defined and
+# finite differences see one element per output.
+_SORT_CASES = [
+    ((), -1),
+    ((5,), -1),
+    ((5,), None),
+    ((2, 3), 0),
+    ((2, 3), -1),
+    ((3, 1, 4), 1),
+    ((2, 3, 4), None),
+    ((0, 3), 1),
+]
+
+
+def _sort_samples(**kwargs):
+    def make(rng, dtype):
+        return [Sample((distinct(rng, s, dtype),), dict(axis=a, **kwargs)) for s, a in _SORT_CASES]
+
+    return make
+
+
+def _torch_sort(what):
+    def f(torch, x, axis, descending=False):
+        if axis is None:
+            x, axis = x.reshape(-1), 0
+        return getattr(torch.sort(x, dim=axis, descending=descending, stable=True), what)
+
+    return f
+
+
+def _np_sort(x, axis, descending=False):
+    if x.ndim == 0:  # NumPy rejects axis=-1 of a 0-d array; PyTorch (and tapegrad) accept it
+        return x.copy()
+    s = np.sort(x, axis=axis, kind="stable")
+    return np.flip(s, -1 if axis is None else axis) if descending and s.ndim else s
+
+
+def _np_argsort(x, axis, descending=False):
+    if x.ndim == 0:
+        return np.zeros((), np.int64)
+    return np.argsort(-x if descending else x, axis=axis, kind="stable").astype(np.int64)
+
+
+_TOPK_CASES = [((5,), 2, -1), ((5,), 5, 0), ((2, 3), 1, 0), ((3, 4), 3, -1), ((2, 3, 4), 2, 1)]
+
+
+def _topk_samples(rng, dtype):
+    return [
+        Sample((distinct(rng, s, dtype),), dict(k=k, axis=a, largest=largest))
+        for s, k, a in _TOPK_CASES
+        for largest in (True, False)
+    ]
+
+
+def _torch_topk(what):
+    def f(torch, x, k, axis, largest):
+        return getattr(torch.topk(x, k, dim=axis, largest=largest), what)
+
+    return f
+
+
+_MEDIAN_CASES = [
+    ((5,), None, False),
+    ((4,), 0, True),
+    ((2, 3), 1, False),
+    ((2, 4), -1, True),
+    ((3, 4), 0, False),
+    ((2, 3, 4), None, False),
+    ((1, 6), 1, False),
+]
+
+
+def _torch_quantile_median(torch, x, axis, keepdims):
+    # torch.quantile(q=0.5) interpolates linearly: NumPy's median (the mean of the two
+    # middle values for an even count).
+    return torch.quantile(x, 0.5, dim=axis, keepdim=keepdims)
+
+
+def _torch_lower_median(what):
+    def f(torch, x, axis, keepdims):
+        return getattr(torch.median(x, dim=axis, keepdim=keepdims), what)
+
+    return f
+
+
+def _torch_max_dim(name, what):
+    def f(torch, x, axis, keepdims):
+        return getattr(getattr(torch, name)(x, dim=axis, keepdim=keepdims), what)
+
+    return f
+
+
+_DIM_CASES = [((5,), 0, False), ((2, 3), 1, True), ((2, 3), -2, False), ((3, 1, 4), 2, False)]
+
+
+def _dim_samples(rng, dtype):
+    return [Sample((distinct(rng, s, dtype),), dict(axis=a, keepdims=k)) for s, a, k in _DIM_CASES]
+
+
+SPECS += [
+    OpSpec(
+        "sort",
+        tg.sort,
+        _sort_samples(),
+        prims=("argsort", "index", "reshape"),
+        torch_fn=_torch_sort("values"),
+        numpy_ref=_np_sort,
+    ),
+    OpSpec(
+        "sort_descending",
+        tg.sort,
+        _sort_samples(descending=True),
+        prims=("argsort", "index"),
+        torch_fn=_torch_sort("values"),
+        numpy_ref=_np_sort,
+    ),
+    OpSpec(
+        "argsort",
+        tg.argsort,
+        _sort_samples(),
+        prims=("argsort",),
+        grad=False,
+        gradgrad=False,
+        torch_fn=_torch_sort("indices"),
+        numpy_ref=_np_argsort,
+    ),
+    OpSpec(
+        "argsort_descending",
+        tg.argsort,
+        _sort_samples(descending=True),
+        prims=("argsort",),
+        grad=False,
+        gradgrad=False,
+        torch_fn=_torch_sort("indices"),
+        numpy_ref=_np_argsort,
+    ),
+    OpSpec(
+        "topk",
+        lambda x, **kw: tg.topk(x, **kw).values,
+        _topk_samples,
+        prims=("argsort", "index"),
+        torch_fn=_torch_topk("values"),
+    ),
+    OpSpec(
+        "topk_indices",
+        lambda x, **kw: tg.topk(x, **kw).indices,
+        _topk_samples,
+        prims=("argsort",),
+        grad=False,
+        gradgrad=False,
+        torch_fn=_torch_topk("indices"),
+    ),
+    OpSpec(
+        "median",
+        tg.median,
+        reduce_samples(distinct, cases=_MEDIAN_CASES),
+        prims=("argsort", "index", "getitem", "add", "multiply"),
+        torch_fn=_torch_quantile_median,
+        numpy_ref=_np(np.median),
+    ),
+    # Several axes at once (torch.quantile takes one dim): NumPy's values only.
+    OpSpec(
+        "median_axes",
+        tg.median,
+        reduce_samples(
+            distinct,
+            cases=[((2, 3, 4), (0, 2), False), ((3, 2, 2), (-1, 0), True), ((), None, False)],
+        ),
+        prims=("argsort", "index", "moveaxis" if "moveaxis" in tg.ops.REGISTRY else "transpose"),
+        numpy_ref=_np(np.median),
+    ),
+    # Tensor.median(dim): PyTorch's lower median with its index (gradient to that index).
+    OpSpec(
+        "median_dim",
+        lambda x, axis, keepdims: x.median(axis, keepdims).values,
+        reduce_samples(distinct, cases=[c for c in _MEDIAN_CASES if c[1] is not None]),
+        prims=("index",),
+        torch_fn=_torch_lower_median("values"),
+    ),
+    OpSpec(
+        "median_dim_indices",
+        lambda x, axis, keepdims: x.median(axis, keepdims).indices,
+        reduce_samples(distinct, cases=[c for c in _MEDIAN_CASES if c[1] is not None]),
+        grad=False,
+        gradgrad=False,
+        torch_fn=_torch_lower_median("indices"),
+    ),
+    # Tensor.max(dim) / min(dim): values gathered at the first extremal index.
+    *(
+        OpSpec(
+            f"{name}_dim{'_indices' if what == 'indices' else ''}",
+            (lambda n, w: lambda x, axis, keepdims: getattr(getattr(x, n)(axis, keepdims), w))(
+                name, what
+            ),
+            _dim_samples,
+            prims=("index",),
+            grad=what == "values",
+            gradgrad=what == "values",
+            torch_fn=_torch_max_dim(name, what),
+        )
+        for name in ("max", "min")
+        for what in ("values", "indices")
+    ),
+]

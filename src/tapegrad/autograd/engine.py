@@ -26,6 +26,8 @@ import numpy as np
 
 from .. import tensor as _tensor_module
 from ..errors import (
+    AnomalyError,
+    DtypeMismatchError,
     GraphFreedError,
     InplaceModificationError,
     InvalidArgumentError,
@@ -33,8 +35,6 @@ from ..errors import (
     InvalidTypeError,
     ShapeMismatchError,
     complex_error,
-    AnomalyError,
-    DtypeMismatchError,
 )
 from ..tensor import Tensor
 from . import grad_mode

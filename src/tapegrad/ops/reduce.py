@@ -1,4 +1,5 @@
-"""Reductions: sum, mean, prod, max/min, var/std, logsumexp, norm, cumsum/cumprod, any/all.
+"""Reductions: sum, mean, prod, max/min, var/std, logsumexp, norm, cumsum/cumprod, any/all,
+and the order statistics sort/argsort/topk/median.
 
 ``axis`` is None, an int or a tuple of ints (negative allowed); ``keepdims`` as NumPy.
 Rules receive the normalised axis tuple and restore reduced axes before broadcasting.
@@ -37,6 +38,10 @@ __all__ = [
     "cumprod",
     "any",
     "all",
+    "sort",
+    "argsort",
+    "topk",
+    "median",
 ]
 
 
@@ -1020,3 +1025,246 @@ def all(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     tensor([ True, False])
     """
     return _all(x, axis=normalize_axis(axis, _ndim(x), op="all"), keepdims=bool(keepdims))
+
+
+# --------------------------------------------------------------------------- sort / order stats
+# Only the permutation is a primitive (argsort, not differentiable); the sorted values, top-k
+# and medians are gathered from the input with take_along_axis, so their gradients scatter
+# the cotangent back to the selected positions (and every order of derivative follows).
+def values_indices(name: str, values: Any, indices: Any) -> Any:
+    """A ``(values, indices)`` named tuple, ``tapegrad.return_types.<name>``."""
+    from .. import return_types
+
+    return getattr(return_types, name)(values, indices)
+
+
+def _argsort_impl(x: Any, *, axis: int, descending: bool) -> Any:
+    x = np.asarray(x)
+    if x.ndim == 0:
+        return np.zeros((), np.int64)
+    if not descending:  # stable; nan sorts last (as PyTorch)
+        return np.argsort(x, axis=axis, kind="stable").astype(np.int64, copy=False)
+    # Stable descending with nan first (PyTorch): the reversed stable ascending order of the
+    # reversed array keeps equal elements in their original order.
+    n = x.shape[axis]
+    rev = np.argsort(np.flip(x, axis), axis=axis, kind="stable")
+    return np.flip(n - 1 - rev, axis).astype(np.int64, copy=False)
+
+
+_argsort = Primitive(
+    "argsort",
+    _argsort_impl,
+    doc="The permutation that sorts ``axis`` (stable; int64, not differentiable).",
+)
+
+
+def _sort_axis(name: str, x: Any, axis: Any) -> tuple[Any, int]:
+    """``x`` (flattened when ``axis`` is None) and the one axis to sort along."""
+    from .shape import reshape
+
+    if axis is None:
+        return reshape(x, (-1,)), 0
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
+        raise TypeError(
+            f"{name} sorts along one axis (an int) or None (flattened), got axis={axis!r}"
+        )
+    ax = normalize_axis(axis, _ndim(x))
+    return x, (ax[0] if ax else 0)
+
+
+def argsort(x: Any, axis: Any = -1, *, descending: bool = False) -> Any:
+    """Indices that sort ``x`` along ``axis`` (None: the flattened array), ``numpy.argsort``.
+
+    The sort is stable (equal elements keep their order, as ``kind="stable"``) and puts nan
+    last, or first with ``descending=True`` (as ``torch.argsort(descending=True,
+    stable=True)``).  Not differentiable: the result is an int64 tensor.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.argsort(tg.tensor([3.0, 1.0, 2.0]))
+    tensor([1, 2, 0])
+    """
+    x, ax = _sort_axis("argsort", x, axis)
+    return _argsort(x, axis=ax, descending=bool(descending))
+
+
+def _gather(x: Any, idx: Any, axis: int) -> Any:
+    from .shape import take_along_axis
+
+    if _ndim(x) == 0:
+        return x * 1 if isinstance(x, Tensor) else Tensor._wrap(np.array(x))
+    return take_along_axis(x, idx, axis)
+
+
+def sort(x: Any, axis: Any = -1, *, descending: bool = False) -> Any:
+    """``x`` sorted along ``axis`` (None: the flattened array), like ``numpy.sort``.
+
+    Stable, nan last (first with ``descending=True``).  The gradient of each sorted value
+    goes back to the element it came from.  ``Tensor.sort`` is PyTorch's spelling and returns
+    ``(values, indices)``.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([3.0, 1.0, 2.0], requires_grad=True)
+    >>> y = tg.sort(x)
+    >>> (y * tg.tensor([1.0, 2.0, 3.0])).sum().backward()
+    >>> y, x.grad
+    (tensor([1., 2., 3.], grad_fn=<indexBackward>), tensor([3., 1., 2.]))
+    """
+    x, ax = _sort_axis("sort", x, axis)
+    idx = _argsort(x, axis=ax, descending=bool(descending))
+    return _gather(x, idx, ax)
+
+
+def _sort_with_indices(x: Any, axis: int, descending: bool) -> tuple[Any, Any]:
+    x, ax = _sort_axis("sort", x, axis)
+    idx = _argsort(x, axis=ax, descending=bool(descending))
+    return _gather(x, idx, ax), idx
+
+
+def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+    """The ``k`` largest (or smallest) elements along ``axis``, as ``torch.topk``.
+
+    Returns a named tuple ``(values, indices)``; the values are in sorted order (largest
+    first, or smallest first with ``largest=False``; ``sorted=False`` gives the same order).
+    nan counts as larger than every number.  The gradient goes back to the selected
+    elements.  Equal elements are taken in their original order.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.topk(tg.tensor([1.0, 4.0, 2.0, 3.0]), 2)
+    topk(values=tensor([4., 3.]), indices=tensor([1, 3]))
+    """
+    from .shape import _axis
+
+    nd = _ndim(x)
+    ax = _axis(axis, builtins.max(nd, 1), "axis") if nd else 0
+    n = _shape(x)[ax] if nd else 1
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"topk: k must be an int, got {k!r}")
+    if not 0 <= k <= n:
+        raise ValueError(f"topk: k={k} is out of range for an axis of size {n}; use 0 <= k <= {n}")
+    idx = _argsort(x, axis=ax, descending=bool(largest))
+    if nd:
+        idx = Tensor._wrap(np.take(idx.data, np.arange(k), axis=ax))
+    elif k == 0:
+        from .shape import reshape
+
+        empty = Tensor._wrap(np.zeros((0,), np.int64))
+        return values_indices("topk", reshape(x, (1,))[:0], empty)
+    return values_indices("topk", _gather(x, idx, ax), idx)
+
+
+def median(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Median over ``axis`` (None: all axes), like ``numpy.median``.
+
+    For an even count it is the mean of the two middle values (each gets half of the
+    gradient); a slice that holds nan has median nan.  Integer inputs give float64.  An
+    empty reduction raises ValueError.  ``Tensor.median`` is PyTorch's spelling (the lower
+    median, with indices when a dim is given).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> tg.median(tg.tensor([[1.0, 4.0, 2.0, 3.0]]), axis=1)
+    tensor([2.5])
+    """
+    from .shape import moveaxis, reshape
+
+    if not isinstance(x, Tensor):
+        x = Tensor._wrap(np.asarray(x))
+    if x.dtype.kind not in "fc":
+        x = _ew.astype(x, np.float64)
+    shape = _shape(x)
+    ax = normalize_axis(axis, len(shape))
+    _need_nonempty("median", x, ax)
+    rest = [i for i in range(len(shape)) if i not in ax]
+    y = moveaxis(x, ax, tuple(range(len(rest), len(shape)))) if ax else x
+    y = reshape(y, tuple(shape[i] for i in rest) + (_count(shape, ax),))
+    n = _shape(y)[-1]
+    s = _gather(y, _argsort(y, axis=len(rest), descending=False), len(rest))
+    mid = s[..., n // 2]
+    if n % 2 == 0:
+        mid = (s[..., n // 2 - 1] + mid) * 0.5
+    has_nan = np.isnan(_val(y)).any(axis=-1)
+    if has_nan.any():
+        mid = _ew.where(has_nan, np.nan, mid)
+    if keepdims:
+        mid = reshape(mid, _kshape(shape, ax))
+    return mid
+
+
+def lower_median(x: Any, axis: Any, keepdims: bool) -> Any:
+    """PyTorch's ``median``: the lower middle value (index ``(n - 1) // 2`` of the sorted
+    slice), nan where the slice holds nan.  With ``axis`` None the value only (ties share
+    the gradient evenly, as ``torch.median()``); with an int axis ``(values, indices)``.
+    """
+    if axis is None:
+        flat = _val(x).reshape(-1)
+        if flat.size == 0:
+            raise ValueError("median of an empty tensor is undefined; pass a non-empty tensor")
+        nan = np.isnan(flat) if flat.dtype.kind in "fc" else None
+        if nan is not None and nan.any():
+            i = int(np.argmax(nan))
+        else:
+            i = int(_argsort_impl(flat, axis=0, descending=False)[(flat.size - 1) // 2])
+        if flat.dtype.kind not in "fc" or not (isinstance(x, Tensor) and x.requires_grad):
+            return Tensor._wrap(np.asarray(flat[i]))
+        # The gradient is shared evenly by the elements equal to the result (as
+        # torch.median()): the max over those elements only, or the mean of the nans.
+        from .shape import reshape
+
+        xf = reshape(x, (-1,))
+        if nan is not None and nan.any():
+            return sum(_ew.where(nan, xf, 0.0)) / int(nan.sum())
+        return max(_ew.where(flat == flat[i], xf, -np.inf))
+    from .shape import _axis
+
+    nd = _ndim(x)
+    ax = _axis(axis, builtins.max(nd, 1), "dim") if nd else 0
+    _need_nonempty("median", x, (ax,) if nd else ())
+    xv = _val(x)
+    if nd == 0:
+        idx = np.zeros((), np.int64)
+        vals = _gather(x, idx, 0)
+        return values_indices("median", vals, Tensor._wrap(idx))
+    n = xv.shape[ax]
+    order = _argsort_impl(xv, axis=ax, descending=False)
+    idx = np.take(order, [(n - 1) // 2], axis=ax)
+    if xv.dtype.kind in "fc":
+        nan = np.isnan(xv)
+        anynan = nan.any(axis=ax, keepdims=True)
+        if anynan.any():
+            idx = np.where(anynan, np.argmax(nan, axis=ax, keepdims=True), idx)
+    vals = _gather(x, idx, ax)
+    if not keepdims:
+        from .shape import squeeze
+
+        vals = squeeze(vals, ax)
+        idx = np.squeeze(idx, ax)
+    return values_indices("median", vals, Tensor._wrap(idx.astype(np.int64, copy=False)))
+
+
+def extremum_with_indices(name: str, x: Any, axis: Any, keepdims: bool) -> Any:
+    """PyTorch's ``max(dim)`` / ``min(dim)``: ``(values, indices)``, the first extremal index
+    (nan counts as the extremum); the gradient goes to that index only.
+    """
+    from .shape import _axis, squeeze
+
+    nd = _ndim(x)
+    ax = _axis(axis, builtins.max(nd, 1), "dim") if nd else 0
+    if nd == 0:
+        idx = np.zeros((), np.int64)
+        return values_indices(name, _gather(x, idx, 0), Tensor._wrap(idx))
+    _need_nonempty(name, x, (ax,))
+    xv = _val(x)
+    fn = np.argmax if name == "max" else np.argmin
+    idx = fn(xv, axis=ax, keepdims=True)  # the first nan when there is one, as PyTorch
+    vals = _gather(x, idx, ax)
+    if not keepdims:
+        vals = squeeze(vals, ax)
+        idx = np.squeeze(idx, ax)
+    return values_indices(name, vals, Tensor._wrap(idx.astype(np.int64, copy=False)))
