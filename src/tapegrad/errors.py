@@ -194,6 +194,8 @@ def op_error(name: str, exc: BaseException) -> BaseException:
     except Exception:
         return exc
     return new
+
+
 class ArgumentError(InvalidTypeError):
     """Arguments that can't be used together (PyTorch's and NumPy's keywords mixed in one
     call), or a value an argument doesn't accept (a bad ``dtype=``, an ``out=`` that can't

@@ -1065,10 +1065,10 @@ def _sort_axis(name: str, x: Any, axis: Any) -> tuple[Any, int]:
     if axis is None:
         return reshape(x, (-1,)), 0
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} sorts along one axis (an int) or None (flattened), got axis={axis!r}"
         )
-    ax = normalize_axis(axis, _ndim(x))
+    ax = normalize_axis(axis, _ndim(x), op=name)
     return x, (ax[0] if ax else 0)
 
 
@@ -1141,7 +1141,7 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
     from .shape import _axis
 
     nd = _ndim(x)
-    ax = _axis(axis, builtins.max(nd, 1), "axis") if nd else 0
+    ax = _axis(axis, builtins.max(nd, 1), "axis", op="topk") if nd else 0
     n = _shape(x)[ax] if nd else 1
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"topk: k must be an int, got {k!r}")
@@ -1179,7 +1179,7 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     if x.dtype.kind not in "fc":
         x = _ew.astype(x, np.float64)
     shape = _shape(x)
-    ax = normalize_axis(axis, len(shape))
+    ax = normalize_axis(axis, len(shape), op="median")
     _need_nonempty("median", x, ax)
     rest = [i for i in range(len(shape)) if i not in ax]
     y = moveaxis(x, ax, tuple(range(len(rest), len(shape)))) if ax else x
@@ -1224,7 +1224,7 @@ def lower_median(x: Any, axis: Any, keepdims: bool) -> Any:
     from .shape import _axis
 
     nd = _ndim(x)
-    ax = _axis(axis, builtins.max(nd, 1), "dim") if nd else 0
+    ax = _axis(axis, builtins.max(nd, 1), "dim", op="median") if nd else 0
     _need_nonempty("median", x, (ax,) if nd else ())
     xv = _val(x)
     if nd == 0:
@@ -1255,7 +1255,7 @@ def extremum_with_indices(name: str, x: Any, axis: Any, keepdims: bool) -> Any:
     from .shape import _axis, squeeze
 
     nd = _ndim(x)
-    ax = _axis(axis, builtins.max(nd, 1), "dim") if nd else 0
+    ax = _axis(axis, builtins.max(nd, 1), "dim", op=name) if nd else 0
     if nd == 0:
         idx = np.zeros((), np.int64)
         return values_indices(name, _gather(x, idx, 0), Tensor._wrap(idx))
