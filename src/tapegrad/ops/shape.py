@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ShapeMismatchError
 from ..tensor import Tensor
 from .reduce import sum as _sum
-from .registry import REGISTRY, Primitive, _set_base, defjvp, defvjp
+from .registry import REGISTRY, Primitive, _mark_view, defjvp, defvjp
 
 __all__ = [
     "reshape",
@@ -602,11 +602,14 @@ def _split(x: Any, indices_or_sections: Any, axis: int, uneven: bool) -> tuple[A
     shape = _shape_of(x)
     ax = _axis(axis, len(shape))
     bounds = tuple(_split_bounds(shape[ax], indices_or_sections, uneven))
-    out = _split_prim(len(bounds))(x, axis=ax, bounds=bounds)
+    prim = _split_prim(len(bounds))
+    out = prim(x, axis=ax, bounds=bounds)
     if len(bounds) == 1:
         return (out,)
-    for o in out:  # the pieces are views of x (the registry does this for one output)
-        _set_base(o, x)
+    if isinstance(x, Tensor):  # the pieces are views of x (the registry does this for one output)
+        params = {"axis": ax, "bounds": bounds}
+        for k, o in enumerate(out):
+            _mark_view(o, x, prim, (), params, k)
     return out
 
 
@@ -1489,3 +1492,75 @@ def triu(x: Any, k: int = 0) -> Any:
     """Upper triangle of the last two axes: elements below the ``k``-th diagonal set to 0."""
     _check_2d(x, "triu")
     return _triu(x, k=operator.index(k))
+
+
+# --------------------------------------------------------------------------- in-place on views
+# An in-place op on a view rewrites its base's history (PyTorch's CopySlices): the new base
+# is the old one with the view's elements replaced.  ``idx`` holds, for each element of the
+# view, its flat (C-order) position in the base; ``shape`` is the base's shape.  Leading
+# axes beyond ``shape`` (forward-mode batches) are carried along.
+
+
+def _flat(x: Any, shape: tuple[int, ...]) -> Any:
+    nb = x.ndim - len(shape)
+    return np.reshape(x, x.shape[:nb] + (-1,))
+
+
+def _copy_slices_impl(base: Any, value: Any, *, idx: Any, shape: tuple[int, ...]) -> Any:
+    out = np.array(base, order="C", copy=True)
+    _flat(out, shape)[..., idx] = value
+    return out
+
+
+def _flat_take_impl(x: Any, *, idx: Any, shape: tuple[int, ...]) -> Any:
+    return _flat(np.asarray(x), shape)[..., idx]
+
+
+_copy_slices: Primitive = defvjp(
+    Primitive(
+        "copy_slices",
+        _copy_slices_impl,
+        doc="``base`` with the elements at flat positions ``idx`` replaced by ``value`` "
+        "(the history of a base after an in-place op on one of its views).",
+    ),
+    lambda g, ans, base, value, *, idx, shape: _copy_slices(g, 0, idx=idx, shape=shape),
+    lambda g, ans, base, value, *, idx, shape: _flat_take(g, idx=idx, shape=shape),
+)
+_flat_take: Primitive = defvjp(
+    Primitive(
+        "flat_take",
+        _flat_take_impl,
+        doc="The elements of ``x`` at flat (C-order) positions ``idx`` (shape of ``idx``).",
+    ),
+    lambda g, ans, x, *, idx, shape: _copy_slices(
+        np.zeros(x.shape, x.dtype), g, idx=idx, shape=shape
+    ),
+)
+
+
+def _copy_slices_dvalue_jvp(t: Any, ans: Any, base: Any, value: Any, *, idx: Any, shape: Any) -> Any:
+    nb = len(t.shape) - len(_shape_of(value))
+    zeros = np.zeros(tuple(t.shape[:nb]) + tuple(shape), ans.dtype)
+    return _copy_slices(zeros, t, idx=idx, shape=shape)
+
+
+defjvp(
+    _copy_slices,
+    lambda t, ans, base, value, *, idx, shape: _copy_slices(t, 0, idx=idx, shape=shape),
+    _copy_slices_dvalue_jvp,
+)
+defjvp(_flat_take, lambda t, ans, x, *, idx, shape: _flat_take(t, idx=idx, shape=shape))
+
+
+def view_index_map(t: Any) -> Any:
+    """For a view ``t`` of a base ``b``: ``(b, idx)`` with ``idx[i]`` the flat (C-order)
+    position in ``b`` of element ``i`` of ``t``; ``None`` when ``t`` is not a view."""
+    vc = t._vchain if t._base is not None else None
+    if vc is None:
+        return None
+    base, chain = vc
+    m: Any = np.arange(base.data.size).reshape(base.data.shape)
+    for prim, rest, params, k in chain:
+        r = prim.impl(m, *rest, **params)
+        m = r[k] if prim.nout != 1 else r
+    return base, np.asarray(m)
