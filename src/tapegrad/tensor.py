@@ -321,7 +321,7 @@ class Tensor:
         if isinstance(value, Tensor):
             value = value.data
         _check_kind(np.asarray(value).dtype, self.data.dtype, "fill_")
-        if self._recorded(False):
+        if self._recorded(None):
             # The new values are constants: no gradient flows to what was there before.
             full = np.full(self.shape, value, self.data.dtype)
             return self._record_inplace(lambda s: _ops.where(False, s, full), None)
@@ -356,11 +356,18 @@ class Tensor:
                 "or use an out-of-place operation"
             )
 
-    def _recorded(self, other_rg: bool) -> bool:
-        """Whether an in-place op on self (with an operand that requires grad or not) is
-        recorded on the tape; raises for the in-place ops that grad mode forbids."""
+    def _recorded(self, other: Any) -> bool:
+        """Whether an in-place op on self (with operand ``other``) is recorded on the tape
+        or carries forward-mode tangents; raises for the in-place ops that grad mode
+        forbids."""
+        if other.__class__ is Tensor or isinstance(other, Tensor):
+            other_rg = other.requires_grad
+            fw = other._fw is not None or self._fw is not None
+        else:
+            other_rg = False
+            fw = self._fw is not None
         if not grad_mode._state.enabled:
-            return False
+            return fw
         self._check_inplace()
         if self._base is not None:
             vc = self._vchain
@@ -379,7 +386,7 @@ class Tensor:
                         "mode is on, so it is unclear whether the change should be recorded; "
                         "make the view and change it both inside or both outside no_grad"
                     )
-        return self.requires_grad or other_rg
+        return self.requires_grad or other_rg or fw
 
     def _record_inplace(
         self, compute: Callable[[Tensor], Tensor], write: Callable[[np.ndarray], None] | None
@@ -432,7 +439,7 @@ class Tensor:
 
     def _inplace(self, fn: Callable[..., Any], ufunc: Any, other: Any) -> Tensor:
         is_t = isinstance(other, Tensor)
-        if self._recorded(is_t and other.requires_grad):
+        if self._recorded(other):
             return self._record_inplace(lambda s: fn(s, other), None)
         # Not recorded (e.g. an optimizer step under no_grad): change the memory itself.
         try:
@@ -477,7 +484,7 @@ class Tensor:
         """Overwrite the values with ``src`` (broadcast), in place."""
         is_t = isinstance(src, Tensor)
         _check_kind((src.data if is_t else np.asarray(src)).dtype, self.data.dtype, "copy_")
-        if self._recorded(is_t and src.requires_grad):
+        if self._recorded(src):
             # Gradient to src; none to the old values (PyTorch's CopyBackwards).
             return self._record_inplace(lambda s: _ops.where(False, s, src), None)
         np.copyto(self.data, src.data if is_t else src, casting="same_kind")
@@ -489,7 +496,7 @@ class Tensor:
         raw = value.data if is_t else value
         _check_kind(np.asarray(raw).dtype, self.data.dtype, "item assignment")
         k = _ops.unwrap_index(key)
-        if self._recorded(is_t and value.requires_grad):
+        if self._recorded(value):
 
             def write(dst: np.ndarray) -> None:
                 # index_update computed exactly this assignment on a copy

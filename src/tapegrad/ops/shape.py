@@ -1530,7 +1530,8 @@ _flat_take: Primitive = defvjp(
     Primitive(
         "flat_take",
         _flat_take_impl,
-        doc="The elements of ``x`` at flat (C-order) positions ``idx`` (shape of ``idx``).",
+        doc="The elements of ``x`` at distinct flat (C-order) positions ``idx`` (a view's "
+        "elements in its base).",
     ),
     lambda g, ans, x, *, idx, shape: _copy_slices(
         np.zeros(x.shape, x.dtype), g, idx=idx, shape=shape
