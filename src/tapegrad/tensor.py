@@ -389,11 +389,15 @@ class Tensor:
         return self.requires_grad or other_rg or fw
 
     def _record_inplace(
-        self, compute: Callable[[Tensor], Tensor], write: Callable[[np.ndarray], None] | None
+        self,
+        compute: Callable[[Tensor], Tensor],
+        write: Callable[[np.ndarray], None] | None,
+        same_kind: bool = False,
     ) -> Tensor:
         """Run a recorded in-place op: ``compute(self)`` gives the new values out of place
         (on the tape), which are then written into self's memory (by ``write`` when given,
-        else copied whole) and take over self's history."""
+        else copied whole) and take over self's history.  ``same_kind``: the result's dtype
+        must cast to self's within its kind (arithmetic; assignment casts freely)."""
         if not self.data.flags.writeable:
             raise InplaceModificationError(
                 "this tensor's memory is read-only (a broadcast view such as expand/"
@@ -406,13 +410,21 @@ class Tensor:
                 f"an in-place op on a tensor of shape {self.data.shape} gave a result of shape "
                 f"{out.shape}: the other operand must broadcast to the tensor's shape"
             )
-        _check_kind(out.dtype, self.data.dtype, "the in-place op")
-        if out.dtype != self.data.dtype:
-            out = _ops.astype(out, self.data.dtype)
+        dt = self.data.dtype
+        if out.dtype != dt:
+            _check_kind(out.dtype, dt, "the in-place op")
+            if same_kind and not np.can_cast(out.dtype, dt, "same_kind"):
+                raise InplaceModificationError(
+                    f"the result of an in-place op has dtype {out.dtype}, which can't be stored "
+                    f"in this tensor of dtype {dt}; convert first (x.astype(...)) or compute "
+                    "out of place"
+                )
         root = self if self._base is None else self._base
         node = out.grad_fn
         if node is not None:
             _own_saved(node, root)
+        if out.dtype != dt:
+            out = _ops.astype(out, dt)
         vc = self._vchain if self._base is not None else None
         new_base = None
         if vc is not None:
@@ -439,8 +451,12 @@ class Tensor:
 
     def _inplace(self, fn: Callable[..., Any], ufunc: Any, other: Any) -> Tensor:
         is_t = isinstance(other, Tensor)
-        if self._recorded(other):
-            return self._record_inplace(lambda s: fn(s, other), None)
+        if (
+            grad_mode._state.enabled
+            or self._fw is not None
+            or (is_t and other._fw is not None)
+        ) and self._recorded(other):
+            return self._record_inplace(lambda s: fn(s, other), None, True)
         # Not recorded (e.g. an optimizer step under no_grad): change the memory itself.
         try:
             ufunc(self.data, other.data if is_t else other, out=self.data, casting="same_kind")

@@ -62,6 +62,10 @@ class Primitive:
         Add to :data:`REGISTRY` (False for throwaway primitives, e.g. in tests).
     """
 
+    # Optional, in __dict__: {saved input: positions of the rules that read it}; lets the
+    # engine ignore an in-place change of a saved value that no running rule reads.
+    save_for: dict[int, tuple[int, ...]]
+
     # __dict__ holds the per-op __doc__/__name__ (for help() and the API reference).
     __slots__ = (
         "name",
