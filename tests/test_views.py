@@ -539,11 +539,13 @@ def _random_program(seed):
                 continue
             prog.append(("view", src, tuple(key)))
             shapes.append(tuple(new))
-        elif kind == "sin":
-            prog.append(("sin", src))
+        elif kind == "sin":  # a new tensor (sin saves its input, the affine map does not)
+            prog.append(("sin" if rng.random() < 0.3 else "affine", src))
             shapes.append(shape)
         else:
-            op = rng.choice(["mul_s", "add_w", "mul_w", "set_s", "set_w", "div_w", "zero"])
+            op = rng.choice(
+                ["mul_s", "add_w", "add_w", "mul_w", "set_s", "set_w", "set_w", "div_w", "zero"]
+            )
             prog.append((op, src, float(rng.uniform(0.5, 2.0))))
     return prog, shapes
 
@@ -566,6 +568,8 @@ def _run(L, prog, shapes, snapshot):
             pool.append(t.T)
         elif op == "sin":
             pool.append(t.sin())
+        elif op == "affine":
+            pool.append(t * 1.5 + 0.25)
         else:
             c = ins[2]
             if op == "mul_s":
@@ -610,3 +614,18 @@ def test_random_programs_match_torch(seed):
             assert gw is None
         else:
             _same(gw, tgw, f"w.grad {prog}")
+
+
+def test_saved_values_that_no_running_rule_reads_may_change():
+    def prog(L):
+        x = L.leaf(X4)
+        w = L.leaf([0.5, 2.0, 4.0, 1.0])
+        y = x * 1.0
+        z = y * 2.0  # y is saved for the constant's gradient only: not needed
+        m = y @ L.const(np.ones(4))  # likewise for matmul
+        y.div_(w)  # its node keeps its own result, not y's memory
+        y.add_(1)
+        (z.sum() + m + (y * y).sum()).backward()
+        return y, z, x.grad, w.grad
+
+    _both(prog)

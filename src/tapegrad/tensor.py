@@ -342,8 +342,12 @@ class Tensor:
         self._version += 1
         MUTATIONS[0] += 1
         node = self.grad_fn
-        if node is not None and node.ans is not None:
-            node.dirty = True
+        if node is not None:
+            ans = node.ans
+            if ans is not None and (
+                ans is self.data or (ans.__class__ is tuple and ans[self._idx] is self.data)
+            ):
+                node.dirty = True
         base = self._base
         if base is not None:
             base._bump()
