@@ -6,7 +6,6 @@ Nothing numeric is written here: operators and methods forward to the primitives
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -456,9 +455,7 @@ class Tensor:
     def _inplace(self, fn: Callable[..., Any], ufunc: Any, other: Any) -> Tensor:
         is_t = isinstance(other, Tensor)
         if (
-            grad_mode._state.enabled
-            or self._fw is not None
-            or (is_t and other._fw is not None)
+            grad_mode._state.enabled or self._fw is not None or (is_t and other._fw is not None)
         ) and self._recorded(other):
             return self._record_inplace(lambda s: fn(s, other), None, True)
         # Not recorded (e.g. an optimizer step under no_grad): change the memory itself.

@@ -13,8 +13,8 @@ shape; the engine sums it back to the input's shape and casts it to the input's 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np

@@ -1539,7 +1539,9 @@ _flat_take: Primitive = defvjp(
 )
 
 
-def _copy_slices_dvalue_jvp(t: Any, ans: Any, base: Any, value: Any, *, idx: Any, shape: Any) -> Any:
+def _copy_slices_dvalue_jvp(
+    t: Any, ans: Any, base: Any, value: Any, *, idx: Any, shape: Any
+) -> Any:
     nb = len(t.shape) - len(_shape_of(value))
     zeros = np.zeros(tuple(t.shape[:nb]) + tuple(shape), ans.dtype)
     return _copy_slices(zeros, t, idx=idx, shape=shape)
