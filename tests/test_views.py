@@ -445,6 +445,20 @@ def test_advanced_getitem_is_a_copy_and_setitem_with_masks_or_int_arrays_writes(
     _both(prog)
 
 
+def test_inplace_on_a_diagonal_writes_the_base():
+    def prog(L):
+        x = L.leaf(np.arange(9.0).reshape(3, 3) * 0.5)
+        w = L.leaf([1.0, 2.0, 3.0])
+        y = x * 1.0
+        d = y.diagonal()
+        d.mul_(w)
+        d[0] = 7.0
+        (y * y).sum().backward()
+        return y, d, x.grad, w.grad
+
+    _both(prog)
+
+
 def test_inplace_on_a_broadcast_view_raises():
     y = tg.tensor(X4, requires_grad=True) * 1.0
     e = y.broadcast_to((2, 4))
@@ -629,3 +643,14 @@ def test_saved_values_that_no_running_rule_reads_may_change():
         return y, z, x.grad, w.grad
 
     _both(prog)
+
+
+def test_detach_in_place_of_a_view_raises():
+    y = tg.tensor(X4, requires_grad=True) * 1.0
+    with pytest.raises(InplaceModificationError, match="detach"):
+        y[:2].detach_()
+    ty = torch.tensor(X4, requires_grad=True) * 1.0
+    with pytest.raises(RuntimeError, match="detach"):
+        ty[:2].detach_()
+    d = y.detach()
+    assert d.detach_() is d  # a detached alias is no view: fine

@@ -225,7 +225,16 @@ class Tensor:
         return t
 
     def detach_(self) -> Tensor:
-        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad."""
+        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad.
+
+        Views can't be detached in place (their history is made from their base's); use
+        :meth:`detach` for them.
+        """
+        if self._base is not None and self._vchain is not None:
+            raise InplaceModificationError(
+                "a view can't be detached in place (its grad_fn follows its base's history); "
+                "use v = v.detach() instead"
+            )
         self.grad_fn = None
         self.requires_grad = False
         return self
@@ -403,9 +412,9 @@ class Tensor:
         must cast to self's within its kind (arithmetic; assignment casts freely)."""
         if not self.data.flags.writeable:
             raise InplaceModificationError(
-                "this tensor's memory is read-only (a broadcast view such as expand/"
-                "broadcast_to, where several elements share one memory location, or a "
-                "diagonal); change a copy (x.clone()) instead"
+                "this tensor's memory is read-only (e.g. a broadcast view made by expand/"
+                "broadcast_to, where several elements share one memory location); change a "
+                "copy (x.clone()) instead"
             )
         out = compute(self)
         if out.shape != self.data.shape:

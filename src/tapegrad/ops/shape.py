@@ -1379,6 +1379,13 @@ def take_along_axis(x: Any, indices: Any, axis: int | None) -> Any:
 
 
 # =========================================================================== diagonals
+def _diagonal_impl(x: Any, *, offset: int, axis1: int, axis2: int) -> Any:
+    d = np.diagonal(x, offset, axis1, axis2)
+    if x.flags.writeable:  # NumPy's diagonal view is read-only; PyTorch's is writable
+        d.flags.writeable = True
+    return d
+
+
 def _diagonal_vjp(g: Any, ans: Any, x: Any, *, offset: int, axis1: int, axis2: int) -> Any:
     shape = tuple(x.shape)
     length = g.shape[-1]
@@ -1399,7 +1406,7 @@ def _diagonal_vjp(g: Any, ans: Any, x: Any, *, offset: int, axis1: int, axis2: i
 _diagonal: Primitive = defvjp(
     Primitive(
         "diagonal",
-        lambda x, *, offset, axis1, axis2: np.diagonal(x, offset, axis1, axis2),
+        _diagonal_impl,
         view=True,
         doc="The diagonal of the (axis1, axis2) planes, as a last axis.",
     ),
