@@ -654,3 +654,37 @@ def test_detach_in_place_of_a_view_raises():
         ty[:2].detach_()
     d = y.detach()
     assert d.detach_() is d  # a detached alias is no view: fine
+
+
+def test_pickled_and_copied_views_and_bases_are_plain_tensors():
+    import copy
+    import pickle
+
+    y = tg.tensor(X4)
+    v = y[1:]  # y now tracks its view
+    for dup in (lambda t: pickle.loads(pickle.dumps(t)), copy.deepcopy):
+        y2 = dup(y)
+        v2 = dup(v)
+        assert v2._base is None
+        v2.add_(1)  # a copy: no view of anything any more
+        y2.mul_(2)
+        np.testing.assert_array_equal(y2.data, 2 * X4)
+        np.testing.assert_array_equal(v2.data, X4[1:] + 1)
+    np.testing.assert_array_equal(y.data, X4)
+    np.testing.assert_array_equal(v.data, X4[1:])
+
+
+def test_inplace_under_no_grad_with_tangents_keeps_the_reverse_history():
+    from tapegrad.autograd.forward import make_dual, new_level
+
+    level = new_level()
+    x = tg.tensor(X4, requires_grad=True)
+    y = make_dual(x * 1.0, tg.tensor(np.ones(4)), level) * 1.0
+    v = y[1:]
+    fn = y.grad_fn
+    with tg.no_grad():
+        v.mul_(3.0)
+    assert y.grad_fn is fn and y.requires_grad  # the change is not recorded ...
+    np.testing.assert_array_equal(y._fw[level].data, [1.0, 3.0, 3.0, 3.0])  # ... tangents follow
+    np.testing.assert_array_equal(v._fw[level].data, [3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(y.data, [1.0, 6.0, 9.0, 12.0])

@@ -18,6 +18,7 @@ from .errors import InplaceModificationError, NotDifferentiableError, ShapeMisma
 __all__ = ["Tensor"]
 
 _FLOAT_KINDS = ("f", "c")
+_NOT_PICKLED = ("_vchain", "_views", "__weakref__")
 
 
 def _check_float(dtype: np.dtype) -> None:
@@ -100,6 +101,16 @@ class Tensor:
         self._base = None
         self._hooks = None
         self._fw = None
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # Pickled (and deep-copied) arrays are copies, so a copy of a view is no view: the
+        # links to the base and to the views are left out.
+        state = {}
+        for name in Tensor.__slots__:
+            if name not in _NOT_PICKLED and hasattr(self, name):
+                state[name] = getattr(self, name)
+        state["_base"] = None
+        return None, state
 
     # ------------------------------------------------------------------ attributes
     @property
@@ -447,18 +458,22 @@ class Tensor:
         else:
             write(self.data)
         self._bump()  # (marks the old history's saved outputs dirty)
+        # Under no_grad only forward-mode tangents are carried: the history stays.
+        rec = bool(grad_mode._state.enabled)
         if new_base is None:
-            self.grad_fn = out.grad_fn
-            self._idx = out._idx
-            self.requires_grad = out.requires_grad
+            if rec:
+                self.grad_fn = out.grad_fn
+                self._idx = out._idx
+                self.requires_grad = out.requires_grad
             self._fw = out._fw
-            _refresh_views(self, None)
+            _refresh_views(self, None, rec)
         else:
-            base.grad_fn = new_base.grad_fn
-            base._idx = 0
-            base.requires_grad = new_base.requires_grad
+            if rec:
+                base.grad_fn = new_base.grad_fn
+                base._idx = 0
+                base.requires_grad = new_base.requires_grad
             base._fw = new_base._fw
-            _refresh_views(base, self)
+            _refresh_views(base, self, rec)
         return self
 
     def _inplace(self, fn: Callable[..., Any], ufunc: Any, other: Any) -> Tensor:
@@ -916,9 +931,10 @@ def _own_saved(node: Any, root: Tensor) -> None:
         node.versions = keep if len(keep) > 1 or node.ans is not None else None
 
 
-def _refresh_views(base: Tensor, also: Tensor | None) -> None:
+def _refresh_views(base: Tensor, also: Tensor | None, history: bool = True) -> None:
     """Give every live view of ``base`` (and ``also``) a grad_fn made again from ``base``'s
-    new history: the view ops replayed on it (PyTorch does this lazily)."""
+    new history: the view ops replayed on it (PyTorch does this lazily).  With
+    ``history=False`` (no_grad) only the forward-mode tangents are made again."""
     try:
         refs = [r for r in base._views if r() is not None]
     except AttributeError:
@@ -929,13 +945,17 @@ def _refresh_views(base: Tensor, also: Tensor | None) -> None:
     if also is not None and not any(v is also for v in views):
         views.append(also)
     for v in views:
+        vc = v._vchain
+        if vc is None or vc[0] is not base:  # (e.g. a weak reference copied with the base)
+            continue
         t: Any = base
-        for prim, rest, params, k in v._vchain[1]:
+        for prim, rest, params, k in vc[1]:
             r = prim(t, *rest, **params)
             t = r[k] if prim.nout != 1 else r
-        v.grad_fn = t.grad_fn
-        v._idx = t._idx
-        v.requires_grad = t.requires_grad
+        if history:
+            v.grad_fn = t.grad_fn
+            v._idx = t._idx
+            v.requires_grad = t.requires_grad
         v._fw = t._fw
 
 
