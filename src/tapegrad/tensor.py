@@ -229,7 +229,22 @@ class Tensor:
         return new_tensor(arr if isinstance(arr, np.ndarray) else np.asarray(arr), False, None, 0)
 
     def detach(self) -> Tensor:
-        """A tensor with the same data (shared memory) that is cut from the graph."""
+        """A tensor with the same data that is cut from the graph.
+
+        It shares memory and version counter with ``self`` (as in PyTorch): an in-place
+        change through it is seen by ``self``, and makes a backward that needs ``self``'s
+        saved value raise :class:`~tapegrad.errors.InplaceModificationError`.
+
+        Examples
+        --------
+        >>> import tapegrad as tg
+        >>> x = tg.tensor([1.0, 2.0], requires_grad=True)
+        >>> with tg.no_grad():
+        ...     x.detach().mul_(10)
+        tensor([10., 20.])
+        >>> x
+        tensor([10., 20.], requires_grad=True)
+        """
         t = new_tensor(self.data, False, None, 0)
         t._base = self if self._base is None else self._base
         t._vchain = None  # shares memory and version counter, but no history
