@@ -688,3 +688,20 @@ def test_inplace_under_no_grad_with_tangents_keeps_the_reverse_history():
     np.testing.assert_array_equal(y._fw[level].data, [1.0, 3.0, 3.0, 3.0])  # ... tangents follow
     np.testing.assert_array_equal(v._fw[level].data, [3.0, 3.0, 3.0])
     np.testing.assert_array_equal(y.data, [1.0, 6.0, 9.0, 12.0])
+
+
+def test_augmented_assignment_through_indexing():
+    def prog(L):
+        x = L.leaf(np.arange(6.0) + 1.0)
+        w = L.leaf([2.0, 3.0])
+        y = x * 1.0
+        idx = torch.tensor([0, 2]) if L.is_torch else [0, 2]
+        y[idx] += w  # a copy changed, then written back
+        y[1:3] *= w  # a view changed in place, then written back onto itself
+        y[4] += w[0] * w[1]  # a 0-d view
+        m = y.reshape(2, 3)
+        m[1, 1] -= 1.0
+        (y * y).sum().backward()
+        return y, m, x.grad, w.grad
+
+    _both(prog)
