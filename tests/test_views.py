@@ -705,3 +705,61 @@ def test_augmented_assignment_through_indexing():
         return y, m, x.grad, w.grad
 
     _both(prog)
+
+
+@pytest.mark.parametrize(
+    "chain",
+    [
+        lambda a: a[1:, ::2],
+        lambda a: a.T[::-1],
+        lambda a: a.reshape(4, 3)[2],
+        lambda a: a[..., None][1, ::-2],
+        lambda a: a.swapaxes(0, 1)[1:3, 1],
+        lambda a: a.diagonal(1),
+        lambda a: a[2, 3],
+    ],
+)
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_view_index_map_gives_each_element_its_position_in_the_base(chain, order):
+    from tapegrad.ops.shape import view_index_map
+
+    base = tg.tensor(np.asarray(np.arange(12.0).reshape(3, 4), order=order))
+    v = chain(base)
+    if not np.shares_memory(v.data, base.data):  # NumPy copied (reshape of an F array)
+        assert v._base is not base  # then it is no view of base
+        return
+    b, idx = view_index_map(v)
+    assert b is base
+    expected = chain(np.arange(12).reshape(3, 4))  # positions in C order
+    np.testing.assert_array_equal(idx, expected)
+
+
+def test_inplace_on_a_view_of_a_fortran_ordered_base():
+    def prog(L):
+        x = L.leaf(X23)
+        w = L.leaf([1.0, 2.0, 3.0])
+        y = x.T.clone() if L.is_torch else x.T.copy()  # (3, 2), not C-contiguous
+        if not L.is_torch:
+            assert not y.data.flags.c_contiguous and y._base is None
+        y.T[1:].mul_(w)
+        y[1:, 0].add_(w[:2])
+        (y * y).sum().backward()
+        return y, x.grad, w.grad
+
+    _both(prog)
+
+
+def test_inplace_on_a_small_view_of_a_big_base_costs_the_view_not_the_base():
+    import tracemalloc
+
+    y = tg.tensor(np.ones((1000, 1000)), requires_grad=True) * 1.0  # 8 MB
+    w = tg.tensor(np.full(1000, 2.0), requires_grad=True)
+    tracemalloc.start()
+    try:
+        y[3].mul_(w)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, peak  # no copy of the base, no index array over it
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, np.ones(1000))

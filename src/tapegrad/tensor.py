@@ -464,10 +464,9 @@ class Tensor:
         if out.dtype != dt:
             out = _ops.astype(out, dt)
         vc = self._vchain if self._base is not None else None
-        new_base = None
         if vc is not None:
             base, idx = _ops.shape.view_index_map(self)
-            new_base = _ops.shape._copy_slices(base, out, idx=idx, shape=base.data.shape)
+            base_fn, base_rg, base_fw = _ops.shape.rewrite_base(base, out, idx)
         if write is None:
             np.copyto(self.data, out.data)
         else:
@@ -475,7 +474,7 @@ class Tensor:
         self._bump()  # (marks the old history's saved outputs dirty)
         # Under no_grad only forward-mode tangents are carried: the history stays.
         rec = bool(grad_mode._state.enabled)
-        if new_base is None:
+        if vc is None:
             if rec:
                 self.grad_fn = out.grad_fn
                 self._idx = out._idx
@@ -484,10 +483,10 @@ class Tensor:
             _refresh_views(self, None, rec)
         else:
             if rec:
-                base.grad_fn = new_base.grad_fn
+                base.grad_fn = base_fn
                 base._idx = 0
-                base.requires_grad = new_base.requires_grad
-            base._fw = new_base._fw
+                base.requires_grad = base_rg
+            base._fw = base_fw
             _refresh_views(base, self, rec)
         return self
 

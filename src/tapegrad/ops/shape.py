@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.grad_mode import _state as _grad_state
+from ..autograd.node import Meta, Node
 from ..errors import ShapeMismatchError
 from ..tensor import Tensor
 from .reduce import sum as _sum
@@ -1569,8 +1571,59 @@ def view_index_map(t: Any) -> Any:
     if vc is None:
         return None
     base, chain = vc
-    m: Any = np.arange(base.data.size).reshape(base.data.shape)
+    b = base.data
+    v = t.data
+    if b.flags.c_contiguous and v.dtype == b.dtype:
+        # From the memory layout: O(size of the view).
+        it = b.itemsize
+        off = v.__array_interface__["data"][0] - b.__array_interface__["data"][0]
+        if off % it == 0 and all(st % it == 0 for st in v.strides):
+            idx: Any = np.array(off // it, dtype=np.intp)
+            nd = v.ndim
+            for k, (n, st) in enumerate(zip(v.shape, v.strides)):
+                step = np.arange(n, dtype=np.intp) * (st // it)
+                idx = idx + step.reshape((n,) + (1,) * (nd - k - 1))
+            return base, np.broadcast_to(idx, v.shape).copy()
+    # Else replay the view ops on the positions.
+    m: Any = np.arange(b.size).reshape(b.shape)
     for prim, rest, params, k in chain:
         r = prim.impl(m, *rest, **params)
         m = r[k] if prim.nout != 1 else r
     return base, np.asarray(m)
+
+
+def rewrite_base(base: Tensor, value: Tensor, idx: Any) -> tuple[Any, bool, Any]:
+    """``(grad_fn, requires_grad, tangents)`` of ``copy_slices(base, value)``: the history
+    of ``base`` after an in-place op wrote ``value`` into the view at ``idx``.
+
+    The output itself is not computed (the in-place op writes the base's memory), unless
+    forward-mode tangents flow (then the primitive runs as usual).
+    """
+    shape = base.data.shape
+    if base._fw is not None or value._fw is not None:
+        nb = _copy_slices(base, value, idx=idx, shape=shape)
+        return nb.grad_fn, nb.requires_grad, nb._fw
+    en = _grad_state.enabled
+    rb = base.requires_grad
+    rv = value.requires_grad
+    if not en or not (rb or rv):
+        return None, False, None
+    pb = (base.grad_fn or base) if rb else None
+    pv = (value.grad_fn or value) if rv else None
+    ib = base._idx if rb else 0
+    iv = value._idx if rv else 0
+    b = base.data
+    v = value.data
+    node = Node(
+        _copy_slices,
+        [pb, pv],
+        [ib, iv] if (ib or iv) else None,
+        [Meta(b.shape, b.dtype) if rb else None, Meta(v.shape, v.dtype) if rv else None],
+        None,
+        {"idx": idx, "shape": shape},
+        None,
+        None,
+    )
+    if en is not True:  # a collector is active (checkpoint, accounting)
+        en.append(node, (base, value), base)
+    return node, True, None
