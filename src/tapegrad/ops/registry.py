@@ -376,49 +376,42 @@ def _mark_view(
     s = src.data
     if d is not s:
         b = d.base
-        if (b is None or not (b is s or (b is s.base and b is not None))) and not (
-            _may_share(d, s)
-        ):
-            return  # a copy: an ordinary tensor
-    root = src._base
+        if b is None or (b is not s and b is not s.base):
+            if not _may_share(d, s):
+                return  # a copy: an ordinary tensor
     if rest:
         rest = tuple(r.data if isinstance(r, Tensor) else r for r in rest)
     step = (prim, rest, params or _NO_PARAMS, k)
+    root = src._base
     if root is None:
-        out._base = src
-        base = src
-        chain: tuple[Any, ...] = (step,)
+        out._base = base = src
+        out._vchain = (src, (step,))
     else:
         out._base = root
         vc = src._vchain
         if vc is None:  # src is a detached tensor: it is the differentiable base
             base = src
-            chain = (step,)
+            out._vchain = (src, (step,))
         else:
             base = vc[0]
-            chain = vc[1] + (step,)
-    out._vchain = (base, chain)
-    if _state.enabled and not (base.requires_grad and base.grad_fn is None):
+            out._vchain = (base, vc[1] + (step,))
+    if _state.enabled and (base.grad_fn is not None or not base.requires_grad):
         # The base's history can change (an in-place op under grad mode): keep a weak
         # reference so that the view's grad_fn is made again then.  (A leaf that requires
         # grad can't be changed in place under grad mode, so its views are not tracked.)
-        _track_view(base, out)
+        try:
+            views = base._views
+        except AttributeError:
+            base._views = [_weakref(out)]
+            return
+        views.append(_weakref(out))
+        n = len(views)
+        if n >= 32 and not n & (n - 1):  # now and then (at powers of two), drop dead entries
+            views[:] = [r for r in views if r() is not None]
 
 
 _may_share = np.may_share_memory
 _weakref = weakref.ref
-
-
-def _track_view(base: Tensor, view: Tensor) -> None:
-    try:
-        views = base._views
-    except AttributeError:
-        base._views = [_weakref(view)]
-        return
-    views.append(_weakref(view))
-    n = len(views)
-    if n >= 32 and not n & (n - 1):  # now and then (at powers of two), drop dead entries
-        views[:] = [r for r in views if r() is not None]
 
 
 def primitive(
