@@ -30,6 +30,7 @@ __all__ = ["Tensor"]
 # The dtype kinds a tensor may hold: bool, integers, floats, complex (no objects, strings,
 # dates or records).
 _DATA_KINDS = frozenset("biufc")
+_NOT_PICKLED = ("_vchain", "_views", "__weakref__")
 
 
 def _check_float(dtype: np.dtype) -> None:
@@ -205,6 +206,8 @@ class Tensor:
         "_idx",
         "_version",
         "_base",
+        "_vchain",
+        "_views",
         "_hooks",
         "_fw",
         "__weakref__",
@@ -216,6 +219,11 @@ class Tensor:
     _idx: int
     _version: int
     _base: Tensor | None
+    # Set only on views (read only where _base is not None): (differentiable base,
+    # chain of view steps from it), or None for a detached tensor.
+    _vchain: tuple[Tensor, tuple[Any, ...]] | None
+    # Set only on bases with live views: weak references to them.
+    _views: list[Any]
     _hooks: list[Callable[..., Any]] | None
     _fw: dict[int, Any] | None  # forward mode: {level: tangent}
 
@@ -240,6 +248,16 @@ class Tensor:
         self._base = None
         self._hooks = None
         self._fw = None
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # Pickled (and deep-copied) arrays are copies, so a copy of a view is no view: the
+        # links to the base and to the views are left out.
+        state = {}
+        for name in Tensor.__slots__:
+            if name not in _NOT_PICKLED and hasattr(self, name):
+                state[name] = getattr(self, name)
+        state["_base"] = None
+        return None, state
 
     # ------------------------------------------------------------------ attributes
     @property
@@ -403,13 +421,38 @@ class Tensor:
         return new_tensor(arr if isinstance(arr, np.ndarray) else np.asarray(arr), False, None, 0)
 
     def detach(self) -> Tensor:
-        """A tensor with the same data (shared memory) that is cut from the graph."""
+        """A tensor with the same data that is cut from the graph.
+
+        It shares memory and version counter with ``self`` (as in PyTorch): an in-place
+        change through it is seen by ``self``, and makes a backward that needs ``self``'s
+        saved value raise :class:`~tapegrad.errors.InplaceModificationError`.
+
+        Examples
+        --------
+        >>> import tapegrad as tg
+        >>> x = tg.tensor([1.0, 2.0], requires_grad=True)
+        >>> with tg.no_grad():
+        ...     x.detach().mul_(10)
+        tensor([10., 20.])
+        >>> x
+        tensor([10., 20.], requires_grad=True)
+        """
         t = new_tensor(self.data, False, None, 0)
         t._base = self if self._base is None else self._base
+        t._vchain = None  # shares memory and version counter, but no history
         return t
 
     def detach_(self) -> Tensor:
-        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad."""
+        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad.
+
+        Views can't be detached in place (their history is made from their base's); use
+        :meth:`detach` for them.
+        """
+        if self._base is not None and self._vchain is not None:
+            raise InplaceModificationError(
+                "a view can't be detached in place (its grad_fn follows its base's history); "
+                "use v = v.detach() instead"
+            )
         self.grad_fn = None
         self.requires_grad = False
         return self
@@ -501,16 +544,23 @@ class Tensor:
         return self._inplace_fill(value)
 
     def _inplace_fill(self, value: Any) -> Tensor:
-        self._check_inplace()
-        if self.requires_grad and grad_mode._state.enabled:
+        if isinstance(value, Tensor):
+            value = value.data
+        _check_kind(np.asarray(value).dtype, self.data.dtype, "fill_")
+        if self._recorded(None):
             # The new values are constants: no gradient flows to what was there before.
-            self._adopt(_ops.where(False, self, np.full(self.shape, value, self.data.dtype)))
-        else:
-            self.data[...] = value
-            self._bump()
+            full = np.full(self.shape, value, self.data.dtype)
+            return self._record_inplace(lambda s: _ops.where(False, s, full), None)
+        self.data[...] = value
+        self._bump()
         return self
 
     # ------------------------------------------------------------------ in-place machinery
+    # PyTorch's model.  A view (basic indexing, reshape, transpose, ...) shares its base's
+    # memory and version counter.  An in-place op always writes into the existing memory
+    # and bumps the version; under grad mode it is also recorded: the tensor's grad_fn
+    # becomes the op's node, and for a view the base's history is rewritten (copy_slices)
+    # and every live view of the base gets a grad_fn made again from the new base.
     def _bump(self) -> None:
         # A true in-place change of self.data.  Tape entries that saved this tensor compare
         # its version (and its base's, for views) in backward; the entry that produced it
@@ -518,8 +568,12 @@ class Tensor:
         self._version += 1
         MUTATIONS[0] += 1
         node = self.grad_fn
-        if node is not None and node.ans is not None:
-            node.dirty = True
+        if node is not None:
+            ans = node.ans
+            if ans is not None and (
+                ans is self.data or (ans.__class__ is tuple and ans[self._idx] is self.data)
+            ):
+                node.dirty = True
         base = self._base
         if base is not None:
             base._bump()
@@ -532,26 +586,116 @@ class Tensor:
                 "or use an out-of-place operation"
             )
 
-    def _adopt(self, out: Tensor) -> None:
-        # Out-of-place result taken over by self: the old buffer stays intact for any tape
-        # entry that saved it, so no version bump is needed for those entries.
-        self.data = out.data
-        self.grad_fn = out.grad_fn
-        self._idx = out._idx
-        self.requires_grad = out.requires_grad
-        self._base = out._base
+    def _recorded(self, other: Any) -> bool:
+        """Whether an in-place op on self (with operand ``other``) is recorded on the tape
+        or carries forward-mode tangents; raises for the in-place ops that grad mode
+        forbids."""
+        if other.__class__ is Tensor or isinstance(other, Tensor):
+            other_rg = other.requires_grad
+            fw = other._fw is not None or self._fw is not None
+        else:
+            other_rg = False
+            fw = self._fw is not None
+        if not grad_mode._state.enabled:
+            return fw
+        self._check_inplace()
+        if self._base is not None:
+            vc = self._vchain
+            if vc is not None:
+                base = vc[0]
+                if base.requires_grad and base.grad_fn is None:
+                    raise InplaceModificationError(
+                        "a view of a leaf tensor that requires grad is being used in an "
+                        "in-place operation while grad mode is on (the leaf's gradient would "
+                        "be wrong); wrap the update in `with tg.no_grad():`, or change a copy "
+                        "(x.clone()) instead"
+                    )
+                if base.requires_grad and not self.requires_grad:
+                    raise InplaceModificationError(
+                        "a view created under no_grad is being changed in place while grad "
+                        "mode is on, so it is unclear whether the change should be recorded; "
+                        "make the view and change it both inside or both outside no_grad"
+                    )
+        return self.requires_grad or other_rg or fw
+
+    def _record_inplace(
+        self,
+        compute: Callable[[Tensor], Tensor],
+        write: Callable[[np.ndarray], None] | None,
+        same_kind: bool = False,
+    ) -> Tensor:
+        """Run a recorded in-place op: ``compute(self)`` gives the new values out of place
+        (on the tape), which are then written into self's memory (by ``write`` when given,
+        else copied whole) and take over self's history.  ``same_kind``: the result's dtype
+        must cast to self's within its kind (arithmetic; assignment casts freely)."""
+        if not self.data.flags.writeable:
+            raise InplaceModificationError(
+                "this tensor's memory is read-only (e.g. a broadcast view made by expand/"
+                "broadcast_to, where several elements share one memory location); change a "
+                "copy (x.clone()) instead"
+            )
+        out = compute(self)
+        if out.shape != self.data.shape:
+            raise ShapeMismatchError(
+                f"an in-place op on a tensor of shape {self.data.shape} gave a result of shape "
+                f"{out.shape}: the other operand must broadcast to the tensor's shape"
+            )
+        dt = self.data.dtype
+        if out.dtype != dt:
+            _check_kind(out.dtype, dt, "the in-place op")
+            if same_kind and not np.can_cast(out.dtype, dt, "same_kind"):
+                raise InplaceModificationError(
+                    f"the result of an in-place op has dtype {out.dtype}, which can't be stored "
+                    f"in this tensor of dtype {dt}; convert first (x.astype(...)) or compute "
+                    "out of place"
+                )
+        root = self if self._base is None else self._base
+        node = out.grad_fn
+        if node is not None:
+            _own_saved(node, root)
+        if out.dtype != dt:
+            out = _ops.astype(out, dt)
+        vc = self._vchain if self._base is not None else None
+        if vc is not None:
+            base, idx = _ops.shape.view_index_map(self)
+            base_fn, base_rg, base_fw = _ops.shape.rewrite_base(base, out, idx)
+        if write is None:
+            np.copyto(self.data, out.data)
+        else:
+            write(self.data)
+        self._bump()  # (marks the old history's saved outputs dirty)
+        # Under no_grad only forward-mode tangents are carried: the history stays.
+        rec = bool(grad_mode._state.enabled)
+        if vc is None:
+            if rec:
+                self.grad_fn = out.grad_fn
+                self._idx = out._idx
+                self.requires_grad = out.requires_grad
+            self._fw = out._fw
+            _refresh_views(self, None, rec)
+        else:
+            if rec:
+                base.grad_fn = base_fn
+                base._idx = 0
+                base.requires_grad = base_rg
+            base._fw = base_fw
+            _refresh_views(base, self, rec)
+        return self
 
     def _inplace(self, fn: Callable[..., Any], ufunc: Any, other: Any) -> Tensor:
         is_t = isinstance(other, Tensor)
-        if grad_mode._state.enabled and (self.requires_grad or (is_t and other.requires_grad)):
-            self._check_inplace()
-            out = fn(self, other)
-            if out.dtype != self.data.dtype:
-                out = _ops.astype(out, self.data.dtype)
-            self._adopt(out)
-            return self
+        if (
+            grad_mode._state.enabled or self._fw is not None or (is_t and other._fw is not None)
+        ) and self._recorded(other):
+            return self._record_inplace(lambda s: fn(s, other), None, True)
         # Not recorded (e.g. an optimizer step under no_grad): change the memory itself.
-        ufunc(self.data, other.data if is_t else other, out=self.data, casting="same_kind")
+        try:
+            ufunc(self.data, other.data if is_t else other, out=self.data, casting="same_kind")
+        except TypeError as e:  # NumPy's casting error (complex into float, ...)
+            raise InplaceModificationError(
+                f"an in-place {ufunc.__name__} can't store its result in this tensor of dtype "
+                f"{self.data.dtype} ({e}); convert first (x.astype(...)) or compute out of place"
+            ) from None
         self._bump()
         return self
 
@@ -585,28 +729,30 @@ class Tensor:
 
     def copy_(self, src: Any) -> Tensor:
         """Overwrite the values with ``src`` (broadcast), in place."""
-        self._check_inplace()
-        src_rg = isinstance(src, Tensor) and src.requires_grad
-        if (self.requires_grad or src_rg) and grad_mode._state.enabled:
-            out = _ops.astype(_ops.broadcast_to(src, self.shape), self.data.dtype)
-            self._adopt(out if out.requires_grad else out.copy())
-        else:
-            np.copyto(self.data, src.data if isinstance(src, Tensor) else src, casting="same_kind")
-            self._bump()
+        is_t = isinstance(src, Tensor)
+        _check_kind((src.data if is_t else np.asarray(src)).dtype, self.data.dtype, "copy_")
+        if self._recorded(src):
+            # Gradient to src; none to the old values (PyTorch's CopyBackwards).
+            return self._record_inplace(lambda s: _ops.where(False, s, src), None)
+        np.copyto(self.data, src.data if is_t else src, casting="same_kind")
+        self._bump()
         return self
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._check_inplace()
-        val_rg = isinstance(value, Tensor) and value.requires_grad
-        if (self.requires_grad or val_rg) and grad_mode._state.enabled:
-            out = _ops.index_update(self, key, value)
-            if out.dtype != self.data.dtype:
-                out = _ops.astype(out, self.data.dtype)
-            self._adopt(out)
-        else:
-            k = _ops.unwrap_index(key)
-            self.data[k] = value.data if isinstance(value, Tensor) else value
-            self._bump()
+        is_t = isinstance(value, Tensor)
+        raw = value.data if is_t else value
+        _check_kind(np.asarray(raw).dtype, self.data.dtype, "item assignment")
+        k = _ops.unwrap_index(key)
+        if self._recorded(value):
+
+            def write(dst: np.ndarray) -> None:
+                # index_update computed exactly this assignment on a copy
+                dst[k] = raw
+
+            self._record_inplace(lambda s: _ops.index_update(s, key, value), write)
+            return
+        self.data[k] = raw
+        self._bump()
 
     # ------------------------------------------------------------------ operators
     def __add__(self, o: Any) -> Tensor:
@@ -1633,6 +1779,64 @@ def _describe(data: Any) -> str:
     if data is None:
         return "None"
     return f"a {type(data).__name__}" + (f" ({data!r:.40})" if isinstance(data, str) else "")
+
+
+def _check_kind(src: np.dtype, dst: np.dtype, what: str) -> None:
+    """Writing complex values into a real tensor raises (the imaginary part would be lost)."""
+    if src.kind == "c" and dst.kind != "c":
+        raise InplaceModificationError(
+            f"{what} would write complex values ({src}) into a tensor of dtype {dst}, which "
+            "would drop the imaginary part; convert the tensor first (x.astype(complex)) or "
+            "take the real part of the value explicitly"
+        )
+
+
+def _own_saved(node: Any, root: Tensor) -> None:
+    """The node of an in-place op saved arrays that the op is about to overwrite (e.g.
+    ``a.mul_(b)`` saves the old ``a`` for ``b``'s gradient): give it copies, and stop
+    checking the versions of the tensors it saved them for."""
+    mem = root.data
+    args = node.args
+    if args.__class__ is list:
+        for i, v in enumerate(args):
+            if v.__class__ is np.ndarray and np.may_share_memory(v, mem):
+                args[i] = v.copy()
+    vs = node.versions
+    if vs is not None:
+        keep = [vs[0]]
+        for k in range(1, len(vs), 2):
+            t = vs[k]
+            if (t if t._base is None else t._base) is not root:
+                keep += (t, vs[k + 1])
+        node.versions = keep if len(keep) > 1 or node.ans is not None else None
+
+
+def _refresh_views(base: Tensor, also: Tensor | None, history: bool = True) -> None:
+    """Give every live view of ``base`` (and ``also``) a grad_fn made again from ``base``'s
+    new history: the view ops replayed on it (PyTorch does this lazily).  With
+    ``history=False`` (no_grad) only the forward-mode tangents are made again."""
+    try:
+        refs = [r for r in base._views if r() is not None]
+    except AttributeError:
+        refs = []
+    else:
+        base._views = refs  # (the replay below appends its temporaries to the old list)
+    views = [r() for r in refs]
+    if also is not None and not any(v is also for v in views):
+        views.append(also)
+    for v in views:
+        vc = v._vchain
+        if vc is None or vc[0] is not base:  # (e.g. a weak reference copied with the base)
+            continue
+        t: Any = base
+        for prim, rest, params, k in vc[1]:
+            r = prim(t, *rest, **params)
+            t = r[k] if prim.nout != 1 else r
+        if history:
+            v.grad_fn = t.grad_fn
+            v._idx = t._idx
+            v.requires_grad = t.requires_grad
+        v._fw = t._fw
 
 
 def new_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Any, idx: int) -> Tensor:

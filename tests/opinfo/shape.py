@@ -762,3 +762,45 @@ SPECS += [
         numpy_ref=np.triu,
     ),
 ]
+
+
+# --------------------------------------------------------------------------- in-place on views
+def _inplace_on_view(x, v):
+    """An in-place op on a view of a view: the base's history is rewritten (copy_slices)."""
+    y = x * 1.0
+    w = y.T[1:, ::2]
+    w.mul_(v)
+    return y
+
+
+def _torch_inplace_on_view(torch, x, v):
+    y = x * 1.0
+    w = y.T[1:, ::2]
+    w.mul_(v)
+    return y
+
+
+def _flat_take_op(x):
+    idx = np.array([[5, 0], [3, 1]])
+    return tg.ops.shape._flat_take(x, idx=idx, shape=(2, 3))
+
+
+SPECS += [
+    OpSpec(
+        "inplace_on_view",
+        _inplace_on_view,
+        lambda rng, dtype: [
+            Sample((real(rng, (3, 4), dtype), real(rng, (3, 2), dtype))),
+            Sample((real(rng, (3, 4), dtype), real(rng, (2,), dtype))),
+        ],
+        prims=("copy_slices", "multiply", "transpose", "getitem"),
+        torch_fn=_torch_inplace_on_view,
+    ),
+    OpSpec(
+        "flat_take",
+        _flat_take_op,
+        _xs([((2, 3),)]),
+        prims=("flat_take",),
+        numpy_ref=lambda x: x.reshape(-1)[np.array([[5, 0], [3, 1]])],
+    ),
+]

@@ -115,13 +115,32 @@ def _check_versions(node: Node) -> None:
     vs = node.versions
     bad = node.dirty
     if vs is not None and not bad:
-        bad = any(version_key(vs[k]) != vs[k + 1] for k in range(1, len(vs), 2))
+        for k in range(1, len(vs), 2):
+            t = vs[k]
+            if version_key(t) != vs[k + 1] and not _unread(node, t):
+                bad = True
+                break
     if bad:
         raise InplaceModificationError(
             f"a value saved by '{node.prim.name}' for the backward pass was changed by an "
             "in-place operation afterwards. Make a copy (x.copy()) before changing it, or use "
             "an out-of-place operation."
         )
+
+
+def _unread(node: Node, t: Tensor) -> bool:
+    """Whether the saved value of ``t`` is read by no rule that runs: the primitive says
+    which rules read it (``save_for``), and none of those inputs needs a gradient."""
+    save_for = getattr(node.prim, "save_for", None)
+    args = node.args
+    if save_for is None or args.__class__ is not list:
+        return False
+    d = t.data
+    for i, v in enumerate(args):
+        if v is d:
+            readers = save_for.get(i)
+            return readers is not None and all(node.parents[j] is None for j in readers)
+    return False
 
 
 def _unsaved(node: Node, args: Any) -> list[Any]:

@@ -155,6 +155,9 @@ multiply = defvjp(
     lambda g, ans, x, y: g * y,
     lambda g, ans, x, y: g * x,
 )
+# Each saved input is read only by the other input's rule: a saved input changed in place
+# is harmless when the other input needs no gradient (PyTorch saves it only then).
+multiply.save_for = {0: (1,), 1: (0,)}
 divide = defvjp(
     Primitive(
         "divide",

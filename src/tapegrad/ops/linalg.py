@@ -177,6 +177,7 @@ _matmul = defvjp(
     _matmul_vjp_y,
 )
 defjvp(_matmul, _matmul_jvp_x, _matmul_jvp_y)
+_matmul.save_for = {0: (1,), 1: (0,)}  # see multiply
 
 
 def _matmul_error(x: Any, y: Any) -> ShapeMismatchError:

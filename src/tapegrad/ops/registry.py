@@ -13,6 +13,7 @@ shape; the engine sums it back to the input's shape and casts it to the input's 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -61,6 +62,10 @@ class Primitive:
     register : bool
         Add to :data:`REGISTRY` (False for throwaway primitives, e.g. in tests).
     """
+
+    # Optional, in __dict__: {saved input: positions of the rules that read it}; lets the
+    # engine ignore an in-place change of a saved value that no running rule reads.
+    save_for: dict[int, tuple[int, ...]]
 
     # __dict__ holds the per-op __doc__/__name__ (for help() and the API reference).
     __slots__ = (
@@ -150,7 +155,7 @@ class Primitive:
                 out._version = 0
                 out._hooks = None
                 out._fw = None
-                out._base = None if not self.view else (a if a._base is None else a._base)
+                out._base = None
                 if a.requires_grad and self.rec[0] and (en := _state.enabled):
                     if ans.dtype.kind == "c":
                         raise complex_error(self.name)
@@ -184,6 +189,8 @@ class Primitive:
                 else:
                     out.requires_grad = False
                     out.grad_fn = None
+                if self.view:
+                    _mark_view(out, a, self, (), params, 0)
                 return out
         elif len(args) == 2 and self.unary_fast:
             # Two inputs, one output (binary arithmetic): also written out in full.
@@ -265,7 +272,7 @@ class Primitive:
                 out.requires_grad = False
                 out.grad_fn = None
             if self.view and xt:
-                out._base = x if x._base is None else x._base
+                _mark_view(out, x, self, (y,), params, 0)
             return out
         else:
             for x in args:
@@ -303,8 +310,7 @@ class Primitive:
             out._hooks = None
             out._fw = None
             if self.view and isinstance(args[0], Tensor):
-                src = args[0]
-                out._base = src if src._base is None else src._base
+                _mark_view(out, args[0], self, args[1:], params, 0)
             res: Any = out
         else:
             res = tuple(new_tensor(r, node is not None, node, k) for k, r in enumerate(ans))
@@ -381,10 +387,58 @@ def _reraise(prim: Primitive, exc: Exception) -> NoReturn:
     raise new from exc
 
 
-def _set_base(out: Tensor, src: Any) -> None:
-    # A view shares memory with its base: in-place changes through either are seen by both.
-    if isinstance(src, Tensor):
-        out._base = src if src._base is None else src._base
+def _mark_view(
+    out: Tensor, src: Tensor, prim: Primitive, rest: tuple[Any, ...], params: Any, k: int
+) -> None:
+    """Make ``out`` (output ``k`` of the view op ``prim`` applied to ``src``) a view of
+    ``src``'s base, if its array really shares memory with ``src``'s (NumPy copies in a
+    few cases, e.g. reshaping a non-contiguous array).
+
+    A view shares its base's memory and version counter (``_base``: the tensor that owns
+    the memory) and records how to make it again from its differentiable base
+    (``_vchain``: ``(base, ((prim, rest, params, k), ...))``), which in-place changes under
+    grad mode use to rewrite the base's history.  Only view ops pay for this.
+    """
+    d = out.data
+    s = src.data
+    if d is not s:
+        b = d.base
+        if b is None or (b is not s and b is not s.base):
+            if not _may_share(d, s):
+                return  # a copy: an ordinary tensor
+    if rest:
+        rest = tuple(r.data if isinstance(r, Tensor) else r for r in rest)
+    step = (prim, rest, params or _NO_PARAMS, k)
+    root = src._base
+    if root is None:
+        out._base = base = src
+        out._vchain = (src, (step,))
+    else:
+        out._base = root
+        vc = src._vchain
+        if vc is None:  # src is a detached tensor: it is the differentiable base
+            base = src
+            out._vchain = (src, (step,))
+        else:
+            base = vc[0]
+            out._vchain = (base, vc[1] + (step,))
+    if _state.enabled and (base.grad_fn is not None or not base.requires_grad):
+        # The base's history can change (an in-place op under grad mode): keep a weak
+        # reference so that the view's grad_fn is made again then.  (A leaf that requires
+        # grad can't be changed in place under grad mode, so its views are not tracked.)
+        try:
+            views = base._views
+        except AttributeError:
+            base._views = [_weakref(out)]
+            return
+        views.append(_weakref(out))
+        n = len(views)
+        if n >= 32 and not n & (n - 1):  # now and then (at powers of two), drop dead entries
+            views[:] = [r for r in views if r() is not None]
+
+
+_may_share = np.may_share_memory
+_weakref = weakref.ref
 
 
 def primitive(

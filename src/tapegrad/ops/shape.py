@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.grad_mode import _state as _grad_state
+from ..autograd.node import Meta, Node
 from ..errors import (
     AxisError,
     IndexingError,
@@ -25,7 +27,7 @@ from ..errors import (
 )
 from ..tensor import Tensor
 from .reduce import sum as _sum
-from .registry import REGISTRY, Primitive, _set_base, defjvp, defvjp
+from .registry import REGISTRY, Primitive, _mark_view, defjvp, defvjp
 
 __all__ = [
     "reshape",
@@ -615,11 +617,14 @@ def _split(x: Any, indices_or_sections: Any, axis: int, uneven: bool) -> tuple[A
     shape = _shape_of(x)
     ax = _axis(axis, len(shape), op="array_split" if uneven else "split")
     bounds = tuple(_split_bounds(shape[ax], indices_or_sections, uneven))
-    out = _split_prim(len(bounds))(x, axis=ax, bounds=bounds)
+    prim = _split_prim(len(bounds))
+    out = prim(x, axis=ax, bounds=bounds)
     if len(bounds) == 1:
         return (out,)
-    for o in out:  # the pieces are views of x (the registry does this for one output)
-        _set_base(o, x)
+    if isinstance(x, Tensor):  # the pieces are views of x (the registry does this for one output)
+        params = {"axis": ax, "bounds": bounds}
+        for k, o in enumerate(out):
+            _mark_view(o, x, prim, (), params, k)
     return out
 
 
@@ -1393,6 +1398,13 @@ def take_along_axis(x: Any, indices: Any, axis: int | None) -> Any:
 
 
 # =========================================================================== diagonals
+def _diagonal_impl(x: Any, *, offset: int, axis1: int, axis2: int) -> Any:
+    d = np.diagonal(x, offset, axis1, axis2)
+    if x.flags.writeable:  # NumPy's diagonal view is read-only; PyTorch's is writable
+        d.flags.writeable = True
+    return d
+
+
 def _diagonal_vjp(g: Any, ans: Any, x: Any, *, offset: int, axis1: int, axis2: int) -> Any:
     shape = tuple(x.shape)
     length = g.shape[-1]
@@ -1413,7 +1425,7 @@ def _diagonal_vjp(g: Any, ans: Any, x: Any, *, offset: int, axis1: int, axis2: i
 _diagonal: Primitive = defvjp(
     Primitive(
         "diagonal",
-        lambda x, *, offset, axis1, axis2: np.diagonal(x, offset, axis1, axis2),
+        _diagonal_impl,
         view=True,
         doc="The diagonal of the (axis1, axis2) planes, as a last axis.",
     ),
@@ -1508,3 +1520,129 @@ def triu(x: Any, k: int = 0) -> Any:
     """Upper triangle of the last two axes: elements below the ``k``-th diagonal set to 0."""
     _check_2d(x, "triu")
     return _triu(x, k=operator.index(k))
+
+
+# --------------------------------------------------------------------------- in-place on views
+# An in-place op on a view rewrites its base's history (PyTorch's CopySlices): the new base
+# is the old one with the view's elements replaced.  ``idx`` holds, for each element of the
+# view, its flat (C-order) position in the base; ``shape`` is the base's shape.  Leading
+# axes beyond ``shape`` (forward-mode batches) are carried along.
+
+
+def _flat(x: Any, shape: tuple[int, ...]) -> Any:
+    nb = x.ndim - len(shape)
+    return np.reshape(x, x.shape[:nb] + (-1,))
+
+
+def _copy_slices_impl(base: Any, value: Any, *, idx: Any, shape: tuple[int, ...]) -> Any:
+    out = np.array(base, order="C", copy=True)
+    _flat(out, shape)[..., idx] = value
+    return out
+
+
+def _flat_take_impl(x: Any, *, idx: Any, shape: tuple[int, ...]) -> Any:
+    return _flat(np.asarray(x), shape)[..., idx]
+
+
+_copy_slices: Primitive = defvjp(
+    Primitive(
+        "copy_slices",
+        _copy_slices_impl,
+        doc="``base`` with the elements at flat positions ``idx`` replaced by ``value`` "
+        "(the history of a base after an in-place op on one of its views).",
+    ),
+    lambda g, ans, base, value, *, idx, shape: _copy_slices(g, 0, idx=idx, shape=shape),
+    lambda g, ans, base, value, *, idx, shape: _flat_take(g, idx=idx, shape=shape),
+)
+_flat_take: Primitive = defvjp(
+    Primitive(
+        "flat_take",
+        _flat_take_impl,
+        doc="The elements of ``x`` at distinct flat (C-order) positions ``idx`` (a view's "
+        "elements in its base).",
+    ),
+    lambda g, ans, x, *, idx, shape: _copy_slices(
+        np.zeros(x.shape, x.dtype), g, idx=idx, shape=shape
+    ),
+)
+
+
+def _copy_slices_dvalue_jvp(
+    t: Any, ans: Any, base: Any, value: Any, *, idx: Any, shape: Any
+) -> Any:
+    nb = len(t.shape) - len(_shape_of(value))
+    zeros = np.zeros(tuple(t.shape[:nb]) + tuple(shape), ans.dtype)
+    return _copy_slices(zeros, t, idx=idx, shape=shape)
+
+
+defjvp(
+    _copy_slices,
+    lambda t, ans, base, value, *, idx, shape: _copy_slices(t, 0, idx=idx, shape=shape),
+    _copy_slices_dvalue_jvp,
+)
+defjvp(_flat_take, lambda t, ans, x, *, idx, shape: _flat_take(t, idx=idx, shape=shape))
+
+
+def view_index_map(t: Any) -> Any:
+    """For a view ``t`` of a base ``b``: ``(b, idx)`` with ``idx[i]`` the flat (C-order)
+    position in ``b`` of element ``i`` of ``t``; ``None`` when ``t`` is not a view."""
+    vc = t._vchain if t._base is not None else None
+    if vc is None:
+        return None
+    base, chain = vc
+    b = base.data
+    v = t.data
+    if b.flags.c_contiguous and v.dtype == b.dtype:
+        # From the memory layout: O(size of the view).
+        it = b.itemsize
+        off = v.__array_interface__["data"][0] - b.__array_interface__["data"][0]
+        if off % it == 0 and all(st % it == 0 for st in v.strides):
+            idx: Any = np.array(off // it, dtype=np.intp)
+            nd = v.ndim
+            for k, (n, st) in enumerate(zip(v.shape, v.strides)):
+                step = np.arange(n, dtype=np.intp) * (st // it)
+                idx = idx + step.reshape((n,) + (1,) * (nd - k - 1))
+            return base, np.broadcast_to(idx, v.shape).copy()
+    # Else replay the view ops on the positions.
+    m: Any = np.arange(b.size).reshape(b.shape)
+    for prim, rest, params, k in chain:
+        r = prim.impl(m, *rest, **params)
+        m = r[k] if prim.nout != 1 else r
+    return base, np.asarray(m)
+
+
+def rewrite_base(base: Tensor, value: Tensor, idx: Any) -> tuple[Any, bool, Any]:
+    """``(grad_fn, requires_grad, tangents)`` of ``copy_slices(base, value)``: the history
+    of ``base`` after an in-place op wrote ``value`` into the view at ``idx``.
+
+    The output itself is not computed (the in-place op writes the base's memory), unless
+    forward-mode tangents flow (then the primitive runs as usual).
+    """
+    shape = base.data.shape
+    if base._fw is not None or value._fw is not None:
+        nb = _copy_slices(base, value, idx=idx, shape=shape)
+        return nb.grad_fn, nb.requires_grad, nb._fw
+    en = _grad_state.enabled
+    rb = base.requires_grad
+    rv = value.requires_grad
+    if not en or not (rb or rv):
+        return None, False, None
+    pb = (base.grad_fn or base) if rb else None
+    pv = (value.grad_fn or value) if rv else None
+    ib = base._idx if rb else 0
+    iv = value._idx if rv else 0
+    b = base.data
+    v = value.data
+    node = Node(
+        _copy_slices,
+        [pb, pv],
+        [ib, iv] if (ib or iv) else None,
+        [Meta(b.shape, b.dtype) if rb else None, Meta(v.shape, v.dtype) if rv else None],
+        None,
+        {"idx": idx, "shape": shape},
+        None,
+        None,
+    )
+    if en is not True:  # a collector is active (checkpoint, accounting)
+        en.append(node, (base, value), base)
+    return node, True, None
