@@ -75,7 +75,10 @@ class FunctionCtx:
 class _FunctionRule:
     """Adapter that lets the engine run a Function's backward as one joint rule."""
 
-    __slots__ = ("name", "fn", "ctx", "nout", "vjps", "joint")
+    # ``joint`` is a method, not an attribute holding the bound method: a rule that held
+    # a bound method of itself would be a reference cycle, and its saved tensors would
+    # wait for the cyclic garbage collector instead of going with the last output.
+    __slots__ = ("name", "fn", "ctx", "nout", "vjps")
 
     def __init__(self, fn: Any, ctx: FunctionCtx, nout: int, nargs: int) -> None:
         self.name = fn.__name__
@@ -83,9 +86,8 @@ class _FunctionRule:
         self.ctx = ctx
         self.nout = nout
         self.vjps = (None,) * nargs
-        self.joint = self._joint
 
-    def _joint(self, g: Any, create_graph: bool, node: Node) -> tuple[Any, ...]:
+    def joint(self, g: Any, create_graph: bool, node: Node) -> tuple[Any, ...]:
         gs = g if self.nout > 1 else (g,)
         gs = tuple(x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x)) for x in gs)
         res = self.fn.backward(self.ctx, *gs)
@@ -189,8 +191,8 @@ class Function:
         ctx.needs_input_grad = tuple(
             bool(record and isinstance(a, Tensor) and a.requires_grad) for a in args
         )
+        from .forward import _adopt, innermost_level
         from .forward import _state as fw_state
-        from .forward import innermost_level
 
         level = innermost_level(args)
         if level >= 0 and cls.jvp is Function.jvp:
@@ -231,7 +233,8 @@ class Function:
         wrapped = []
         for k, o in enumerate(outs):
             t = Tensor._wrap(o.data)
-            t._fw = o._fw
+            if o._fw:
+                t._fw = _adopt(o._fw, t)  # the open levels clear it when they close
             if o.data.dtype.kind in "fc":
                 t.requires_grad = True
                 t.grad_fn = node
@@ -247,7 +250,7 @@ class Function:
 def _attach_function_tangents(
     cls: Any, ctx: FunctionCtx, args: tuple[Any, ...], outs: tuple[Tensor, ...], level: int
 ) -> tuple[Tensor, ...]:
-    from .forward import _state
+    from .forward import _state, _tangents
 
     ceil = _state.ceiling
     _state.ceiling = level - 1
@@ -260,9 +263,9 @@ def _attach_function_tangents(
     res = []
     for o, t in zip(outs, t_outs):
         if t is not None:
-            fw = dict(o._fw) if o._fw else {}
-            fw[level] = t if isinstance(t, Tensor) else Tensor._wrap(np.asarray(t))
-            o._fw = fw
+            o._fw = _tangents(
+                o._fw, level, t if isinstance(t, Tensor) else Tensor._wrap(np.asarray(t)), o
+            )
         res.append(o)
     return tuple(res)
 
