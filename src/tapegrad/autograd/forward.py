@@ -65,6 +65,7 @@ class _Tangents(dict):
     empties the dict, that tensor's ``_fw`` goes back to ``None`` (the fast path)."""
 
     __slots__ = ("owner", "__weakref__")
+    owner: weakref.ref
 
 
 class _Open:
@@ -247,6 +248,10 @@ def _push(
 def dual_level() -> Iterator[int]:
     """A forward-mode level for :func:`make_dual` / :func:`unpack_dual` (PyTorch's API).
 
+    Leaving the level clears the tangents of every tensor made in it (as PyTorch does):
+    they are freed at once, ``unpack_dual(t).tangent`` is ``None`` afterwards, and later
+    operations on those tensors carry no tangent.
+
     Examples
     --------
     >>> import tapegrad as tg
@@ -256,6 +261,8 @@ def dual_level() -> Iterator[int]:
     ...     y = x ** 3
     ...     fwad.unpack_dual(y).tangent
     tensor(12.)
+    >>> fwad.unpack_dual(y).tangent is None
+    True
     """
     level = open_level()
     _stack.levels.append(level)
