@@ -93,7 +93,10 @@ def _ensure_arity(
     prim: Primitive, rule: Callable[..., Any], jvp_rule: Callable[..., Any], n: int
 ) -> None:
     """Variadic primitives: one vjp rule per input position, ``rule(i, g, ans, ...)``, and
-    one jvp rule, ``jvp_rule(i, t, ans, ...)``."""
+    one jvp rule, ``jvp_rule(i, t, ans, ...)``.  They mark the positions as differentiable
+    and pull back one input on its own; the engine and forward mode call the primitive's
+    joint rules instead, which handle all ``n`` inputs in one O(n) pass (each per-input
+    rule receives all ``n`` inputs, so calling them all would cost O(n**2))."""
     if len(prim.vjps) < n:
         m = max(n, 2 * len(prim.vjps), 16)
         defvjp(prim, *(partial(rule, i) for i in range(m)))
