@@ -163,6 +163,33 @@ def test_custom_calls_leave_no_cyclic_garbage():
     assert not garbage, f"reference cycles among {_names(garbage)}"
 
 
+def test_custom_vjp_definitions_leave_no_cyclic_garbage():
+    # A custom_vjp made inside a function (closing over its arguments) is dropped with it.
+    def run():
+        @tg.custom_vjp
+        def f(x):
+            return tg.sin(x)
+
+        f.defvjp(lambda x: (tg.sin(x), x), lambda x, g: (g * tg.cos(x),))
+        x = tg.tensor(np.ones(2), requires_grad=True)
+        y = f(x)
+        assert repr(y.grad_fn) == "<fBackward>"
+        y.sum().backward()
+
+    garbage = cyclic_garbage(run)
+    assert not garbage, f"reference cycles among {_names(garbage)}"
+
+
+def test_custom_vjp_in_forward_mode_names_the_function():
+    @tg.custom_vjp
+    def clipped(x):
+        return tg.sin(x)
+
+    clipped.defvjp(lambda x: (tg.sin(x), x), lambda x, g: (g * tg.cos(x),))
+    with pytest.raises(TypeError, match="custom_vjp function clipped.*custom_jvp"):
+        tg.jvp(clipped, (1.0,), (1.0,))
+
+
 # --------------------------------------------------------------------------- checkpointing
 def test_checkpoint_chain_snapshots_go_with_the_output():
     k = tg.tensor(0.5, requires_grad=True)

@@ -81,7 +81,7 @@ class _FunctionRule:
     __slots__ = ("name", "fn", "ctx", "nout", "vjps")
 
     def __init__(self, fn: Any, ctx: FunctionCtx, nout: int, nargs: int) -> None:
-        self.name = fn.__name__
+        self.name = ctx.__dict__.get("_name") or fn.__name__
         self.fn = fn
         self.ctx = ctx
         self.nout = nout
@@ -292,39 +292,49 @@ def custom_vjp(fun: Callable[..., Any]) -> Any:
     return _CustomVJP(fun)
 
 
+class _CustomVJPFunction(Function):
+    """The tape entry of every custom_vjp call: one class shared by all of them (a class
+    made per decorated function would be a reference cycle, garbage only the cyclic
+    collector frees).  Argument 0 is the :class:`_CustomVJP` whose rules run."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, outer: Any, *args: Any) -> Any:
+        out, res = outer.fwd(*[a.detach() if isinstance(a, Tensor) else a for a in args])
+        ctx.residuals = res
+        ctx.outer = outer
+        ctx._name = outer.__name__
+        return out
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *gs: Any) -> Any:
+        res = ctx.outer.bwd(ctx.residuals, gs[0] if len(gs) == 1 else gs)
+        return (None, *(tuple(res) if isinstance(res, (tuple, list)) else (res,)))
+
+
 class _CustomVJP:
     def __init__(self, fun: Callable[..., Any]) -> None:
         self.fun = fun
         self.fwd: Callable[..., Any] | None = None
         self.bwd: Callable[..., Any] | None = None
         functools.update_wrapper(self, fun)
+        if not isinstance(getattr(self, "__name__", None), str):
+            self.__name__ = "custom_vjp"
 
     def defvjp(self, fwd: Callable[..., Any], bwd: Callable[..., Any]) -> None:
         """Attach the forward (with residuals) and backward rules."""
         self.fwd, self.bwd = fwd, bwd
-        outer = self
-
-        class _Rule(Function):
-            @staticmethod
-            def forward(ctx: FunctionCtx, *args: Any) -> Any:
-                assert outer.fwd is not None
-                out, res = outer.fwd(*[a.detach() if isinstance(a, Tensor) else a for a in args])
-                ctx.residuals = res
-                return out
-
-            @staticmethod
-            def backward(ctx: FunctionCtx, *gs: Any) -> Any:
-                assert outer.bwd is not None
-                res = outer.bwd(ctx.residuals, gs[0] if len(gs) == 1 else gs)
-                return tuple(res) if isinstance(res, (tuple, list)) else (res,)
-
-        _Rule.__name__ = getattr(self.fun, "__name__", "custom_vjp")
-        self._rule = _Rule
 
     def __call__(self, *args: Any) -> Any:
         if self.fwd is None:
             return self.fun(*args)
-        return self._rule.apply(*args)
+        from .forward import innermost_level
+
+        if innermost_level(args) >= 0:
+            raise TypeError(
+                f"forward-mode AD reached the custom_vjp function {self.__name__}, which "
+                "defines no jvp; give it a forward-mode rule with tg.custom_jvp instead"
+            )
+        return _CustomVJPFunction.apply(self, *args)
 
 
 def custom_jvp(fun: Callable[..., Any]) -> Any:
