@@ -298,7 +298,7 @@ class _CustomVJPFunction(Function):
     collector frees).  Argument 0 is the :class:`_CustomVJP` whose rules run."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, outer: Any, *args: Any) -> Any:
+    def forward(ctx: Any, outer: Any, *args: Any) -> Any:
         out, res = outer.fwd(*[a.detach() if isinstance(a, Tensor) else a for a in args])
         ctx.residuals = res
         ctx.outer = outer
@@ -306,7 +306,7 @@ class _CustomVJPFunction(Function):
         return out
 
     @staticmethod
-    def backward(ctx: FunctionCtx, *gs: Any) -> Any:
+    def backward(ctx: Any, *gs: Any) -> Any:
         res = ctx.outer.bwd(ctx.residuals, gs[0] if len(gs) == 1 else gs)
         return (None, *(tuple(res) if isinstance(res, (tuple, list)) else (res,)))
 
