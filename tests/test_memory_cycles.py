@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
+from tapegrad.autograd import forward
 from tapegrad.autograd import forward_ad as fwad
 
 from .opinfo import all_specs
@@ -310,6 +311,9 @@ def test_transforms_leave_no_tangents_behind():
     tg.hessian(f)(np.ones(3))
     tg.jacrev(lambda x: tg.sin(x) * x)(np.ones(3))
     assert all(h._fw is None for h in kept)
+    with pytest.raises(ZeroDivisionError):
+        tg.jvp(lambda x: 1 / 0, (1.0,), (1.0,))
+    assert not forward._open, "a transform left its forward-mode level open"
 
 
 def test_forward_mode_and_transforms_leave_no_cyclic_garbage():
