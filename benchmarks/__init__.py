@@ -30,6 +30,11 @@ in the target column and the legend; ``--quick`` also shrinks the sizes):
   (10 snapshots) vs ``torch.utils.checkpoint``.
 * W9 (:mod:`benchmarks.w9_chain`): 1,000 to 100,000 explicit Euler steps through
   ``checkpoint_chain`` (20 snapshots) vs a plain taped loop vs a hand-written adjoint.
+
+Scale in the number of inputs (its own table; time per leaf, which should be flat):
+
+* W10 (:mod:`benchmarks.w10_stack`): ``stack`` and ``concatenate`` of 1,000 to 100,000
+  leaves, forward + backward.
 """
 
 from __future__ import annotations
@@ -54,4 +59,5 @@ WORKLOADS = {
     "W7": "benchmarks.w7_epoch",
     "W8": "benchmarks.w8_checkpoint",
     "W9": "benchmarks.w9_chain",
+    "W10": "benchmarks.w10_stack",
 }

@@ -21,6 +21,7 @@ from benchmarks import (
     w7_epoch,
     w8_checkpoint,
     w9_chain,
+    w10_stack,
 )
 from benchmarks.common import compare, measure, torch_or_none
 
@@ -342,3 +343,26 @@ def test_checkpoint_workloads_get_their_own_tables():
     assert "| W9 n=50 | 1 |" in tables[1] and "| error |" not in tables[1]
     assert "| n/a |" in tables[1]
     assert "ERROR" not in out
+
+
+# --------------------------------------------------------------------------- W10
+def test_w10_tiny_stacks_agree_and_get_their_own_table():
+    wls = w10_stack.build(sizes=(3, 50))
+    for wl in wls:
+        outputs = {name: fn() for name, fn in wl.impls.items()}
+        worst, errors = compare(outputs, wl.tol)
+        assert errors == [], errors
+        x, w = w10_stack.make_inputs(wl.n_ops)
+        np.testing.assert_allclose(outputs["tapegrad"]["dx"], w + 2 * x, rtol=1e-12)
+    record = {"threads": 1, "results": [measure(wl, repeats=1, warmup=1) for wl in wls]}
+    out = runner.render([record], ["W10"], markdown=True)
+    tables = [b.strip() for b in out.split("\n\n") if b.strip().startswith("| workload |")]
+    assert len(tables) == 1, out
+    assert "| W10 n=3 | 1 |" in tables[0] and "| W10 n=50 | 1 |" in tables[0]
+    assert "µs/op" in tables[0] and "ERROR" not in out and "| error |" not in tables[0]
+
+
+def test_w10_quick_sizes_follow_the_runner_flag(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["python", "--quick"])
+    assert w10_stack.quick_from_argv()
+    assert [wl.n_ops for wl in w10_stack.build(sizes=None)] == list(w10_stack.QUICK_SIZES)

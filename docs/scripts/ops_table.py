@@ -47,6 +47,8 @@ follow PyTorch and are stated per op.  `tg.linalg` holds the matrix decompositio
         - primitive
         - defvjp
         - defjvp
+        - defvjp_joint
+        - defjvp_joint
 """
 
 

@@ -301,7 +301,6 @@ class _ChainRule:
         "name",
         "nout",
         "vjps",
-        "joint",
         "step",
         "n",
         "s",
@@ -328,7 +327,6 @@ class _ChainRule:
         self.found: dict[Any, Any] = {}
         # What each step read from outside in the first sweep (sets shared between steps).
         self.step_reads = _Interned()
-        self.joint = self._joint
         self.vjps: tuple[Any, ...] = ()  # one None per parent, set with the parents
         self.step = step
         self.n = n
@@ -481,7 +479,8 @@ class _ChainRule:
             tracker.add(node)
 
     # -- the backward pass: the reverse part of the schedule
-    def _joint(self, g: Any, create_graph: bool, node: Node) -> list[Any]:
+    def joint(self, g: Any, create_graph: bool, node: Node) -> list[Any]:
+        # A method (not a slot holding the bound method): no reference cycle through self.
         gs = list(g) if self.nout > 1 else [g]
         if create_graph or any(isinstance(x, Tensor) for x in gs):
             raise NotDifferentiableError(
@@ -734,7 +733,7 @@ def checkpoint_chain(
     n, s = _check_chain_args(n_steps, snapshots)
     if n == 0:
         return state
-    traced = any(isinstance(x, Tensor) and x._fw is not None for x in leaves)
+    traced = any(isinstance(x, Tensor) and x._fw for x in leaves)
     if traced or not grad_mode._state.enabled:
         # Nothing to keep for reverse mode (or forward-mode tangents to carry): a loop.
         for k in range(n):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._tree import tree_flatten, tree_unflatten
-from .autograd.forward import make_dual, new_level
+from .autograd.forward import close_level, make_dual, open_level
 from .errors import InvalidArgumentError, NotDifferentiableError, ShapeMismatchError, complex_error
 from .tensor import Tensor
 from .transforms import _argnums_tuple, _depth, _to_numpy, bind_argnums, grad, vjp
@@ -42,8 +42,26 @@ def _push_forward(
     batch: tuple[int, ...],
     kwargs: dict[str, Any] | None = None,
 ) -> tuple[Any, list[Any], int, bool]:
-    """Run ``f`` on duals; returns (raw result, the dual arguments, the level, nested)."""
-    level = new_level()
+    """Run ``f`` on duals; returns (raw result, the dual arguments, the level, nested).
+
+    The level is open: the caller closes it (:func:`close_level`) once it has read the
+    tangents out, so that no tensor made by ``f`` keeps one afterwards."""
+    level = open_level()
+    try:
+        return _run_on_duals(f, primals, tangents, batch, kwargs, level)
+    except BaseException:
+        close_level(level)
+        raise
+
+
+def _run_on_duals(
+    f: Callable[..., Any],
+    primals: Sequence[Any],
+    tangents: Sequence[Any],
+    batch: tuple[int, ...],
+    kwargs: dict[str, Any] | None,
+    level: int,
+) -> tuple[Any, list[Any], int, bool]:
     nested = _depth.value > 0
     duals = []
     for p, t in zip(primals, tangents):
@@ -155,10 +173,13 @@ def jvp(
             f"jvp got {len(primals)} primals but {len(tangents)} tangents; give one each"
         )
     res, _, level, nested = _push_forward(f, primals, tangents, ())
-    aux = None
-    if has_aux:
-        res, aux = res
-    out, t_out = _split(res, level, (), nested, _raw_inputs(primals))
+    try:
+        aux = None
+        if has_aux:
+            res, aux = res
+        out, t_out = _split(res, level, (), nested, _raw_inputs(primals))
+    finally:
+        close_level(level)
     return (out, t_out, aux) if has_aux else (out, t_out)
 
 
@@ -238,9 +259,12 @@ def jacfwd(
                     tl[k] = basis
                     tangents.append(tree_unflatten(d, tl))
                 res, _, level, nested = _push_forward_partial(f, args, tangents, (n,), kwargs)
-                if has_aux:
-                    res, aux = res
-                out, t_out = _split(res, level, (n,), nested, False)
+                try:
+                    if has_aux:
+                        res, aux = res
+                    out, t_out = _split(res, level, (n,), nested, False)
+                finally:
+                    close_level(level)
                 o_leaves, o_def = tree_flatten(out)
                 t_leaves, _ = tree_flatten(t_out)
                 js = [
@@ -310,33 +334,36 @@ def jacrev(
         dtypes = [np.result_type(o.data if isinstance(o, Tensor) else o) for o in o_leaves]
         sizes = [int(np.prod(s)) if s else 1 for s in shapes]
         m = sum(sizes)
-        level = new_level()
-        cots = []
-        start = 0
-        for shape, dt, size in zip(shapes, dtypes, sizes):
-            basis = np.zeros((m, size), dtype=dt)
-            basis[start : start + size] = np.eye(size, dtype=dt)
-            start += size
-            cots.append(
-                make_dual(
-                    Tensor._wrap(np.zeros(shape, dt)),
-                    Tensor._wrap(basis.reshape((m,) + shape)),
-                    level,
+        level = open_level()
+        try:
+            cots = []
+            start = 0
+            for shape, dt, size in zip(shapes, dtypes, sizes):
+                basis = np.zeros((m, size), dtype=dt)
+                basis[start : start + size] = np.eye(size, dtype=dt)
+                start += size
+                cots.append(
+                    make_dual(
+                        Tensor._wrap(np.zeros(shape, dt)),
+                        Tensor._wrap(basis.reshape((m,) + shape)),
+                        level,
+                    )
                 )
-            )
-        grads = pullback(tree_unflatten(o_def, cots))
-        results = []
-        for x, gx in zip(sel, grads):
-            x_leaves, x_def = tree_flatten(x)
-            g_leaves, _ = tree_flatten(gx)
-            jl = []
-            for xl, gl in zip(x_leaves, g_leaves):
-                xs = tuple(np.shape(xl.data if isinstance(xl, Tensor) else xl))
-                rows = gl._fw.get(level) if isinstance(gl, Tensor) and gl._fw else None
-                if rows is None:
-                    rows = Tensor._wrap(np.zeros((m,) + xs))
-                jl.append(tree_unflatten(o_def, _split_rows(rows, shapes, sizes, xs)))
-            results.append(tree_unflatten(x_def, jl))
+            grads = pullback(tree_unflatten(o_def, cots))
+            results = []
+            for x, gx in zip(sel, grads):
+                x_leaves, x_def = tree_flatten(x)
+                g_leaves, _ = tree_flatten(gx)
+                jl = []
+                for xl, gl in zip(x_leaves, g_leaves):
+                    xs = tuple(np.shape(xl.data if isinstance(xl, Tensor) else xl))
+                    rows = gl._fw.get(level) if isinstance(gl, Tensor) and gl._fw else None
+                    if rows is None:
+                        rows = Tensor._wrap(np.zeros((m,) + xs))
+                    jl.append(tree_unflatten(o_def, _split_rows(rows, shapes, sizes, xs)))
+                results.append(tree_unflatten(x_def, jl))
+        finally:
+            close_level(level)
         result = results[0] if isinstance(argnums, int) else tuple(results)
         if not _depth.value and _raw_inputs(args):
             result = _tree_numpy(result)

@@ -95,11 +95,12 @@ def _saved_as_tensors(node: Node) -> tuple[list[Any], Any]:
         # flow through this backward pass too (forward-over-reverse).
         fw_in, fw_out = fw
         for i, v in enumerate(args):
-            if isinstance(v, Tensor) and fw_in[i] is not None and v is not node.parents[i]:
+            # (An empty dict: its levels were closed since; nothing to give back.)
+            if isinstance(v, Tensor) and fw_in[i] and v is not node.parents[i]:
                 v._fw = fw_in[i]
         if ans is not None:
             for a, f in zip(ans if node.prim.nout > 1 else (ans,), fw_out):
-                a._fw = f
+                a._fw = f or None
     return args, ans
 
 

@@ -8,6 +8,13 @@ lower levels' tangents (jvp of jvp) and are recorded on the tape when their inpu
 grad (grad of jvp).  A create_graph backward re-attaches the tangents of saved values, so
 tangents also flow through a backward pass (jvp of grad: Hessian-vector products).
 
+A level lives from :func:`open_level` to :func:`close_level` (``dual_level`` and the
+transforms open and close theirs): every tangent dict that holds an open level is weakly
+registered with it, so closing the level deletes that entry from every dict still alive
+(tensors, and the tape's records of them). The tangents go at once, without the cyclic
+garbage collector, and later operations on those tensors carry no tangent (PyTorch's
+``dual_level`` semantics).
+
 Tangents may have leading batch axes (shape ``B + primal.shape``): a whole basis of tangents
 goes through one pass (``jacfwd``, ``hessian``).  The bookkeeping for that lives here:
 aligning an elementwise input's tangent with the output's rank, broadcasting a contribution
@@ -19,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +42,15 @@ from ..errors import (
 from ..tensor import Tensor
 from . import grad_mode
 
-__all__ = ["dual_level", "make_dual", "unpack_dual", "forward_call", "new_level"]
+__all__ = [
+    "dual_level",
+    "make_dual",
+    "unpack_dual",
+    "forward_call",
+    "new_level",
+    "open_level",
+    "close_level",
+]
 
 
 class _State(threading.local):
@@ -48,6 +64,85 @@ _levels = itertools.count(1)
 def new_level() -> int:
     """A fresh forward-mode level (strictly greater than every earlier one)."""
     return next(_levels)
+
+
+class _Tangents(dict):
+    """A tensor's ``{level: tangent}``; weakly referable, so that open levels can find it.
+
+    ``owner`` is a weak reference to the tensor it was made for: when closing levels
+    empties the dict, that tensor's ``_fw`` goes back to ``None`` (the fast path)."""
+
+    __slots__ = ("owner", "__weakref__")
+    owner: weakref.ref
+
+
+class _Open:
+    """The tangent dicts that hold one open level (weak references, pruned as they die)."""
+
+    __slots__ = ("refs", "limit")
+
+    def __init__(self) -> None:
+        self.refs: list[weakref.ref] = []
+        self.limit = 1024
+
+
+# Levels opened by open_level and not closed yet (shared by all threads: levels are
+# unique process-wide).
+_open: dict[int, _Open] = {}
+
+
+def open_level() -> int:
+    """A fresh level whose tangents :func:`close_level` removes from every tensor."""
+    level = new_level()
+    _open[level] = _Open()
+    return level
+
+
+def close_level(level: int) -> None:
+    """End ``level``: every tensor (and tape record) still holding a tangent at this level
+    drops it, so the tangents are freed and later operations carry none."""
+    entry = _open.pop(level, None)
+    if entry is None:
+        return
+    for r in entry.refs:
+        d = r()
+        if d is None or d.pop(level, None) is None or d:
+            continue
+        t = d.owner()
+        if t is not None and t._fw is d:
+            t._fw = None
+
+
+def _tangents(base: Any, level: int, t: Any, owner: Tensor) -> _Tangents:
+    """``base`` (a tangent dict or None) with ``level: t`` added, as a new dict for
+    ``owner``, registered with the open levels it holds."""
+    fw = dict(base) if base else {}
+    fw[level] = t
+    return _adopt(fw, owner)
+
+
+def _adopt(fw: Any, owner: Tensor) -> Any:
+    """Register a new tangent dict ``fw`` of ``owner`` with the open levels it holds."""
+    if not fw:
+        return None
+    if fw.__class__ is _Tangents:  # registered when it was made: a new owner only
+        fw.owner = weakref.ref(owner)
+        return fw
+    fw = _Tangents(fw)
+    fw.owner = weakref.ref(owner)
+    r = None
+    for lv in fw:
+        entry = _open.get(lv)
+        if entry is None:
+            continue
+        if r is None:
+            r = weakref.ref(fw)
+        refs = entry.refs
+        refs.append(r)
+        if len(refs) >= entry.limit:  # drop dead references: amortized O(1) per append
+            refs[:] = [x for x in refs if x() is not None]
+            entry.limit = max(1024, 2 * len(refs))
+    return fw
 
 
 def _tangent_of(a: Any, level: int) -> Any:
@@ -80,9 +175,7 @@ def forward_call(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> An
     t_outs = t_out if prim.nout > 1 else (t_out,)
     for o, t in zip(outs, t_outs):
         if t is not None and o.dtype.kind in "fc":
-            fw = dict(o._fw) if o._fw else {}
-            fw[level] = t
-            o._fw = fw
+            o._fw = _tangents(o._fw, level, t, o)
     node = outs[0].grad_fn
     if node is not None and node.prim is prim:
         node.fw = (
@@ -112,7 +205,8 @@ def _hidden_call(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> An
         return prim(*args, **params)
     finally:
         for a, fw in hidden:
-            a._fw = fw
+            # An empty dict: every level it held was closed; the tensor is plain again.
+            a._fw = fw or None
 
 
 def _batch_shape(t: Any, primal: Any) -> tuple[int, ...]:
@@ -199,6 +293,10 @@ def _strong_zeros(rs: tuple[Any, ...], t: Any, elementwise: bool) -> tuple[Any, 
 def dual_level() -> Iterator[int]:
     """A forward-mode level for :func:`make_dual` / :func:`unpack_dual` (PyTorch's API).
 
+    Leaving the level clears the tangents of every tensor made in it (as PyTorch does):
+    they are freed at once, ``unpack_dual(t).tangent`` is ``None`` afterwards, and later
+    operations on those tensors carry no tangent.
+
     Examples
     --------
     >>> import tapegrad as tg
@@ -208,13 +306,16 @@ def dual_level() -> Iterator[int]:
     ...     y = x ** 3
     ...     fwad.unpack_dual(y).tangent
     tensor(12.)
+    >>> fwad.unpack_dual(y).tangent is None
+    True
     """
-    level = new_level()
+    level = open_level()
     _stack.levels.append(level)
     try:
         yield level
     finally:
         _stack.levels.pop()
+        close_level(level)
 
 
 class _Stack(threading.local):
@@ -264,9 +365,7 @@ def make_dual(primal: Any, tangent: Any, level: int | None = None) -> Tensor:
     if t.dtype != p.dtype:
         t = t.astype(p.dtype)
     d = identity(p) if p.requires_grad else Tensor._wrap(p.data)
-    fw = dict(p._fw) if p._fw else {}
-    fw[lv] = t
-    d._fw = fw
+    d._fw = _tangents(p._fw, lv, t, d)
     return d
 
 
@@ -286,7 +385,9 @@ class UnpackedDual(tuple):
 
 def unpack_dual(tensor: Tensor, level: int | None = None) -> UnpackedDual:
     """Split ``tensor`` into its primal (without the level's tangent) and that tangent
-    (``None`` when it carries none)."""
+    (``None`` when it carries none, and outside every ``dual_level`` as in PyTorch)."""
+    if level is None and not _stack.levels:
+        return UnpackedDual((tensor, None))
     lv = _current_level(level)
     fw = tensor._fw
     t = fw.get(lv) if fw else None
@@ -295,8 +396,7 @@ def unpack_dual(tensor: Tensor, level: int | None = None) -> UnpackedDual:
     from ..ops import identity
 
     p = identity(tensor) if tensor.requires_grad else Tensor._wrap(tensor.data)
-    rest = {k: v for k, v in fw.items() if k != lv}
-    p._fw = rest or None
+    p._fw = _adopt({k: v for k, v in fw.items() if k != lv}, p)
     return UnpackedDual((p, t))
 
 
@@ -353,7 +453,5 @@ def _with_tangent(o: Tensor, level: int, t: Any) -> Tensor:
     from ..ops import identity
 
     d = identity(o) if o.requires_grad else Tensor._wrap(o.data)
-    fw = dict(o._fw) if o._fw else {}
-    fw[level] = t
-    d._fw = fw
+    d._fw = _tangents(o._fw, level, t, d)
     return d

@@ -75,17 +75,19 @@ class FunctionCtx:
 class _FunctionRule:
     """Adapter that lets the engine run a Function's backward as one joint rule."""
 
-    __slots__ = ("name", "fn", "ctx", "nout", "vjps", "joint")
+    # ``joint`` is a method, not an attribute holding the bound method: a rule that held
+    # a bound method of itself would be a reference cycle, and its saved tensors would
+    # wait for the cyclic garbage collector instead of going with the last output.
+    __slots__ = ("name", "fn", "ctx", "nout", "vjps")
 
     def __init__(self, fn: Any, ctx: FunctionCtx, nout: int, nargs: int) -> None:
-        self.name = fn.__name__
+        self.name = ctx.__dict__.get("_name") or fn.__name__
         self.fn = fn
         self.ctx = ctx
         self.nout = nout
         self.vjps = (None,) * nargs
-        self.joint = self._joint
 
-    def _joint(self, g: Any, create_graph: bool, node: Node) -> tuple[Any, ...]:
+    def joint(self, g: Any, create_graph: bool, node: Node) -> tuple[Any, ...]:
         gs = g if self.nout > 1 else (g,)
         gs = tuple(x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x)) for x in gs)
         res = self.fn.backward(self.ctx, *gs)
@@ -189,8 +191,8 @@ class Function:
         ctx.needs_input_grad = tuple(
             bool(record and isinstance(a, Tensor) and a.requires_grad) for a in args
         )
+        from .forward import _adopt, has_complex, innermost_level
         from .forward import _state as fw_state
-        from .forward import has_complex, innermost_level
 
         level = innermost_level(args)
         if level >= 0 and cls.jvp is Function.jvp:
@@ -233,7 +235,8 @@ class Function:
         wrapped = []
         for k, o in enumerate(outs):
             t = Tensor._wrap(o.data)
-            t._fw = o._fw
+            if o._fw:
+                t._fw = _adopt(o._fw, t)  # the open levels clear it when they close
             if o.data.dtype.kind in "fc":
                 t.requires_grad = True
                 t.grad_fn = node
@@ -249,7 +252,7 @@ class Function:
 def _attach_function_tangents(
     cls: Any, ctx: FunctionCtx, args: tuple[Any, ...], outs: tuple[Tensor, ...], level: int
 ) -> tuple[Tensor, ...]:
-    from .forward import _state
+    from .forward import _state, _tangents
 
     ceil = _state.ceiling
     _state.ceiling = level - 1
@@ -262,9 +265,9 @@ def _attach_function_tangents(
     res = []
     for o, t in zip(outs, t_outs):
         if t is not None:
-            fw = dict(o._fw) if o._fw else {}
-            fw[level] = t if isinstance(t, Tensor) else Tensor._wrap(np.asarray(t))
-            o._fw = fw
+            o._fw = _tangents(
+                o._fw, level, t if isinstance(t, Tensor) else Tensor._wrap(np.asarray(t)), o
+            )
         res.append(o)
     return tuple(res)
 
@@ -291,39 +294,49 @@ def custom_vjp(fun: Callable[..., Any]) -> Any:
     return _CustomVJP(fun)
 
 
+class _CustomVJPFunction(Function):
+    """The tape entry of every custom_vjp call: one class shared by all of them (a class
+    made per decorated function would be a reference cycle, garbage only the cyclic
+    collector frees).  Argument 0 is the :class:`_CustomVJP` whose rules run."""
+
+    @staticmethod
+    def forward(ctx: Any, outer: Any, *args: Any) -> Any:
+        out, res = outer.fwd(*[a.detach() if isinstance(a, Tensor) else a for a in args])
+        ctx.residuals = res
+        ctx.outer = outer
+        ctx._name = outer.__name__
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, *gs: Any) -> Any:
+        res = ctx.outer.bwd(ctx.residuals, gs[0] if len(gs) == 1 else gs)
+        return (None, *(tuple(res) if isinstance(res, (tuple, list)) else (res,)))
+
+
 class _CustomVJP:
     def __init__(self, fun: Callable[..., Any]) -> None:
         self.fun = fun
         self.fwd: Callable[..., Any] | None = None
         self.bwd: Callable[..., Any] | None = None
         functools.update_wrapper(self, fun)
+        if not isinstance(getattr(self, "__name__", None), str):
+            self.__name__ = "custom_vjp"
 
     def defvjp(self, fwd: Callable[..., Any], bwd: Callable[..., Any]) -> None:
         """Attach the forward (with residuals) and backward rules."""
         self.fwd, self.bwd = fwd, bwd
-        outer = self
-
-        class _Rule(Function):
-            @staticmethod
-            def forward(ctx: FunctionCtx, *args: Any) -> Any:
-                assert outer.fwd is not None
-                out, res = outer.fwd(*[a.detach() if isinstance(a, Tensor) else a for a in args])
-                ctx.residuals = res
-                return out
-
-            @staticmethod
-            def backward(ctx: FunctionCtx, *gs: Any) -> Any:
-                assert outer.bwd is not None
-                res = outer.bwd(ctx.residuals, gs[0] if len(gs) == 1 else gs)
-                return tuple(res) if isinstance(res, (tuple, list)) else (res,)
-
-        _Rule.__name__ = getattr(self.fun, "__name__", "custom_vjp")
-        self._rule = _Rule
 
     def __call__(self, *args: Any) -> Any:
         if self.fwd is None:
             return self.fun(*args)
-        return self._rule.apply(*args)
+        from .forward import innermost_level
+
+        if innermost_level(args) >= 0:
+            raise TypeError(
+                f"forward-mode AD reached the custom_vjp function {self.__name__}, which "
+                "defines no jvp; give it a forward-mode rule with tg.custom_jvp instead"
+            )
+        return _CustomVJPFunction.apply(self, *args)
 
 
 def custom_jvp(fun: Callable[..., Any]) -> Any:

@@ -304,7 +304,7 @@ def _cut(a: Any) -> Any:
         return a
     w = Tensor._wrap(a.data)
     w.requires_grad = a.requires_grad
-    w._fw = a._fw
+    w._fw = a._fw or None  # empty once its levels are closed
     return w
 
 

@@ -126,6 +126,11 @@ class Primitive:
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
 
+    def free(self) -> None:
+        """Called by the engine after a node with a joint rule ran (custom rules drop their
+        saved state here); a primitive keeps nothing itself: its nodes hold the saved
+        values."""
+
     def __call__(self, *args: Any, **params: Any) -> Any:
         # The hot path of the whole library: kept in one frame on purpose (no helper calls
         # besides the NumPy impl and object allocation).
@@ -477,6 +482,18 @@ def defjvp(prim: Primitive, *rules: Any) -> Primitive:
     broadcasts against the other inputs.
     """
     prim.jvps = tuple(rules)
+    return prim
+
+
+def defvjp_joint(prim: Primitive, rule: Callable[..., Any]) -> Primitive:
+    """Attach one reverse-mode rule for all inputs: ``rule(g, create_graph, node)`` returns
+    a sequence with the cotangent of each input (``None`` where none flows), read from the
+    node's ``params`` and ``args``.  For variadic primitives: one call does the work of all
+    per-input rules, so a backward through ``n`` inputs costs ``O(n)``, not ``O(n**2)``.
+    ``g`` is an array in a first-order backward and a Tensor when the rules run on tensors
+    (``create_graph``).  The per-input rules given to :func:`defvjp` still say which inputs
+    are differentiable."""
+    prim.joint = rule
     return prim
 
 

@@ -27,7 +27,15 @@ from ..errors import (
 )
 from ..tensor import Tensor
 from .reduce import sum as _sum
-from .registry import REGISTRY, Primitive, _mark_view, defjvp, defvjp
+from .registry import (
+    REGISTRY,
+    Primitive,
+    _mark_view,
+    defjvp,
+    defjvp_joint,
+    defvjp,
+    defvjp_joint,
+)
 
 __all__ = [
     "reshape",
@@ -105,7 +113,10 @@ def _ensure_arity(
     prim: Primitive, rule: Callable[..., Any], jvp_rule: Callable[..., Any], n: int
 ) -> None:
     """Variadic primitives: one vjp rule per input position, ``rule(i, g, ans, ...)``, and
-    one jvp rule, ``jvp_rule(i, t, ans, ...)``."""
+    one jvp rule, ``jvp_rule(i, t, ans, ...)``.  They mark the positions as differentiable
+    and pull back one input on its own; the engine and forward mode call the primitive's
+    joint rules instead, which handle all ``n`` inputs in one O(n) pass (each per-input
+    rule receives all ``n`` inputs, so calling them all would cost O(n**2))."""
     if len(prim.vjps) < n:
         m = max(n, 2 * len(prim.vjps), 16)
         defvjp(prim, *(partial(rule, i) for i in range(m)))
@@ -409,9 +420,47 @@ def _concat_jvp(i: int, t: Any, ans: Any, *xs: Any, axis: int, offsets: tuple[in
     return _pad_axis(t, _nb(t, xs[i]) + axis, offsets[i], offsets[-1] - offsets[i + 1])
 
 
+def _concat_joint(g: Any, create_graph: bool, node: Any) -> Any:
+    """Every input's cotangent in one pass: its slice of ``g`` (a view per input; on the
+    tape, one ``split`` whose own backward is one ``concatenate``)."""
+    axis = node.params["axis"]
+    offsets = node.params["offsets"]
+    if isinstance(g, Tensor):
+        return split(g, list(offsets[1:-1]), axis)
+    pre = (slice(None),) * axis
+    return [g[pre + (slice(offsets[k], offsets[k + 1]),)] for k in range(len(offsets) - 1)]
+
+
+def _tangents_full(tangents: Any, xs: Any) -> tuple[list[Any], int]:
+    """The inputs' tangents with zeros for the absent ones, all with the same leading batch
+    axes (returned: how many)."""
+    batch: tuple[int, ...] = ()
+    for t, x in zip(tangents, xs):
+        if t is not None:
+            batch = np.broadcast_shapes(batch, tuple(t.shape[: _nb(t, x)]))
+    out = []
+    for t, x in zip(tangents, xs):
+        full = batch + _shape_of(x)
+        if t is None:
+            dt = x.dtype if isinstance(x, Tensor) else np.result_type(x)
+            t = np.zeros(full, dt if dt.kind in "fc" else np.float64)
+        elif tuple(t.shape) != full:
+            t = broadcast_to(t, full)
+        out.append(t)
+    return out, len(batch)
+
+
+def _concat_jvp_joint(tangents: Any, ans: Any, *xs: Any, axis: int, offsets: Any) -> Any:
+    ts, nb = _tangents_full(tangents, xs)
+    r = concatenate(ts, axis=nb + axis)
+    return r if r.dtype == ans.dtype else r.astype(ans.dtype)
+
+
 _concat = Primitive(
     "concatenate", _concat_impl, doc="Join tensors along an existing axis (variadic)."
 )
+defvjp_joint(_concat, _concat_joint)
+defjvp_joint(_concat, _concat_jvp_joint)
 
 
 def concatenate(seq: Sequence[Any], axis: int | None = 0) -> Any:
@@ -468,7 +517,26 @@ def _stack_jvp(i: int, t: Any, ans: Any, *xs: Any, axis: int) -> Any:
     return _pad_axis(t, ax, i, len(xs) - 1 - i)
 
 
+def _stack_joint(g: Any, create_graph: bool, node: Any) -> Any:
+    """Every input's cotangent in one pass: its slice of ``g`` along the new axis (views;
+    on the tape, one ``split`` whose own backward is one ``concatenate``)."""
+    axis = node.params["axis"]
+    if isinstance(g, Tensor):
+        s = tuple(g.shape)
+        shape = s[:axis] + s[axis + 1 :]
+        return [_reshape(p, shape=shape) for p in split(g, s[axis], axis)]
+    return list(np.moveaxis(g, axis, 0))
+
+
+def _stack_jvp_joint(tangents: Any, ans: Any, *xs: Any, axis: int) -> Any:
+    ts, nb = _tangents_full(tangents, xs)
+    r = stack(ts, axis=nb + axis)
+    return r if r.dtype == ans.dtype else r.astype(ans.dtype)
+
+
 _stack = Primitive("stack", _stack_impl, doc="Join same-shape tensors along a new axis.")
+defvjp_joint(_stack, _stack_joint)
+defjvp_joint(_stack, _stack_jvp_joint)
 
 
 def stack(seq: Sequence[Any], axis: int = 0) -> Any:
