@@ -1,0 +1,192 @@
+"""Edge samples of the op spec table against PyTorch: 0, -0.0, +-inf, NaN and huge inputs.
+
+For every spec with a ``torch_fn`` and ``edge_samples`` (tests/opinfo), the values, the
+reverse-mode gradient (random cotangent), the forward-mode jvp (random tangent) and, for
+specs with ``gradgrad``, the second-order vector-Hessian product must match PyTorch's
+element by element, non-finite pattern included: NaN where PyTorch has NaN, inf of the same
+sign, the same finite numbers, and the sign of a zero (first order; a second derivative's
+zero sign depends on the order of PyTorch's hand-written formulas and is not compared).  Finite differences mean nothing at
+inf/NaN, so only the oracle is used here.  ``OpSpec.edge_allow`` lists the known, explained
+differences; each listed one must really differ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad.autograd.forward import make_dual, new_level
+
+from .opinfo import OpSpec, Sample, all_specs
+
+torch = pytest.importorskip("torch")
+
+SPECS = all_specs()
+CHECKS = ("value", "grad", "jvp", "gradgrad")
+
+
+def _edge_cases(dtype=np.float64):
+    out = []
+    for spec in SPECS:
+        if spec.edge_samples is None or spec.torch_fn is None:
+            continue
+        for k, _ in enumerate(spec.edge_samples(np.random.default_rng(0), dtype)):
+            for check in CHECKS:
+                if check != "value" and not spec.grad:
+                    continue
+                if check == "gradgrad" and not spec.gradgrad:
+                    continue
+                out.append(pytest.param(spec, k, check, id=f"{spec.name}-{k}-{check}"))
+    return out
+
+
+def mismatch(ours, theirs, rtol: float = 1e-9, zero_sign: bool = True) -> str:
+    """'' when two arrays agree element by element (non-finite pattern and, with
+    ``zero_sign``, the sign of zeros included), else a description of the first
+    differences."""
+    a = np.asarray(ours, dtype=np.float64)
+    b = np.asarray(theirs, dtype=np.float64)
+    if a.shape != b.shape:
+        return f"shape {a.shape} != {b.shape}"
+    bad = np.isnan(a) != np.isnan(b)
+    both = ~np.isnan(a) & ~np.isnan(b)
+    inf = np.isinf(a) | np.isinf(b)
+    bad |= both & inf & (a != b)
+    fin = both & ~inf
+    with np.errstate(invalid="ignore", over="ignore"):
+        tol = rtol * np.maximum(np.abs(a), np.abs(b)) + 1e-300
+        bad |= fin & (np.abs(a - b) > tol)
+    zeros = fin & (a == 0) & (b == 0)
+    if zero_sign:
+        bad |= zeros & (np.signbit(a) != np.signbit(b))
+    if not bad.any():
+        return ""
+    idx = np.argwhere(bad)[:6]
+    return "; ".join(f"at {tuple(int(j) for j in i)}: {a[tuple(i)]!r} vs {b[tuple(i)]!r}"
+                     for i in idx)
+
+
+def _diff(sample: Sample) -> list[int]:
+    return [
+        i
+        for i, a in enumerate(sample.args)
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and i not in sample.nondiff
+    ]
+
+
+def _outs(res):
+    return list(res) if isinstance(res, (tuple, list)) else [res]
+
+
+def _torch_args(sample: Sample, diff: list[int], grad: bool):
+    targs, tins = [], []
+    for i, a in enumerate(sample.args):
+        if isinstance(a, np.ndarray):
+            ta = torch.tensor(a)
+            if i in diff and grad:
+                ta.requires_grad_(True)
+                tins.append(ta)
+            targs.append(ta)
+        else:
+            targs.append(a)
+    return targs, tins
+
+
+def compare(spec: OpSpec, sample: Sample, check: str) -> list[str]:
+    """The differences from PyTorch of one check on one sample (empty: none)."""
+    diff = _diff(sample)
+    rng = np.random.default_rng(7)
+    with np.errstate(all="ignore"):
+        if check == "value":
+            res = spec.op(*[tg.tensor(a) if i in diff else a
+                            for i, a in enumerate(sample.args)], **sample.kwargs)
+            targs, _ = _torch_args(sample, diff, False)
+            tres = spec.torch_fn(torch, *targs, **sample.kwargs)
+            return [m for o, to in zip(_outs(res), _outs(tres))
+                    if (m := mismatch(o.data, to.detach().numpy()))]
+        if check == "jvp":
+            return _compare_jvp(spec, sample, diff, rng)
+        args = [tg.tensor(a, requires_grad=True) if i in diff else a
+                for i, a in enumerate(sample.args)]
+        ins = [args[i] for i in diff]
+        outs = [o for o in _outs(spec.op(*args, **sample.kwargs))
+                if o.dtype.kind == "f" and o.requires_grad]
+        targs, tins = _torch_args(sample, diff, True)
+        touts = [o for o in _outs(spec.torch_fn(torch, *targs, **sample.kwargs))
+                 if o.dtype.is_floating_point and o.requires_grad]
+        cots = [rng.standard_normal(o.shape) for o in outs]
+        second = check == "gradgrad"
+        gs = tg.autograd.grad(outs, ins, grad_outputs=cots, allow_unused=True,
+                              create_graph=second)
+        tgs = torch.autograd.grad(touts, tins, grad_outputs=[torch.tensor(c) for c in cots],
+                                  allow_unused=True, create_graph=second)
+        if second:
+            ws = [rng.standard_normal(t.shape) for t in ins]
+            pairs = [(g, w) for g, w in zip(gs, ws) if g is not None and g.requires_grad]
+            tpairs = [(g, w) for g, w in zip(tgs, ws) if g is not None and g.requires_grad]
+            gs = tg.autograd.grad([g for g, _ in pairs], ins,
+                                  grad_outputs=[w for _, w in pairs], allow_unused=True
+                                  ) if pairs else [None] * len(ins)
+            tgs = torch.autograd.grad([g for g, _ in tpairs], tins,
+                                      grad_outputs=[torch.tensor(w) for _, w in tpairs],
+                                      allow_unused=True) if tpairs else [None] * len(ins)
+        out = []
+        for g, tgr, t in zip(gs, tgs, ins):
+            gv = np.zeros(t.shape) if g is None else g.data
+            tv = np.zeros(t.shape) if tgr is None else tgr.detach().numpy()
+            # A second derivative is a sum of products whose zero signs depend on the order
+            # PyTorch's hand-written double-backward formulas happen to use: not compared.
+            if m := mismatch(gv, tv, zero_sign=not second):
+                out.append(m)
+        return out
+
+
+def _compare_jvp(spec: OpSpec, sample: Sample, diff: list[int], rng) -> list[str]:
+    us = [rng.standard_normal(np.shape(sample.args[i])) for i in diff]
+    level = new_level()
+    args = list(sample.args)
+    for i, u in zip(diff, us):
+        args[i] = make_dual(tg.tensor(sample.args[i]), tg.Tensor(u), level)
+    ours = []
+    for o in _outs(spec.op(*args, **sample.kwargs)):
+        if o.dtype.kind != "f":
+            continue
+        t = o._fw.get(level) if o._fw else None
+        ours.append(np.zeros(o.shape) if t is None else t.data)
+    targs, _ = _torch_args(sample, diff, False)
+
+    def f(*d):
+        a = list(targs)
+        for i, x in zip(diff, d):
+            a[i] = x
+        return tuple(o for o in _outs(spec.torch_fn(torch, *a, **sample.kwargs))
+                     if o.dtype.is_floating_point)
+
+    _, tangents = torch.func.jvp(f, tuple(targs[i] for i in diff),
+                                 tuple(torch.tensor(u) for u in us))
+    return [m for a, b in zip(ours, tangents) if (m := mismatch(a, b.numpy()))]
+
+
+@pytest.mark.parametrize("spec,k,check", _edge_cases())
+def test_edge_samples_match_torch(spec, k, check):
+    sample = spec.edge_samples(np.random.default_rng(0), np.float64)[k]
+    problems = compare(spec, sample, check)
+    reason = spec.edge_allow.get((k, check))
+    if reason is not None:
+        assert problems, (
+            f"{spec.name}: edge sample {k} ({check}) now matches PyTorch; remove it from "
+            f"edge_allow ({reason})"
+        )
+        return
+    assert not problems, f"{spec.name} edge sample {k} {sample!r}, {check}: " + " | ".join(
+        problems
+    )
+
+
+@pytest.fixture(autouse=True)
+def _torch_default_float64():
+    prev = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(prev)
