@@ -55,7 +55,7 @@ def mismatch(ours, theirs, rtol: float = 1e-9, zero_sign: bool = True) -> str:
     bad |= both & inf & (a != b)
     fin = both & ~inf
     with np.errstate(invalid="ignore", over="ignore"):
-        tol = rtol * np.maximum(np.abs(a), np.abs(b)) + 1e-300
+        tol = rtol * np.maximum(np.abs(a), np.abs(b)) + 1e-15
         bad |= fin & (np.abs(a - b) > tol)
     zeros = fin & (a == 0) & (b == 0)
     if zero_sign:

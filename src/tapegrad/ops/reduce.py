@@ -650,9 +650,8 @@ def _vector_norm_vjp(
         return g * _ew.sign(x)
     xv = _val(x)
     if ord in (math.inf, -math.inf):
-        av = np.reshape(_val(ans), _kshape(shape, axis))
-        hit = (np.abs(xv) == av).astype(xv.dtype)
-        return g * (np.sign(xv) * hit / hit.sum(axis=axis, keepdims=True))
+        w = _norm_inf_weights(ans, xv, axis)
+        return _ew.sign(x) * ((g / w.sum(axis=axis, keepdims=True)) * w)
     n = _keep(ans, shape, axis, keepdims)
     if ord < 1.0:
         x0 = xv == 0
@@ -663,13 +662,31 @@ def _vector_norm_vjp(
             coef = _ew.sign(x) * _ew.abs(x) ** (ord - 1.0)
         return g * coef * n ** (1.0 - ord)
     n0 = _val(n) == 0
+    if ord == 2.0:  # PyTorch: g * (x / n), with x / n taken as 0 where n == 0
+        if np.any(n0):
+            return g * _ew.where(n0, 0.0, x / _ew.where(n0, 1.0, n))
+        return g * (x / n)
     if np.any(n0):
         scale = _ew.where(n0, 0.0, g / _ew.where(n0, 1.0, n) ** (ord - 1.0))
     else:
-        scale = g / n if ord == 2.0 else g / n ** (ord - 1.0)
-    if ord == 2.0:
-        return scale * x
-    return scale * (_ew.sign(x) * _ew.abs(x) ** (ord - 1.0))
+        scale = g / n ** (ord - 1.0)
+    return _norm_coef(x, ord) * scale
+
+
+def _norm_coef(x: Any, ord: float) -> Any:
+    """d|x|^p / dx / p as PyTorch writes it: ``x * |x|**(p-2)`` for p >= 2 (the sign of a
+    -0.0 survives), ``sign(x) * |x|**(p-1)`` for 1 < p < 2."""
+    if ord >= 2.0:
+        return x * _ew.abs(x) ** (ord - 2.0)
+    return _ew.sign(x) * _ew.abs(x) ** (ord - 1.0)
+
+
+def _norm_inf_weights(ans: Any, xv: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
+    """The elements that attain the (-)inf-norm of their slice, NaNs included (PyTorch:
+    a NaN is the maximum of its slice), as 0/1 in x's dtype."""
+    a = np.abs(xv)
+    hit = (a == np.reshape(_val(ans), _kshape(xv.shape, axis))) | np.isnan(a)
+    return hit.astype(xv.dtype)
 
 
 _vector_norm = defvjp(
@@ -677,7 +694,10 @@ _vector_norm = defvjp(
         "vector_norm",
         _vector_norm_impl,
         save=(0, "ans"),
-        doc="Vector p-norm over the canonical axis tuple ``axis`` (p = ``ord``).",
+        doc="Vector p-norm over the canonical axis tuple ``axis`` (p = ``ord``). "
+        "PyTorch's conventions: gradient 0 at the zero vector (and at zero entries for "
+        "p < 1); for p = +-inf the elements attaining the norm share the gradient evenly, "
+        "and a NaN attains it (its gradient is g * sign(NaN) = 0).",
     ),
     _vector_norm_vjp,
 )
@@ -692,7 +712,8 @@ def _vector_norm_jvp(
         return _sum(t * _ew.sign(x), axis=ax, keepdims=keepdims)
     xv = _val(x)
     if ord in (math.inf, -math.inf):
-        w = np.sign(xv) * _extremum_weights(ans, np.abs(xv), axis)
+        hit = _norm_inf_weights(ans, xv, axis)
+        w = _ew.sign(xv) * (hit / hit.sum(axis=axis, keepdims=True))
         return _sum(t * w, axis=ax, keepdims=keepdims)
     if ord < 1.0:
         x0 = xv == 0
@@ -702,7 +723,7 @@ def _vector_norm_jvp(
         else:
             coef = _ew.sign(x) * _ew.abs(x) ** (ord - 1.0)
         return _sum(t * coef, axis=ax, keepdims=keepdims) * ans ** (1.0 - ord)
-    coef = x if ord == 2.0 else _ew.sign(x) * _ew.abs(x) ** (ord - 1.0)
+    coef = x if ord == 2.0 else _norm_coef(x, ord)
     s = _sum(t * coef, axis=ax, keepdims=keepdims)
     n0 = _val(ans) == 0
     if np.any(n0):  # the zero vector: derivative 0 (PyTorch)
