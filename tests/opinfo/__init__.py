@@ -61,7 +61,8 @@ class OpSpec:
         and their non-finite pattern with PyTorch's.
     edge_allow : the known, explained differences from PyTorch on the edge samples:
         ``{(sample_index, check): reason}`` with check one of "value", "grad", "jvp",
-        "gradgrad".  Each listed case must really differ (the test fails once it agrees).
+        "gradgrad", or ``check + ":zero_sign"`` to allow only the signs of zeros to differ.
+        Each listed case must really differ (the test fails once it agrees).
     """
 
     name: str
