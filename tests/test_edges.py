@@ -5,10 +5,11 @@ reverse-mode gradient (random cotangent), the forward-mode jvp (random tangent) 
 specs with ``gradgrad``, the second-order vector-Hessian product must match PyTorch's
 element by element, non-finite pattern included: NaN where PyTorch has NaN, inf of the same
 sign, the same finite numbers, and the sign of a zero (first order; a second derivative's
-zero sign depends on the order of PyTorch's hand-written formulas and is not compared).  Finite differences mean nothing at
-inf/NaN, so only the oracle is used here.  ``OpSpec.edge_allow`` lists the known, explained
-differences; each listed one must really differ.  A key ``(k, "grad:zero_sign")`` (any
-check) allows only the signs of zeros to differ.
+zero sign depends on the order of PyTorch's hand-written formulas and is not compared).
+Finite differences mean nothing at inf/NaN, so only the oracle is used here.
+``OpSpec.edge_allow`` lists the known, explained differences; each listed one must really
+differ.  A key ``(k, "grad:zero_sign")`` (any check) allows only the signs of zeros to
+differ.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ def mismatch(ours, theirs, rtol: float = 1e-9, zero_sign: bool = True) -> str:
     if not bad.any():
         return ""
     idx = np.argwhere(bad)[:6]
-    return "; ".join(f"at {tuple(int(j) for j in i)}: {a[tuple(i)]!r} vs {b[tuple(i)]!r}"
-                     for i in idx)
+    return "; ".join(
+        f"at {tuple(int(j) for j in i)}: {a[tuple(i)]!r} vs {b[tuple(i)]!r}" for i in idx
+    )
 
 
 def _diff(sample: Sample) -> list[int]:
@@ -101,38 +103,68 @@ def compare(spec: OpSpec, sample: Sample, check: str, zero_sign: bool = True) ->
     rng = np.random.default_rng(7)
     with np.errstate(all="ignore"):
         if check == "value":
-            res = spec.op(*[tg.tensor(a) if i in diff else a
-                            for i, a in enumerate(sample.args)], **sample.kwargs)
+            res = spec.op(
+                *[tg.tensor(a) if i in diff else a for i, a in enumerate(sample.args)],
+                **sample.kwargs,
+            )
             targs, _ = _torch_args(sample, diff, False)
             tres = spec.torch_fn(torch, *targs, **sample.kwargs)
-            return [m for o, to in zip(_outs(res), _outs(tres))
-                    if (m := mismatch(o.data, to.detach().numpy(), zero_sign=zero_sign))]
+            return [
+                m
+                for o, to in zip(_outs(res), _outs(tres))
+                if (m := mismatch(o.data, to.detach().numpy(), zero_sign=zero_sign))
+            ]
         if check == "jvp":
             return _compare_jvp(spec, sample, diff, rng, zero_sign)
-        args = [tg.tensor(a, requires_grad=True) if i in diff else a
-                for i, a in enumerate(sample.args)]
+        args = [
+            tg.tensor(a, requires_grad=True) if i in diff else a for i, a in enumerate(sample.args)
+        ]
         ins = [args[i] for i in diff]
-        outs = [o for o in _outs(spec.op(*args, **sample.kwargs))
-                if o.dtype.kind == "f" and o.requires_grad]
+        outs = [
+            o
+            for o in _outs(spec.op(*args, **sample.kwargs))
+            if o.dtype.kind == "f" and o.requires_grad
+        ]
         targs, tins = _torch_args(sample, diff, True)
-        touts = [o for o in _outs(spec.torch_fn(torch, *targs, **sample.kwargs))
-                 if o.dtype.is_floating_point and o.requires_grad]
+        touts = [
+            o
+            for o in _outs(spec.torch_fn(torch, *targs, **sample.kwargs))
+            if o.dtype.is_floating_point and o.requires_grad
+        ]
         cots = [rng.standard_normal(o.shape) for o in outs]
         second = check == "gradgrad"
-        gs = tg.autograd.grad(outs, ins, grad_outputs=cots, allow_unused=True,
-                              create_graph=second)
-        tgs = torch.autograd.grad(touts, tins, grad_outputs=[torch.tensor(c) for c in cots],
-                                  allow_unused=True, create_graph=second)
+        gs = tg.autograd.grad(outs, ins, grad_outputs=cots, allow_unused=True, create_graph=second)
+        tgs = torch.autograd.grad(
+            touts,
+            tins,
+            grad_outputs=[torch.tensor(c) for c in cots],
+            allow_unused=True,
+            create_graph=second,
+        )
         if second:
             ws = [rng.standard_normal(t.shape) for t in ins]
             pairs = [(g, w) for g, w in zip(gs, ws) if g is not None and g.requires_grad]
             tpairs = [(g, w) for g, w in zip(tgs, ws) if g is not None and g.requires_grad]
-            gs = tg.autograd.grad([g for g, _ in pairs], ins,
-                                  grad_outputs=[w for _, w in pairs], allow_unused=True
-                                  ) if pairs else [None] * len(ins)
-            tgs = torch.autograd.grad([g for g, _ in tpairs], tins,
-                                      grad_outputs=[torch.tensor(w) for _, w in tpairs],
-                                      allow_unused=True) if tpairs else [None] * len(ins)
+            gs = (
+                tg.autograd.grad(
+                    [g for g, _ in pairs],
+                    ins,
+                    grad_outputs=[w for _, w in pairs],
+                    allow_unused=True,
+                )
+                if pairs
+                else [None] * len(ins)
+            )
+            tgs = (
+                torch.autograd.grad(
+                    [g for g, _ in tpairs],
+                    tins,
+                    grad_outputs=[torch.tensor(w) for _, w in tpairs],
+                    allow_unused=True,
+                )
+                if tpairs
+                else [None] * len(ins)
+            )
         out = []
         for g, tgr, t in zip(gs, tgs, ins):
             gv = np.zeros(t.shape) if g is None else g.data
@@ -144,9 +176,7 @@ def compare(spec: OpSpec, sample: Sample, check: str, zero_sign: bool = True) ->
         return out
 
 
-def _compare_jvp(
-    spec: OpSpec, sample: Sample, diff: list[int], rng, zero_sign: bool
-) -> list[str]:
+def _compare_jvp(spec: OpSpec, sample: Sample, diff: list[int], rng, zero_sign: bool) -> list[str]:
     us = [rng.standard_normal(np.shape(sample.args[i])) for i in diff]
     level = new_level()
     args = list(sample.args)
@@ -164,11 +194,13 @@ def _compare_jvp(
         a = list(targs)
         for i, x in zip(diff, d):
             a[i] = x
-        return tuple(o for o in _outs(spec.torch_fn(torch, *a, **sample.kwargs))
-                     if o.dtype.is_floating_point)
+        return tuple(
+            o for o in _outs(spec.torch_fn(torch, *a, **sample.kwargs)) if o.dtype.is_floating_point
+        )
 
-    _, tangents = torch.func.jvp(f, tuple(targs[i] for i in diff),
-                                 tuple(torch.tensor(u) for u in us))
+    _, tangents = torch.func.jvp(
+        f, tuple(targs[i] for i in diff), tuple(torch.tensor(u) for u in us)
+    )
     return [m for a, b in zip(ours, tangents) if (m := mismatch(a, b.numpy(), zero_sign=zero_sign))]
 
 
@@ -193,9 +225,7 @@ def test_edge_samples_match_torch(spec, k, check):
             f"edge_allow ({reason})"
         )
         return
-    assert not problems, f"{spec.name} edge sample {k} {sample!r}, {check}: " + " | ".join(
-        problems
-    )
+    assert not problems, f"{spec.name} edge sample {k} {sample!r}, {check}: " + " | ".join(problems)
 
 
 @pytest.fixture(autouse=True)
@@ -204,3 +234,68 @@ def _torch_default_float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(prev)
+
+
+# --------------------------------------------------------------------------- the checker
+def _relu_spec(rule) -> OpSpec:
+    from tapegrad.ops.registry import Primitive, defvjp
+
+    prim = defvjp(
+        Primitive(
+            "relu_under_test",
+            lambda x: np.maximum(0, x),
+            elementwise=True,
+            save=("ans",),
+            register=False,
+        ),
+        rule,
+    )
+    from .opinfo import unary_edges
+
+    return OpSpec(
+        "relu_under_test",
+        prim,
+        unary_edges(),
+        edge_samples=unary_edges(),
+        torch_fn=lambda torch, x: torch.relu(x),
+    )
+
+
+def test_checker_catches_a_multiplying_relu_rule():
+    # g * (ans > 0): -0.0 for a negative cotangent at x <= 0, 0 instead of g at NaN.
+    spec = _relu_spec(lambda g, ans, x: g * (ans > 0))
+    sample = spec.edge_samples(np.random.default_rng(0), np.float64)[0]
+    for check in ("grad", "jvp"):
+        problems = compare(spec, sample, check)
+        assert problems, check
+    assert not compare(spec, sample, "value")
+
+
+def test_checker_catches_inf_times_zero():
+    # An infinite cotangent at x < 0: the multiplying rule gives inf * 0 = NaN there,
+    # PyTorch's selecting rule 0.
+    spec = _relu_spec(lambda g, ans, x: g * (ans > 0))
+    x = tg.tensor([-1.0, 2.0], requires_grad=True)
+    (gx,) = tg.autograd.grad(spec.op(x), [x], grad_outputs=[np.array([np.inf, 1.0])])
+    assert np.isnan(gx.data[0])
+    y = tg.tensor([-1.0, 2.0], requires_grad=True)
+    (gy,) = tg.autograd.grad(tg.relu(y), [y], grad_outputs=[np.array([np.inf, 1.0])])
+    assert gy.data.tolist() == [0.0, 1.0] and not np.signbit(gy.data[0])
+    assert mismatch(gx.data, gy.data)
+
+
+def test_checker_accepts_the_selecting_relu_rule():
+    spec = _relu_spec(lambda g, ans, x: tg.where(~(ans <= 0), g, 0.0))
+    sample = spec.edge_samples(np.random.default_rng(0), np.float64)[0]
+    for check in ("value", "grad", "jvp"):
+        assert not compare(spec, sample, check), check
+
+
+def test_mismatch_sees_each_kind_of_difference():
+    assert mismatch([np.nan, np.inf, -0.0, 1.0], [np.nan, np.inf, -0.0, 1.0]) == ""
+    assert mismatch([np.nan], [0.0])
+    assert mismatch([np.inf], [-np.inf])
+    assert mismatch([np.inf], [1e308])
+    assert mismatch([-0.0], [0.0])
+    assert mismatch([-0.0], [0.0], zero_sign=False) == ""
+    assert mismatch([1.0], [1.0 + 1e-6])

@@ -208,6 +208,8 @@ power = defvjp(
     _pow_dx,
     _pow_dy,
 )
+
+
 def _mod_impl(x: Any, y: Any) -> Any:
     # PyTorch's remainder: fmod, moved into the divisor's sign; a zero result keeps fmod's
     # sign (NumPy's mod gives it the divisor's).
@@ -231,6 +233,8 @@ mod = defvjp(
     lambda g, ans, x, y: -g * floor_divide(x, y),
 )
 remainder = mod
+
+
 def _atan2_recip(y: Any, x: Any) -> Any:
     # PyTorch: 1 / (x*x + y*y), taken as 0 where that sum is 0 (at (0, 0), or underflowed),
     # so the gradient at the origin is a (signed) 0, not NaN.
