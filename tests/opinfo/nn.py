@@ -486,8 +486,6 @@ _EDGE_ALLOW: dict = {
     "huber_loss": {
         (0, "grad:zero_sign"): _ZS,
         (0, "jvp:zero_sign"): _ZS,
-        (0, "gradgrad"): "not aligned yet: at |x - y| == delta PyTorch's double backward "
-        "is 0, tapegrad's (the derivative of clip(d, -delta, delta), bounds included) is 1",
     },
     "smooth_l1_loss": {(0, "grad:zero_sign"): _ZS, (0, "jvp:zero_sign"): _ZS},
 }
