@@ -62,6 +62,7 @@ class OpSpec:
     edge_allow : the known, explained differences from PyTorch on the edge samples:
         ``{(sample_index, check): reason}`` with check one of "value", "grad", "jvp",
         "gradgrad", or ``check + ":zero_sign"`` to allow only the signs of zeros to differ.
+        A third key item, e.g. ``(k, "gradgrad", "float32")``, limits it to one dtype.
         Each listed case must really differ (the test fails once it agrees).
     """
 

@@ -88,11 +88,21 @@ _TORCH_FW_DIFFERS = (
     "PyTorch's forward-mode formula differs from its own reverse mode here; the jvp follows "
     "reverse mode (the sum of the reverse-mode partials times the tangents)"
 )
+_F32_GG = (
+    "PyTorch's float32 double backward overflows at |x| = 3e38 (x * x = inf, then inf * 0 "
+    "or inf / inf: NaN); tapegrad gives the limit, as both do in float64"
+)
 _UNARY_EDGE_ALLOW = {
     "gelu": {
         (0, "gradgrad"): "PyTorch's double backward of gelu overflows at |x| = 1e300 "
-        "(x * x * pdf(x) = inf * 0: NaN); tapegrad gives the limit 0"
+        "(x * x * pdf(x) = inf * 0: NaN); tapegrad gives the limit 0",
+        (0, "value", "float32"): "PyTorch's float32 gelu kernel gives NaN at inf and "
+        "overflows to inf at 3e38; tapegrad gives inf and 3e38 (float64 agrees)",
     },
+    "arcsinh": {(0, "gradgrad", "float32"): _F32_GG},
+    "arctanh": {(0, "gradgrad", "float32"): _F32_GG},
+    "silu": {(0, "gradgrad", "float32"): _F32_GG},
+    "erf": {(0, "gradgrad", "float32"): _F32_GG},
 }
 _BINARY_EDGE_ALLOW = {
     "divide": {
@@ -105,8 +115,9 @@ _BINARY_EDGE_ALLOW = {
         "fmod's finite value in the scalar tail; tapegrad is fmod everywhere"
     },
     "arctan2": {
+        (0, "gradgrad", "float32"): _F32_GG,
         (0, "jvp"): _TORCH_FW_DIFFERS + ": PyTorch's forward mode is NaN at (0, 0) and "
-        "inf where x*x + y*y underflows, where its reverse mode gives 0"
+        "inf where x*x + y*y underflows, where its reverse mode gives 0",
     },
 }
 
