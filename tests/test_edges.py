@@ -322,3 +322,25 @@ def test_mismatch_sees_each_kind_of_difference():
     assert mismatch([-0.0], [0.0])
     assert mismatch([-0.0], [0.0], zero_sign=False) == ""
     assert mismatch([1.0], [1.0 + 1e-6])
+
+
+def test_fuzzer_case_sqrt_tanh_relu_below_zero():
+    # sqrt'(0) = inf meets relu'(x < 0) = 0: PyTorch's relu selects, so the gradient is 0
+    # (a multiplying rule gives inf * 0 = NaN).
+    xs = np.array([-1.5, -0.0, 0.0, 0.7])
+    x = tg.tensor(xs, requires_grad=True)
+    tg.sum(tg.sqrt(tg.tanh(tg.relu(x)))).backward()
+    tx = torch.tensor(xs, requires_grad=True)
+    torch.sqrt(torch.tanh(torch.relu(tx))).sum().backward()
+    assert mismatch(x.grad.data, tx.grad.numpy()) == ""
+    assert x.grad.data[0] == 0.0 and not np.signbit(x.grad.data[0])
+
+
+def test_relu_and_maximum_pass_the_gradient_at_nan():
+    x = tg.tensor([np.nan, 1.0], requires_grad=True)
+    tg.sum(tg.relu(x)).backward()
+    assert x.grad.data.tolist() == [1.0, 1.0]
+    a = tg.tensor([np.nan, 1.0], requires_grad=True)
+    b = tg.tensor([0.0, np.nan], requires_grad=True)
+    tg.sum(tg.maximum(a, b)).backward()
+    assert a.grad.data.tolist() == [1.0, 1.0] and b.grad.data.tolist() == [1.0, 1.0]
