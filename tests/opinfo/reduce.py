@@ -602,10 +602,6 @@ _EDGE_ALLOW: dict = {
         (2, "grad"): _PROD,
     },
     "cumprod": {(0, "grad"): _PROD, (0, "jvp"): _PROD, (0, "gradgrad"): _PROD},
-    "cumsum": {
-        (0, "value"): "not aligned yet: NumPy's cumsum of -0.0 entries is -0.0, PyTorch's "
-        "(an accumulator starting at +0) is +0.0"
-    },
     "norm2": {(0, "gradgrad"): _NORM_GG},
     "norm0.5": {(0, "gradgrad"): _NORM_GG},
     "norm-1": {(0, "gradgrad"): _NORM_GG},

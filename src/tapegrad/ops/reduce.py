@@ -858,8 +858,12 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 # --------------------------------------------------------------------------- cumsum / cumprod
 def _cumsum_impl(x: Any, *, axis: int, reverse: bool) -> Any:
     if reverse:
-        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
-    return np.cumsum(x, axis=axis)
+        r = np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+    else:
+        r = np.cumsum(x, axis=axis)
+    if r.dtype.kind == "f":  # PyTorch's sum starts at +0: a leading -0.0 entry gives +0.0
+        np.add(r, 0.0, out=r)
+    return r
 
 
 _cumsum = defvjp(
@@ -961,6 +965,8 @@ def _scan_axis(name: str, x: Any, axis: Any) -> tuple[Any, int]:
 
 def cumsum(x: Any, axis: Any = None) -> Any:
     """Cumulative sum along ``axis``; None flattens first (as ``numpy.cumsum``).
+
+    The running sum starts at +0, as in PyTorch: no entry of the result is -0.0.
 
     Examples
     --------
