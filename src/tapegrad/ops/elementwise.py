@@ -423,7 +423,16 @@ _leaky = unary(
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
     """Elementwise ``x if x > 0 else negative_slope * x``.
 
-    The derivative at 0 is ``negative_slope`` (PyTorch's convention).
+    The derivative at 0 is ``negative_slope``, and so is the gradient factor at a NaN input
+    (PyTorch's conventions).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    >>> tg.leaky_relu(x, 0.1).sum().backward()
+    >>> x.grad
+    tensor([0.1, 0.1, 1. ])
     """
     return _leaky(x, negative_slope=float(negative_slope))
 

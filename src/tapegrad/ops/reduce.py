@@ -364,8 +364,9 @@ def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Largest element over ``axis`` (None: all axes), like ``numpy.max`` / ``torch.amax``.
 
     Ties share the gradient evenly: if k elements of a slice equal its maximum, each gets
-    1/k of the cotangent (PyTorch's convention for ``amax``).  Reducing over an axis of size
-    0 raises ValueError.
+    1/k of the cotangent (PyTorch's convention for ``amax``).  A slice holding a NaN has the
+    maximum NaN and, as with ``torch.amax``, a NaN gradient throughout (no element equals
+    NaN).  Reducing over an axis of size 0 raises ValueError.
 
     Examples
     --------
@@ -384,7 +385,8 @@ def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Smallest element over ``axis`` (None: all axes), like ``numpy.min`` / ``torch.amin``.
 
     Ties share the gradient evenly (1/k to each of the k minimal elements), as PyTorch's
-    ``amin``.  Reducing over an axis of size 0 raises ValueError.
+    ``amin``; a slice holding a NaN has minimum NaN and a NaN gradient throughout.  Reducing
+    over an axis of size 0 raises ValueError.
 
     Examples
     --------
