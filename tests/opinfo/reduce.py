@@ -577,7 +577,7 @@ _NORM_GG = (
     "tapegrad's first-order rule selects with where, so its derivative is 0 there"
 )
 _PROD = (
-    "not aligned yet: tapegrad's prod/cumprod rules divide (ans / x: NaN at an infinite "
+    "not aligned yet: tapegrad's cumprod rules divide (ans / x: NaN at an infinite "
     "entry, inf * 0 with a zero), PyTorch's use products of the other entries"
 )
 _STD32 = (
@@ -597,9 +597,9 @@ _EDGE_ALLOW: dict = {
         "mode exp(x - lse), which rounds to 1 for each tie; the jvp follows reverse mode"
     },
     "prod": {
-        (0, "grad"): _PROD,
-        (0, "gradgrad"): _PROD,
-        (2, "grad"): _PROD,
+        (0, "gradgrad"): "not aligned yet: a recorded (create_graph) prod rule peels zeros "
+        "and divides elsewhere (ans / x: NaN at an infinite entry); PyTorch's double backward "
+        "differentiates its exclusive products"
     },
     "cumprod": {(0, "grad"): _PROD, (0, "jvp"): _PROD, (0, "gradgrad"): _PROD},
     "norm2": {(0, "gradgrad"): _NORM_GG},

@@ -239,6 +239,13 @@ def _prod_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool
     g = _keep(g, shape, axis, keepdims)
     y = _keep(ans, shape, axis, keepdims)
     recording = isinstance(g, Tensor)
+    if not recording and x.size:
+        # PyTorch's prod_backward: g * (prod / x) when x has no zero at all, else the
+        # product of the others (exclusive products from both ends) in every slice, which
+        # is also finite beside an infinite entry.
+        if not (x == 0).any():
+            return g * (y / x)
+        return g * _others_product(x, axis)
     peeled = []
     while True:
         zero = _val(x) == 0
@@ -260,12 +267,28 @@ def _prod_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool
     return r
 
 
+def _others_product(x: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
+    """For each element, the product of the other elements of its slice over ``axis``
+    (C order over the reduced axes), without division."""
+    k = len(axis)
+    moved = np.moveaxis(x, axis, tuple(range(x.ndim - k, x.ndim)))
+    mshape = moved.shape
+    flat = moved.reshape(mshape[: x.ndim - k] + (-1,))
+    ones = np.ones(flat.shape[:-1] + (1,), flat.dtype)
+    left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, np.flip(flat[..., 1:], -1)], axis=-1), axis=-1)
+    others = (left * np.flip(right, -1)).reshape(mshape)
+    return np.moveaxis(others, tuple(range(x.ndim - k, x.ndim)), axis)
+
+
 _prod = defvjp(
     Primitive(
         "prod",
         lambda x, *, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
         save=(0, "ans"),
-        doc="Product over the canonical axis tuple ``axis``.",
+        doc="Product over the canonical axis tuple ``axis``. First-order gradient as "
+        "PyTorch's: ``g * (prod / x)`` when x has no zero, else the product of the other "
+        "entries of each slice (finite beside an infinite entry).",
     ),
     _prod_vjp,
 )
