@@ -344,3 +344,20 @@ def test_relu_and_maximum_pass_the_gradient_at_nan():
     b = tg.tensor([0.0, np.nan], requires_grad=True)
     tg.sum(tg.maximum(a, b)).backward()
     assert a.grad.data.tolist() == [1.0, 1.0] and b.grad.data.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_select_is_an_exact_where(dtype):
+    from tapegrad.ops.elementwise import _select
+
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal((4, 5)).astype(dtype)
+    g[0, :4] = [np.inf, -np.inf, np.nan, -0.0]
+    mask = rng.random((4, 5)) < 0.5
+    mask[0, :4] = [False, True, False, True]
+    for gg, mm in [(g, mask), (g.T, mask.T), (g[:, ::2], mask[:, ::2])]:
+        r = _select(mm, gg)
+        ref = np.where(mm, gg, dtype(0))
+        assert r.dtype == gg.dtype and r.shape == gg.shape
+        assert np.array_equal(np.signbit(r), np.signbit(ref))
+        assert np.array_equal(r, ref, equal_nan=True)

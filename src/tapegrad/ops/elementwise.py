@@ -136,9 +136,26 @@ def _zero(g: Any, ans: Any, *args: Any, **kw: Any) -> Any:
     return where(False, g, 0.0)
 
 
+_SAME_SIZE_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
 def _select(mask: Any, g: Any) -> Any:
     """``g`` where ``mask``, else +0 in g's dtype: PyTorch's selecting rules (``where(mask,
-    g, 0)``), which give 0 also where g is inf or NaN (``g * mask`` would give NaN there)."""
+    g, 0)``), which give 0 also where g is inf or NaN (``g * mask`` would give NaN there).
+
+    On raw float32/float64 arrays of one shape (a first-order backward) the select is a
+    bitwise and with an all-ones/all-zeros mask: exact, and as fast as ``g * mask``
+    (np.where is several times slower)."""
+    if (
+        g.__class__ is np.ndarray
+        and mask.__class__ is np.ndarray
+        and mask.shape == g.shape
+        and g.ndim  # 0-d: NumPy returns scalars
+    ):
+        it = _SAME_SIZE_INT.get(g.dtype)
+        if it is not None:
+            bits = np.subtract(0, mask, dtype=it)  # -1 (all bits set) where mask, else 0
+            return np.bitwise_and(g.view(it), bits, out=bits).view(g.dtype)
     return where(mask, g, 0.0)
 
 
