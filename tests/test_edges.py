@@ -356,8 +356,10 @@ def test_select_is_an_exact_where(dtype):
     mask = rng.random((4, 5)) < 0.5
     mask[0, :4] = [False, True, False, True]
     for gg, mm in [(g, mask), (g.T, mask.T), (g[:, ::2], mask[:, ::2])]:
-        r = _select(mm, gg)
-        ref = np.where(mm, gg, dtype(0))
-        assert r.dtype == gg.dtype and r.shape == gg.shape
-        assert np.array_equal(np.signbit(r), np.signbit(ref))
-        assert np.array_equal(r, ref, equal_nan=True)
+        for r, ref in [
+            (_select(mm, gg), np.where(mm, gg, dtype(0))),
+            (_select(mm, gg, invert=True), np.where(mm, dtype(0), gg)),
+        ]:
+            assert r.dtype == gg.dtype and r.shape == gg.shape
+            assert np.array_equal(np.signbit(r), np.signbit(ref))
+            assert np.array_equal(r, ref, equal_nan=True)
