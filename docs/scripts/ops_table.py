@@ -34,7 +34,8 @@ HEADER = """\
 Every op below is available at the top level (`tg.sin`, `tg.sum`, ...).  A **primitive** is
 one tape entry with its own derivative rules; a **composite** is written with primitives, so
 its derivatives follow from theirs.  Conventions at kinks (relu'(0) = 0, ties in `max`)
-follow PyTorch and are stated per op.  `tg.linalg` holds the matrix decompositions
+and at 0, -0.0, ±inf and NaN (rules select where PyTorch selects) follow PyTorch and are
+stated per op.  `tg.linalg` holds the matrix decompositions
 ([tapegrad.linalg](linalg.md)).
 
 ## Declaring primitives

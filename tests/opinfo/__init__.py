@@ -55,6 +55,15 @@ class OpSpec:
     grad / gradgrad : run first / second order finite-difference checks.
     atol, rtol : gradcheck tolerances (float64).
     dtypes : float dtypes the op must preserve.
+    edge_samples : ``edge_samples(rng, dtype) -> list[Sample]`` with 0, -0.0, +-inf, NaN and
+        huge values, or None.  No finite differences run on them (meaningless at inf/NaN);
+        ``tests/test_edges.py`` compares values, gradients (reverse, forward, second order)
+        and their non-finite pattern with PyTorch's.
+    edge_allow : the known, explained differences from PyTorch on the edge samples:
+        ``{(sample_index, check): reason}`` with check one of "value", "grad", "jvp",
+        "gradgrad", or ``check + ":zero_sign"`` to allow only the signs of zeros to differ.
+        A third key item, e.g. ``(k, "gradgrad", "float32")``, limits it to one dtype.
+        Each listed case must really differ (the test fails once it agrees).
     """
 
     name: str
@@ -69,6 +78,8 @@ class OpSpec:
     atol: float = 1e-5
     rtol: float = 1e-3
     dtypes: tuple = (np.float64, np.float32)
+    edge_samples: SampleFn | None = None
+    edge_allow: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return self.name
@@ -137,6 +148,37 @@ def binary_samples(
             Sample((dom_x(rng, a, dtype), dom_y(rng, b, dtype)), dict(kwargs))
             for a, b in BINARY_SHAPES
         ]
+
+    return make
+
+
+# --------------------------------------------------------------------------- edge values
+
+
+def edge_values(dtype: Any) -> np.ndarray:
+    """0, -0.0, +-inf, NaN, huge (1e300; 3e38 in float32), tiny and ordinary values."""
+    huge = 3e38 if np.dtype(dtype) == np.float32 else 1e300
+    tiny = 1e-38 if np.dtype(dtype) == np.float32 else 1e-300
+    vals = [0.0, -0.0, np.inf, -np.inf, np.nan, huge, -huge, tiny, 1.0, -1.0, 0.5, -2.0, 3.0]
+    return np.array(vals, dtype=dtype)
+
+
+def unary_edges(**kwargs: Any) -> SampleFn:
+    """One sample: every edge value once."""
+
+    def make(rng: np.random.Generator, dtype: Any) -> list:
+        return [Sample((edge_values(dtype),), dict(kwargs))]
+
+    return make
+
+
+def binary_edges(**kwargs: Any) -> SampleFn:
+    """One sample: every pair of edge values (x, y), flattened."""
+
+    def make(rng: np.random.Generator, dtype: Any) -> list:
+        v = edge_values(dtype)
+        x, y = np.meshgrid(v, v, indexing="ij")
+        return [Sample((x.ravel().copy(), y.ravel().copy()), dict(kwargs))]
 
     return make
 

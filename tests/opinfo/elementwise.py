@@ -9,12 +9,15 @@ import tapegrad as tg
 from . import (
     OpSpec,
     Sample,
+    binary_edges,
     binary_samples,
     distinct,
+    edge_values,
     gt1,
     nonzero,
     positive,
     real,
+    unary_edges,
     unary_samples,
     unit,
 )
@@ -81,6 +84,43 @@ _NN_TORCH = {
     "gelu": lambda torch, x: torch.nn.functional.gelu(x),
 }
 
+_TORCH_FW_DIFFERS = (
+    "PyTorch's forward-mode formula differs from its own reverse mode here; the jvp follows "
+    "reverse mode (the sum of the reverse-mode partials times the tangents)"
+)
+_F32_GG = (
+    "PyTorch's float32 double backward overflows at |x| = 3e38 (x * x = inf, then inf * 0 "
+    "or inf / inf: NaN); tapegrad gives the limit, as both do in float64"
+)
+_UNARY_EDGE_ALLOW = {
+    "gelu": {
+        (0, "gradgrad"): "PyTorch's double backward of gelu overflows at |x| = 1e300 "
+        "(x * x * pdf(x) = inf * 0: NaN); tapegrad gives the limit 0",
+        (0, "value", "float32"): "PyTorch's float32 gelu kernel gives NaN at inf and "
+        "overflows to inf at 3e38; tapegrad gives inf and 3e38 (float64 agrees)",
+    },
+    "arcsinh": {(0, "gradgrad", "float32"): _F32_GG},
+    "arctanh": {(0, "gradgrad", "float32"): _F32_GG},
+    "silu": {(0, "gradgrad", "float32"): _F32_GG},
+    "erf": {(0, "gradgrad", "float32"): _F32_GG},
+}
+_BINARY_EDGE_ALLOW = {
+    "divide": {
+        (0, "jvp"): _TORCH_FW_DIFFERS + ": at y = +-0 with an infinite x, PyTorch's "
+        "(t_x - t_y * (x/y)) / y is inf where the partials' sum is inf - inf = NaN"
+    },
+    "mod": {
+        (0, "value"): "PyTorch's own remainder depends on an element's position where x / y "
+        "overflows (1e300 % 1e-300): NaN in its vectorized loop (x - y * floor(x / y)), "
+        "fmod's finite value in the scalar tail; tapegrad is fmod everywhere"
+    },
+    "arctan2": {
+        (0, "gradgrad", "float32"): _F32_GG,
+        (0, "jvp"): _TORCH_FW_DIFFERS + ": PyTorch's forward mode is NaN at (0, 0) and "
+        "inf where x*x + y*y underflows, where its reverse mode gives 0",
+    },
+}
+
 SPECS: list[OpSpec] = []
 for _name, _dom, _tname, _ref in _UNARY:
     SPECS.append(
@@ -92,6 +132,9 @@ for _name, _dom, _tname, _ref in _UNARY:
             torch_fn=_NN_TORCH.get(_name) or (_t(_tname) if _tname else None),
             torch_skip="" if (_tname or _name in _NN_TORCH) else "no torch counterpart",
             numpy_ref=_ref,
+            # cbrt's oracle is a torch composite that differs from a cube root at 0 and inf
+            edge_samples=unary_edges() if _name != "cbrt" else None,
+            edge_allow=_UNARY_EDGE_ALLOW.get(_name, {}),
         )
     )
 
@@ -120,6 +163,8 @@ for _name, _dx, _dy, _tname, _ref in _BINARY:
             prims=(_name,),
             torch_fn=_t(_tname),
             numpy_ref=_ref,
+            edge_samples=binary_edges(),
+            edge_allow=_BINARY_EDGE_ALLOW.get(_name, {}),
         )
     )
 
@@ -127,6 +172,29 @@ for _name, _dx, _dy, _tname, _ref in _BINARY:
 def _tie_samples(rng, dtype):
     # Exact ties: the gradient is split evenly (first order only; no second derivative).
     return [Sample((np.array([1.0, -0.5, 2.0], dtype), np.array([1.0, 0.5, 2.0], dtype)))]
+
+
+_EXTREMUM_FW = (
+    _TORCH_FW_DIFFERS + ": where one argument is NaN PyTorch's forward mode passes only one "
+    "tangent, its reverse mode gives both arguments the full gradient"
+)
+
+
+def _where_edges(rng, dtype):
+    # Both branches carry edge values; the unselected one gets no gradient (not 0 * inf).
+    v = edge_values(dtype)
+    cond = np.arange(v.size) % 2 == 0
+    return [Sample((cond, v, v[::-1].copy())), Sample((cond, v, np.asarray(2.0, dtype)))]
+
+
+def _clip_edges(rng, dtype):
+    # Values at the bounds, beyond them, inf and NaN; the bounds themselves at 0 / -0.0.
+    v = np.concatenate([edge_values(dtype), np.array([-0.9, 1.05], dtype)])
+    return [
+        Sample((v,), {"a_min": -0.9, "a_max": 1.05}),
+        Sample((v,), {"a_min": -0.0, "a_max": 0.0}),
+        Sample((v,), {"a_min": 1.0, "a_max": 1.0}),
+    ]
 
 
 SPECS += [
@@ -137,6 +205,8 @@ SPECS += [
         prims=("maximum",),
         torch_fn=_t("maximum"),
         numpy_ref=np.maximum,
+        edge_samples=binary_edges(),
+        edge_allow={(0, "jvp"): _EXTREMUM_FW},
     ),
     OpSpec(
         "minimum",
@@ -145,6 +215,8 @@ SPECS += [
         prims=("minimum",),
         torch_fn=_t("minimum"),
         numpy_ref=np.minimum,
+        edge_samples=binary_edges(),
+        edge_allow={(0, "jvp"): _EXTREMUM_FW},
     ),
     OpSpec(
         "maximum_ties",
@@ -172,6 +244,7 @@ SPECS += [
         prims=("where",),
         torch_fn=lambda torch, c, x, y: torch.where(c, x, y),
         numpy_ref=np.where,
+        edge_samples=_where_edges,
     ),
     OpSpec(
         "leaky_relu",
@@ -179,6 +252,7 @@ SPECS += [
         unary_samples(_kink_free, negative_slope=0.2),
         prims=("leaky_relu",),
         torch_fn=lambda torch, x, negative_slope: torch.nn.functional.leaky_relu(x, negative_slope),
+        edge_samples=unary_edges(negative_slope=0.2),
     ),
     OpSpec(
         "elu",
@@ -186,6 +260,7 @@ SPECS += [
         unary_samples(_kink_free, alpha=1.3),
         prims=("elu",),
         torch_fn=lambda torch, x, alpha: torch.nn.functional.elu(x, alpha),
+        edge_samples=unary_edges(alpha=1.3),
     ),
     OpSpec(
         "gelu_tanh",
@@ -193,6 +268,7 @@ SPECS += [
         unary_samples(real, approximate="tanh"),
         prims=("gelu",),
         torch_fn=lambda torch, x, approximate: torch.nn.functional.gelu(x, approximate=approximate),
+        edge_samples=unary_edges(approximate="tanh"),
     ),
     OpSpec(
         "softplus_beta",
@@ -200,6 +276,7 @@ SPECS += [
         unary_samples(real, beta=2.0, threshold=3.0),
         prims=("softplus",),
         torch_fn=lambda torch, x, beta, threshold: torch.nn.functional.softplus(x, beta, threshold),
+        edge_samples=unary_edges(beta=2.0, threshold=3.0),
     ),
     OpSpec(
         "clip",
@@ -208,6 +285,7 @@ SPECS += [
         prims=("clip",),
         torch_fn=lambda torch, x, a_min, a_max: torch.clamp(x, a_min, a_max),
         numpy_ref=np.clip,
+        edge_samples=_clip_edges,
     ),
     OpSpec(
         "clip_min_only",
@@ -215,6 +293,10 @@ SPECS += [
         unary_samples(distinct, a_min=-0.9),
         prims=("clip",),
         torch_fn=lambda torch, x, a_min: torch.clamp(x, min=a_min),
+        edge_samples=lambda rng, dt: [
+            Sample((edge_values(dt),), {"a_min": -1.0}),
+            Sample((edge_values(dt),), {"a_min": 0.0}),
+        ],
     ),
     OpSpec(
         "astype",

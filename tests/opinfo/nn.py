@@ -394,3 +394,102 @@ SPECS: list[OpSpec] = [
         gradgrad=False,
     ),
 ]
+
+
+# --------------------------------------------------------------------------- edge samples
+def _edge_logits(dtype):
+    """Rows of logits with -inf (some, all), +inf, NaN, huge values and zeros."""
+    inf, nan = np.inf, np.nan
+    huge = 3e38 if np.dtype(dtype) == np.float32 else 1e300
+    rows = [
+        [0.0, -0.0, 1.0],
+        [-inf, 0.0, 1.0],
+        [-inf, -inf, 2.0],
+        [-inf, -inf, -inf],
+        [inf, 0.0, 1.0],
+        [nan, 0.0, 1.0],
+        [huge, 0.0, -huge],
+        [huge, huge, 0.0],
+    ]
+    return np.array(rows, dtype=dtype)
+
+
+def _edge_softmax(rng, dtype):
+    x = _edge_logits(dtype)
+    return [Sample((x,), {"axis": -1}), Sample((x.T.copy(),), {"axis": 0})]
+
+
+def _edge_ce(rng, dtype):
+    x = _edge_logits(dtype)
+    n = x.shape[0]
+    hit = np.full(n, 2, dtype=np.int64)  # the label on a finite (or the largest) logit
+    miss = np.zeros(n, dtype=np.int64)  # the label on -inf in rows 1-3
+    return [
+        Sample((x, hit), {"reduction": "none"}),
+        Sample((x, miss), {"reduction": "none"}),
+        Sample((x[:3], hit[:3]), {"reduction": "mean"}),
+        Sample((x, hit), {"reduction": "none", "label_smoothing": 0.1}),
+    ]
+
+
+def _edge_pair(**kwargs):
+    def make(rng, dtype):
+        from . import edge_values
+
+        v = edge_values(dtype)
+        x, y = np.meshgrid(v, v, indexing="ij")
+        return [Sample((x.ravel().copy(), y.ravel().copy()), {"reduction": "none", **kwargs})]
+
+    return make
+
+
+def _edge_unary(rng, dtype):
+    from . import edge_values
+
+    return [Sample((edge_values(dtype),))]
+
+
+_EDGE = {
+    "softmax": _edge_softmax,
+    "log_softmax": _edge_softmax,
+    "logsigmoid": _edge_unary,
+    "cross_entropy": _edge_ce,
+    "mse_loss": _edge_pair(),
+    "l1_loss": _edge_pair(),
+    "huber_loss": _edge_pair(delta=1.5),
+    "smooth_l1_loss": _edge_pair(beta=0.7),
+}
+_ZS = (
+    "only the signs of some zero results differ: tapegrad composes this from primitives "
+    "(sums of +0 and -0 terms) where PyTorch has one fused kernel"
+)
+_EDGE_ALLOW: dict = {
+    "softmax": {(0, "jvp:zero_sign"): _ZS, (1, "jvp:zero_sign"): _ZS},
+    "logsigmoid": {
+        (0, "value:zero_sign"): "logsigmoid(x) for large x is -0.0 here (-log1p(exp(-x))), "
+        "+0.0 in PyTorch's kernel"
+    },
+    "cross_entropy": {
+        (0, "value:zero_sign"): _ZS,
+        (0, "grad:zero_sign"): _ZS,
+        (0, "jvp:zero_sign"): _ZS,
+        (1, "value:zero_sign"): _ZS,
+        (1, "grad:zero_sign"): _ZS,
+        (1, "jvp:zero_sign"): _ZS,
+    },
+    "mse_loss": {
+        (0, "grad:zero_sign"): _ZS,
+        (0, "jvp"): "mse_loss is a composite here (x - y first): its tangent "
+        "2 (x - y)(t_x - t_y) is +-inf where PyTorch's fused 2 (x - y) t_x - 2 (x - y) t_y "
+        "is inf - inf = NaN (the reverse-mode partials agree)",
+    },
+    "huber_loss": {
+        (0, "grad:zero_sign"): _ZS,
+        (0, "jvp:zero_sign"): _ZS,
+    },
+    "smooth_l1_loss": {(0, "grad:zero_sign"): _ZS, (0, "jvp:zero_sign"): _ZS},
+}
+for _spec in SPECS:
+    if _spec.name in _EDGE:
+        _spec.edge_samples = _EDGE[_spec.name]
+        _spec.edge_allow = _EDGE_ALLOW.get(_spec.name, {})

@@ -525,6 +525,40 @@ def _sort_samples(**kwargs):
     return make
 
 
+# --------------------------------------------------------------------------- edge samples
+def _edge_rows(dtype):
+    """Slices with zeros of both signs, +-inf, NaN, huge values and ties."""
+    inf, nan = np.inf, np.nan
+    huge = 3e38 if np.dtype(dtype) == np.float32 else 1e300
+    rows = [
+        [0.0, -0.0, 1.0, 2.0],
+        [inf, 1.0, 2.0, 3.0],
+        [-inf, 1.0, 2.0, 3.0],
+        [nan, 1.0, 2.0, 3.0],
+        [nan, inf, -inf, 0.0],
+        [huge, huge, 1.0, 2.0],
+        [-huge, 0.5, -0.5, 2.0],
+        [-inf, -inf, -inf, -inf],
+        [inf, inf, 1.0, 2.0],
+        [inf, -inf, 0.0, 1.0],
+        [0.0, 0.0, 0.0, 0.0],
+        [-0.0, -0.0, -0.0, -0.0],
+        [1.5, 1.5, 1.5, 1.5],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+    return np.array(rows, dtype=dtype)
+
+
+def edge_reduce_samples(**kwargs):
+    def make(rng, dtype):
+        rows = _edge_rows(dtype)
+        out = [Sample((rows,), dict(axis=1, keepdims=False, **kwargs))]
+        out += [Sample((rows[i],), dict(axis=None, keepdims=False, **kwargs)) for i in (3, 4, 7)]
+        return out
+
+    return make
+
+
 def _torch_sort(what):
     def f(torch, x, axis, descending=False):
         if axis is None:
@@ -708,3 +742,77 @@ SPECS += [
         for what in ("values", "indices")
     ),
 ]
+
+
+def edge_norm_samples(ord):
+    def make(rng, dtype):
+        rows = _edge_rows(dtype)
+        return [Sample((rows,), {"ord": ord, "axis": 1}), Sample((rows[3],), {"ord": ord})]
+
+    return make
+
+
+def edge_scan_samples(rng, dtype):
+    return [Sample((_edge_rows(dtype),), dict(axis=1))]
+
+
+_EDGE = {
+    "sum": edge_reduce_samples(),
+    "mean": edge_reduce_samples(),
+    "prod": edge_reduce_samples(),
+    "max": edge_reduce_samples(),
+    "min": edge_reduce_samples(),
+    "var": edge_reduce_samples(),
+    "var_ddof1": edge_reduce_samples(ddof=1),
+    "std": edge_reduce_samples(),
+    "std_ddof1": edge_reduce_samples(ddof=1),
+    "logsumexp": edge_reduce_samples(),
+    "cumsum": edge_scan_samples,
+    "cumprod": edge_scan_samples,
+    "norm2": edge_norm_samples(2),
+    "norm1": edge_norm_samples(1),
+    "norm3": edge_norm_samples(3),
+    "norm1.5": edge_norm_samples(1.5),
+    "norm0.5": edge_norm_samples(0.5),
+    "norm-1": edge_norm_samples(-1),
+    "norm_inf": edge_norm_samples(np.inf),
+    "norm-inf": edge_norm_samples(-np.inf),
+}
+_NORM_GG = (
+    "PyTorch's double backward of the norm is NaN at zeros (0 * inf in its formula); "
+    "tapegrad's first-order rule selects with where, so its derivative is 0 there"
+)
+_PROD = (
+    "not aligned yet: tapegrad's cumprod rules divide (ans / x: NaN at an infinite "
+    "entry, inf * 0 with a zero), PyTorch's use products of the other entries"
+)
+_STD32 = (
+    "not aligned yet: float32 std over values near 3e38 overflows here (NumPy squares in "
+    "float32), PyTorch accumulates in double and gives a finite std (and gradient)"
+)
+_EDGE_ALLOW: dict = {
+    "std": {(0, c, "float32"): _STD32 for c in ("value", "grad", "jvp")},
+    "std_ddof1": {(0, c, "float32"): _STD32 for c in ("value", "grad", "jvp")},
+    "min": {
+        (0, "value"): "min of [0.0, -0.0, ...]: which of two equal zeros is returned is "
+        "unspecified (NumPy returns -0.0, PyTorch 0.0)"
+    },
+    "logsumexp": {
+        (0, "jvp"): "PyTorch's forward mode differs from its own reverse mode at tied "
+        "huge maxima (1e300, 1e300): its tangent uses the normalized softmax, its reverse "
+        "mode exp(x - lse), which rounds to 1 for each tie; the jvp follows reverse mode"
+    },
+    "prod": {
+        (0, "gradgrad"): "not aligned yet: a recorded (create_graph) prod rule peels zeros "
+        "and divides elsewhere (ans / x: NaN at an infinite entry); PyTorch's double backward "
+        "differentiates its exclusive products"
+    },
+    "cumprod": {(0, "grad"): _PROD, (0, "jvp"): _PROD, (0, "gradgrad"): _PROD},
+    "norm2": {(0, "gradgrad"): _NORM_GG},
+    "norm0.5": {(0, "gradgrad"): _NORM_GG},
+    "norm-1": {(0, "gradgrad"): _NORM_GG},
+}
+for _spec in SPECS:
+    if _spec.name in _EDGE:
+        _spec.edge_samples = _EDGE[_spec.name]
+        _spec.edge_allow = _EDGE_ALLOW.get(_spec.name, {})

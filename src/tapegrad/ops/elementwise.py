@@ -132,7 +132,33 @@ def unary(
 
 
 def _zero(g: Any, ans: Any, *args: Any, **kw: Any) -> Any:
-    return g * 0
+    # +0 everywhere, in g's dtype (PyTorch's zeros_like): not g * 0, which is -0.0 for a
+    # negative cotangent and NaN for an infinite one.
+    return where(False, g, 0.0)
+
+
+_SAME_SIZE_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def _select(mask: Any, g: Any, invert: bool = False) -> Any:
+    """``g`` where ``mask``, else +0 in g's dtype: PyTorch's selecting rules (``where(mask,
+    g, 0)``), which give 0 also where g is inf or NaN (``g * mask`` would give NaN there).
+
+    On raw float32/float64 arrays of one shape (a first-order backward) the select is a
+    bitwise and with an all-ones/all-zeros mask: exact, and as fast as ``g * mask``
+    (np.where is several times slower).  ``invert``: g where ``mask`` is false."""
+    if (
+        g.__class__ is np.ndarray
+        and mask.__class__ is np.ndarray
+        and mask.shape == g.shape
+        and g.ndim  # 0-d: NumPy returns scalars
+    ):
+        it = _SAME_SIZE_INT.get(g.dtype)
+        if it is not None:
+            # -1 (all bits set) where g is kept, else 0
+            bits = np.subtract(mask, 1, dtype=it) if invert else np.subtract(0, mask, dtype=it)
+            return np.bitwise_and(g.view(it), bits, out=bits).view(g.dtype)
+    return where(mask, 0.0, g) if invert else where(mask, g, 0.0)
 
 
 def _nondiff(name: str, impl: Callable[..., Any], doc: str) -> Primitive:
@@ -179,14 +205,15 @@ floor_divide = _nondiff(
 
 
 def _pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    # PyTorch: the x-derivative is taken as 0 where the exponent is 0 (even at x = 0).
-    return where(y == 0, 0.0, g * y * x ** (y - 1))
+    # PyTorch's pow_backward_self: 0 where the exponent is 0 (even at x = 0), else
+    # g * (y * x ** (y - 1)), multiplied in that order (it fixes where inf * 0 happens).
+    return where(y == 0, 0.0, g * (y * x ** (y - 1)))
 
 
 def _pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    # PyTorch: 0 where x == 0 and y >= 0 (the limit of x**y * log x); nan for x < 0.
-    safe = where(x == 0, 1.0, x)
-    return where((x == 0) & (y >= 0), 0.0, g * ans * log(safe))
+    # PyTorch's pow_backward_exponent: g * (0 where x == 0 and y >= 0, the limit of
+    # x**y * log x; else x**y * log x: -inf at x == 0 with y < 0, NaN for x < 0).
+    return g * where((x == 0) & (y >= 0), 0.0, ans * log(x))
 
 
 power = defvjp(
@@ -196,45 +223,70 @@ power = defvjp(
         elementwise=True,
         save=(0, 1, "ans"),
         doc="Elementwise ``x ** y``; both arguments differentiable. "
-        "d/dx is 0 where y == 0; d/dy is 0 where x == 0 and y >= 0 "
-        "(PyTorch's conventions).",
+        "PyTorch's conventions: d/dx is 0 where y == 0 (also at x == 0), else "
+        "``g * (y * x ** (y - 1))``; d/dy is ``g * 0`` where x == 0 and y >= 0, else "
+        "``g * (x ** y * log(x))`` (-inf at x == 0 with y < 0, NaN for x < 0).",
     ),
     _pow_dx,
     _pow_dy,
 )
+
+
+def _mod_impl(x: Any, y: Any) -> Any:
+    # PyTorch's remainder: fmod, moved into the divisor's sign; a zero result keeps fmod's
+    # sign (NumPy's mod gives it the divisor's).
+    m = np.fmod(x, y)
+    if m.dtype.kind != "f":
+        return np.mod(x, y)
+    return np.where((m != 0) & ((y < 0) != (m < 0)), m + y, m)
+
+
 mod = defvjp(
     Primitive(
         "mod",
-        np.mod,
+        _mod_impl,
         elementwise=True,
         save=(0, 1),
         doc="Elementwise remainder with the sign of the divisor (``x % y``). "
         "Differentiable almost everywhere as in PyTorch's remainder: "
-        "d/dx = 1, d/dy = -floor(x / y).",
+        "d/dx = 1, d/dy = -(x // y) (floor division: NaN for an infinite x).",
     ),
     lambda g, ans, x, y: g,
-    lambda g, ans, x, y: -g * floor(x / y),
+    lambda g, ans, x, y: -g * floor_divide(x, y),
 )
 remainder = mod
+
+
+def _atan2_recip(y: Any, x: Any) -> Any:
+    # PyTorch: 1 / (x*x + y*y), taken as 0 where that sum is 0 (at (0, 0), or underflowed),
+    # so the gradient at the origin is a (signed) 0, not NaN.
+    d = x * x + y * y
+    with np.errstate(divide="ignore"):
+        return where(d == 0, 0.0, 1.0 / d)
+
+
 arctan2 = defvjp(
     Primitive(
         "arctan2",
         np.arctan2,
         elementwise=True,
         save=(0, 1),
-        doc="Elementwise ``arctan2(y, x)``, the angle of the point (x, y).",
+        doc="Elementwise ``arctan2(y, x)``, the angle of the point (x, y). Gradients "
+        "``g * x * r`` and ``g * -y * r`` with ``r = 1 / (x*x + y*y)``, and r taken as 0 "
+        "where x*x + y*y is 0: 0 at the origin (PyTorch's convention).",
     ),
-    lambda g, ans, y, x: g * x / (x * x + y * y),
-    lambda g, ans, y, x: -g * y / (x * x + y * y),
+    lambda g, ans, y, x: g * x * _atan2_recip(y, x),
+    lambda g, ans, y, x: g * -y * _atan2_recip(y, x),
 )
 
 
 def _max_vjp(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    return where(x == y, g * 0.5, where(x > y, g, 0.0))
+    # PyTorch: g / 2 at ties, 0 where x < y, g elsewhere: also where either is NaN.
+    return where(x == y, g * 0.5, _select(x < y, g, invert=True))
 
 
 def _min_vjp(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    return where(x == y, g * 0.5, where(x < y, g, 0.0))
+    return where(x == y, g * 0.5, _select(x > y, g, invert=True))
 
 
 maximum = defvjp(
@@ -243,8 +295,9 @@ maximum = defvjp(
         np.maximum,
         elementwise=True,
         save=(0, 1),
-        doc="Elementwise maximum. At ties the gradient is split evenly "
-        "(half to each argument), as in PyTorch.",
+        doc="Elementwise maximum; NaN if either is NaN. At ties the gradient is split "
+        "evenly (half to each argument); where either is NaN both get the full gradient "
+        "(PyTorch's conventions).",
     ),
     _max_vjp,
     lambda g, ans, x, y: _max_vjp(g, ans, y, x),
@@ -255,7 +308,8 @@ minimum = defvjp(
         np.minimum,
         elementwise=True,
         save=(0, 1),
-        doc="Elementwise minimum. At ties the gradient is split evenly.",
+        doc="Elementwise minimum; NaN if either is NaN. At ties the gradient is split "
+        "evenly; where either is NaN both get the full gradient (PyTorch's conventions).",
     ),
     _min_vjp,
     lambda g, ans, x, y: _min_vjp(g, ans, y, x),
@@ -269,7 +323,7 @@ where = defvjp(
         doc="``where(cond, x, y)``: x where cond is true, else y. cond is not differentiable.",
     ),
     None,
-    lambda g, ans, c, x, y: where(c, g, 0.0),
+    lambda g, ans, c, x, y: _select(c, g),
     lambda g, ans, c, x, y: where(c, 0.0, g),
 )
 
@@ -282,11 +336,27 @@ abs = unary(
     "abs",
     np.abs,
     lambda ans, x: sign(x),
-    doc="Elementwise ``|x|``. abs'(0) = 0 (PyTorch's convention).",
+    doc="Elementwise ``|x|``. The gradient is ``g * sign(x)``: abs'(0) = 0 and "
+    "abs'(NaN) = 0 (PyTorch's conventions).",
 )
 absolute = abs
+
+
+def _sign_impl(x: Any) -> Any:
+    r = np.sign(x)
+    if r.dtype.kind == "f":  # PyTorch: sign(NaN) = 0 and sign(-0.0) = +0
+        r = np.where(r == r, r, 0) + 0
+    return r
+
+
 sign = defvjp(
-    Primitive("sign", np.sign, elementwise=True, doc="Elementwise sign; its derivative is 0."),
+    Primitive(
+        "sign",
+        _sign_impl,
+        elementwise=True,
+        doc="Elementwise sign: -1, 0 or 1; sign(NaN) = 0 and sign(-0.0) = 0 (PyTorch's). "
+        "Its derivative is 0 (+0, also for an infinite cotangent).",
+    ),
     _zero,
 )
 exp = unary("exp", np.exp, lambda ans, x: ans, save=("ans",))
@@ -349,12 +419,17 @@ sigmoid = unary(
     save=("ans",),
     doc="Elementwise logistic function ``1 / (1 + exp(-x))``, stable for any x.",
 )
-relu = unary(
-    "relu",
-    lambda x: np.maximum(x, 0),
-    lambda ans, x: ans > 0,
-    save=("ans",),
-    doc="Elementwise ``max(x, 0)``. relu'(0) = 0 (PyTorch's convention).",
+relu = defvjp(
+    Primitive(
+        "relu",
+        lambda x: np.maximum(0, x),  # this order keeps -0.0 and NaN, as PyTorch's relu
+        elementwise=True,
+        save=("ans",),
+        doc="Elementwise ``max(x, 0)``; relu(-0.0) = -0.0, relu(NaN) = NaN. The gradient "
+        "selects (PyTorch's threshold_backward): 0 where the output is <= 0, so relu'(0) = 0 "
+        "and an inf cotangent there gives 0, not NaN; ``g`` elsewhere, NaN inputs included.",
+    ),
+    lambda g, ans, x: _select(ans <= 0, g, invert=True),
 )
 
 
@@ -370,22 +445,43 @@ _leaky = unary(
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
     """Elementwise ``x if x > 0 else negative_slope * x``.
 
-    The derivative at 0 is ``negative_slope`` (PyTorch's convention).
+    The derivative at 0 is ``negative_slope``, and so is the gradient factor at a NaN input
+    (PyTorch's conventions).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    >>> tg.leaky_relu(x, 0.1).sum().backward()
+    >>> x.grad
+    tensor([0.1, 0.1, 1. ])
     """
     return _leaky(x, negative_slope=float(negative_slope))
 
 
 def _elu_impl(x: Any, *, alpha: float) -> Any:
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+    # np.minimum(0, x) keeps -0.0 (elu(-0.0) = -0.0) and NaN, as PyTorch's elu
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(0, x)))
 
 
-_elu = unary(
-    "elu", _elu_impl, lambda ans, x, alpha: where(x > 0, 1.0, ans + alpha), save=(0, "ans")
-)
+def _elu_vjp(g: Any, ans: Any, x: Any, *, alpha: float) -> Any:
+    # PyTorch's elu_backward: g * alpha * exp(x) where x <= 0, else g (NaN inputs included).
+    # Written so that its own derivative is PyTorch's double backward too: alpha * exp(x)
+    # for x < 0 only (0 at x == 0), and exp sees no x > 0 or NaN (no inf * 0 in the
+    # unselected branch).
+    neg = x < 0
+    return where(neg, g * alpha * exp(where(neg, x, 0.0)), where(x == 0, g * alpha, g))
+
+
+_elu = defvjp(Primitive("elu", _elu_impl, elementwise=True, save=(0,)), _elu_vjp)
 
 
 def elu(x: Any, alpha: float = 1.0) -> Any:
-    """Elementwise ``x if x > 0 else alpha * (exp(x) - 1)``; derivative at 0 is ``alpha``."""
+    """Elementwise ``x if x > 0 else alpha * (exp(x) - 1)``.
+
+    The derivative at 0 is ``alpha``; at a NaN input the gradient passes unchanged
+    (PyTorch's conventions).
+    """
     return _elu(x, alpha=float(alpha))
 
 
@@ -447,7 +543,13 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Any:
 
 
 def _clip_impl(x: Any, *, a_min: Any, a_max: Any) -> Any:
-    return np.clip(x, a_min, a_max)
+    # min(a_max, max(a_min, x)): NumPy returns the second argument at ties, so x is kept
+    # at a bound (clip(-0.0, 0.0) = -0.0) and NaN propagates, as PyTorch's clamp.
+    if a_min is not None:
+        x = np.maximum(a_min, x)
+    if a_max is not None:
+        x = np.minimum(a_max, x)
+    return x
 
 
 def _clip_deriv(ans: Any, x: Any, a_min: Any, a_max: Any) -> Any:
@@ -459,14 +561,26 @@ def _clip_deriv(ans: Any, x: Any, a_min: Any, a_max: Any) -> Any:
     return inside
 
 
-_clip = unary("clip", _clip_impl, _clip_deriv)
+_clip = defvjp(
+    Primitive("clip", _clip_impl, elementwise=True, save=(0,)),
+    lambda g, ans, x, a_min, a_max: _select(_clip_deriv(ans, x, a_min, a_max), g),
+)
 
 
 def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
     """Limit values to ``[a_min, a_max]`` (either may be None).
 
     The gradient passes where ``a_min <= x <= a_max`` (bounds included, as PyTorch's clamp)
-    and is 0 outside.
+    and is +0 outside, also at NaN inputs and for an infinite cotangent (it selects). The
+    value at NaN is NaN. Tensor bounds are constants here (PyTorch differentiates them).
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([-2.0, 0.5, 1.0, float("nan")], requires_grad=True)
+    >>> tg.clip(x, -1.0, 1.0).sum().backward()
+    >>> x.grad
+    tensor([0., 1., 1., 0.])
     """
     if a_min is None and a_max is None:
         raise InvalidArgumentError("clip needs at least one of a_min or a_max")

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import AxisError, InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from ..tensor import Tensor
 from .elementwise import abs as _abs
-from .elementwise import clip, exp, sigmoid
+from .elementwise import exp, sigmoid, stop_gradient, where
 from .reduce import mean as _mean
 from .reduce import sum as _sum
 from .registry import Primitive, defjvp, defvjp
@@ -898,6 +898,14 @@ def _huber_impl(d: Any, *, delta: float) -> Any:
     return np.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
 
 
+def _huber_slope(d: Any, delta: float) -> Any:
+    # clip(d, -delta, delta) whose own derivative is 1 only for |d| < delta (PyTorch's
+    # huber double backward); at |d| == delta the value is the constant +-delta (= d), at
+    # NaN a constant NaN.
+    outer = where(d < 0, -delta, where(d > 0, delta, stop_gradient(d)))
+    return where(_abs(d) < delta, d, outer)
+
+
 _huber = defvjp(
     Primitive(
         "huber_loss",
@@ -905,11 +913,12 @@ _huber = defvjp(
         save=(0,),
         doc="Elementwise Huber function of the difference ``d``: ``0.5 d^2`` for "
         "``|d| < delta``, else ``delta (|d| - delta/2)``; derivative "
-        "``clip(d, -delta, delta)``.",
+        "``clip(d, -delta, delta)`` (NaN at NaN). PyTorch's second derivative: 1 for "
+        "``|d| < delta``, 0 elsewhere, also at ``|d| == delta``.",
     ),
-    lambda g, ans, d, *, delta: g * clip(d, -delta, delta),
+    lambda g, ans, d, *, delta: g * _huber_slope(d, delta),
 )
-defjvp(_huber, lambda t, ans, d, *, delta: t * clip(d, -delta, delta))
+defjvp(_huber, lambda t, ans, d, *, delta: t * _huber_slope(d, delta))
 
 
 def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Any:

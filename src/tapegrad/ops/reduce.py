@@ -250,6 +250,13 @@ def _prod_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool
     g = _keep(g, shape, axis, keepdims)
     y = _keep(ans, shape, axis, keepdims)
     recording = isinstance(g, Tensor)
+    if not recording and x.size:
+        # PyTorch's prod_backward: g * (prod / x) when x has no zero at all, else the
+        # product of the others (exclusive products from both ends) in every slice, which
+        # is also finite beside an infinite entry.
+        if not (x == 0).any():
+            return g * (y / x)
+        return g * _others_product(x, axis)
     peeled = []
     while True:
         zero = _val(x) == 0
@@ -271,12 +278,28 @@ def _prod_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool
     return r
 
 
+def _others_product(x: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
+    """For each element, the product of the other elements of its slice over ``axis``
+    (C order over the reduced axes), without division."""
+    k = len(axis)
+    moved = np.moveaxis(x, axis, tuple(range(x.ndim - k, x.ndim)))
+    mshape = moved.shape
+    flat = moved.reshape(mshape[: x.ndim - k] + (-1,))
+    ones = np.ones(flat.shape[:-1] + (1,), flat.dtype)
+    left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, np.flip(flat[..., 1:], -1)], axis=-1), axis=-1)
+    others = (left * np.flip(right, -1)).reshape(mshape)
+    return np.moveaxis(others, tuple(range(x.ndim - k, x.ndim)), axis)
+
+
 _prod = defvjp(
     Primitive(
         "prod",
         lambda x, *, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
         save=(0, "ans"),
-        doc="Product over the canonical axis tuple ``axis``.",
+        doc="Product over the canonical axis tuple ``axis``. First-order gradient as "
+        "PyTorch's: ``g * (prod / x)`` when x has no zero, else the product of the other "
+        "entries of each slice (finite beside an infinite entry).",
     ),
     _prod_vjp,
 )
@@ -375,8 +398,9 @@ def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Largest element over ``axis`` (None: all axes), like ``numpy.max`` / ``torch.amax``.
 
     Ties share the gradient evenly: if k elements of a slice equal its maximum, each gets
-    1/k of the cotangent (PyTorch's convention for ``amax``).  Reducing over an axis of size
-    0 raises ValueError.
+    1/k of the cotangent (PyTorch's convention for ``amax``).  A slice holding a NaN has the
+    maximum NaN and, as with ``torch.amax``, a NaN gradient throughout (no element equals
+    NaN).  Reducing over an axis of size 0 raises ValueError.
 
     Examples
     --------
@@ -395,7 +419,8 @@ def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Smallest element over ``axis`` (None: all axes), like ``numpy.min`` / ``torch.amin``.
 
     Ties share the gradient evenly (1/k to each of the k minimal elements), as PyTorch's
-    ``amin``.  Reducing over an axis of size 0 raises ValueError.
+    ``amin``; a slice holding a NaN has minimum NaN and a NaN gradient throughout.  Reducing
+    over an axis of size 0 raises ValueError.
 
     Examples
     --------
@@ -667,9 +692,8 @@ def _vector_norm_vjp(
         return g * _ew.sign(x)
     xv = _val(x)
     if ord in (math.inf, -math.inf):
-        av = np.reshape(_val(ans), _kshape(shape, axis))
-        hit = (np.abs(xv) == av).astype(xv.dtype)
-        return g * (np.sign(xv) * hit / hit.sum(axis=axis, keepdims=True))
+        w = _norm_inf_weights(ans, xv, axis)
+        return _ew.sign(x) * ((g / w.sum(axis=axis, keepdims=True)) * w)
     n = _keep(ans, shape, axis, keepdims)
     if ord < 1.0:
         x0 = xv == 0
@@ -680,13 +704,31 @@ def _vector_norm_vjp(
             coef = _ew.sign(x) * _ew.abs(x) ** (ord - 1.0)
         return g * coef * n ** (1.0 - ord)
     n0 = _val(n) == 0
+    if ord == 2.0:  # PyTorch: g * (x / n), with x / n taken as 0 where n == 0
+        if np.any(n0):
+            return g * _ew.where(n0, 0.0, x / _ew.where(n0, 1.0, n))
+        return g * (x / n)
     if np.any(n0):
         scale = _ew.where(n0, 0.0, g / _ew.where(n0, 1.0, n) ** (ord - 1.0))
     else:
-        scale = g / n if ord == 2.0 else g / n ** (ord - 1.0)
-    if ord == 2.0:
-        return scale * x
-    return scale * (_ew.sign(x) * _ew.abs(x) ** (ord - 1.0))
+        scale = g / n ** (ord - 1.0)
+    return _norm_coef(x, ord) * scale
+
+
+def _norm_coef(x: Any, ord: float) -> Any:
+    """d|x|^p / dx / p as PyTorch writes it: ``x * |x|**(p-2)`` for p >= 2 (the sign of a
+    -0.0 survives), ``sign(x) * |x|**(p-1)`` for 1 < p < 2."""
+    if ord >= 2.0:
+        return x * _ew.abs(x) ** (ord - 2.0)
+    return _ew.sign(x) * _ew.abs(x) ** (ord - 1.0)
+
+
+def _norm_inf_weights(ans: Any, xv: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
+    """The elements that attain the (-)inf-norm of their slice, NaNs included (PyTorch:
+    a NaN is the maximum of its slice), as 0/1 in x's dtype."""
+    a = np.abs(xv)
+    hit = (a == np.reshape(_val(ans), _kshape(xv.shape, axis))) | np.isnan(a)
+    return hit.astype(xv.dtype)
 
 
 _vector_norm = defvjp(
@@ -694,7 +736,10 @@ _vector_norm = defvjp(
         "vector_norm",
         _vector_norm_impl,
         save=(0, "ans"),
-        doc="Vector p-norm over the canonical axis tuple ``axis`` (p = ``ord``).",
+        doc="Vector p-norm over the canonical axis tuple ``axis`` (p = ``ord``). "
+        "PyTorch's conventions: gradient 0 at the zero vector (and at zero entries for "
+        "p < 1); for p = +-inf the elements attaining the norm share the gradient evenly, "
+        "and a NaN attains it (its gradient is g * sign(NaN) = 0).",
     ),
     _vector_norm_vjp,
 )
@@ -709,7 +754,8 @@ def _vector_norm_jvp(
         return _sum(t * _ew.sign(x), axis=ax, keepdims=keepdims)
     xv = _val(x)
     if ord in (math.inf, -math.inf):
-        w = np.sign(xv) * _extremum_weights(ans, np.abs(xv), axis)
+        hit = _norm_inf_weights(ans, xv, axis)
+        w = _ew.sign(xv) * (hit / hit.sum(axis=axis, keepdims=True))
         return _sum(t * w, axis=ax, keepdims=keepdims)
     if ord < 1.0:
         x0 = xv == 0
@@ -719,7 +765,7 @@ def _vector_norm_jvp(
         else:
             coef = _ew.sign(x) * _ew.abs(x) ** (ord - 1.0)
         return _sum(t * coef, axis=ax, keepdims=keepdims) * ans ** (1.0 - ord)
-    coef = x if ord == 2.0 else _ew.sign(x) * _ew.abs(x) ** (ord - 1.0)
+    coef = x if ord == 2.0 else _norm_coef(x, ord)
     s = _sum(t * coef, axis=ax, keepdims=keepdims)
     n0 = _val(ans) == 0
     if np.any(n0):  # the zero vector: derivative 0 (PyTorch)
@@ -856,8 +902,12 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 # --------------------------------------------------------------------------- cumsum / cumprod
 def _cumsum_impl(x: Any, *, axis: int, reverse: bool) -> Any:
     if reverse:
-        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
-    return np.cumsum(x, axis=axis)
+        r = np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+    else:
+        r = np.cumsum(x, axis=axis)
+    if r.dtype.kind == "f":  # PyTorch's sum starts at +0: a leading -0.0 entry gives +0.0
+        np.add(r, 0.0, out=r)
+    return r
 
 
 _cumsum = defvjp(
@@ -961,6 +1011,8 @@ def _scan_axis(name: str, x: Any, axis: Any) -> tuple[Any, int]:
 
 def cumsum(x: Any, axis: Any = None) -> Any:
     """Cumulative sum along ``axis``; None flattens first (as ``numpy.cumsum``).
+
+    The running sum starts at +0, as in PyTorch: no entry of the result is -0.0.
 
     Examples
     --------
