@@ -187,7 +187,7 @@ def checkpoint_sequential(
     >>> _ = tg.random.seed(0)
     >>> net = tg.nn.Sequential(*[tg.nn.Sequential(tg.nn.Linear(8, 8), tg.nn.Tanh())
     ...                          for _ in range(16)])
-    >>> x = tg.randn(4, 8)
+    >>> x = tg.randn(4, 8).float()   # float32, as the layers
     >>> loss = tg.checkpoint_sequential(net, None, x).sum()   # 4 segments of 4 layers
     >>> loss.backward()
     >>> net[0][0].weight.grad.shape
