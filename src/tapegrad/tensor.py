@@ -1674,21 +1674,6 @@ class Tensor:
             max = None if a_max is _NO else a_max
         if min is None and max is None:
             raise ArgumentError("clip/clamp needs min or max (at least one of them not None)")
-        if (isinstance(min, Tensor) and min.requires_grad) or (
-            isinstance(max, Tensor) and max.requires_grad
-        ):
-            # Bounds that require grad get theirs where they are the result (as PyTorch's
-            # clamp with tensor bounds); tg.clip treats its bounds as constants.
-            res = self
-            if min is not None:
-                lo = min.data if isinstance(min, Tensor) else min
-                res = _ops.where(np.less(self.data, lo), min, res)
-            if max is not None:
-                hi = max.data if isinstance(max, Tensor) else max
-                res = _ops.where(np.greater(res.data, hi), max, res)
-            if res.dtype != self.data.dtype and self.data.dtype.kind in "fc":
-                res = _ops.astype(res, self.data.dtype)
-            return _write_out("clip", out, res)
         return _write_out("clip", out, _ops.clip(self, min, max))
 
     clamp = clip

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from ..tensor import Tensor
 from .registry import Primitive, defvjp
 
 _erf_scalar = np.frompyfunc(math.erf, 1, 1)
@@ -572,7 +573,8 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
 
     The gradient passes where ``a_min <= x <= a_max`` (bounds included, as PyTorch's clamp)
     and is +0 outside, also at NaN inputs and for an infinite cotangent (it selects). The
-    value at NaN is NaN. Tensor bounds are constants here (PyTorch differentiates them).
+    value at NaN is NaN. Tensor bounds that require grad get the gradient where they are the
+    result, as PyTorch's clamp with tensor bounds.
 
     Examples
     --------
@@ -584,6 +586,22 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
     """
     if a_min is None and a_max is None:
         raise InvalidArgumentError("clip needs at least one of a_min or a_max")
+    if (isinstance(a_min, Tensor) and a_min.requires_grad) or (
+        isinstance(a_max, Tensor) and a_max.requires_grad
+    ):
+        # Bounds that require grad get theirs where they are the result (PyTorch's clamp
+        # with tensor bounds).
+        res = x
+        xd = x.data if isinstance(x, Tensor) else np.asarray(x)
+        if a_min is not None:
+            lo = a_min.data if isinstance(a_min, Tensor) else a_min
+            res = where(np.less(xd, lo), a_min, res)
+        if a_max is not None:
+            hi = a_max.data if isinstance(a_max, Tensor) else a_max
+            res = where(np.greater(res.data, hi), a_max, res)
+        if res.dtype != xd.dtype and xd.dtype.kind in "fc":
+            res = astype(res, xd.dtype)
+        return res
     if hasattr(a_min, "data") and not isinstance(a_min, np.ndarray):
         a_min = a_min.data
     if hasattr(a_max, "data") and not isinstance(a_max, np.ndarray):
