@@ -15,6 +15,7 @@ from .autograd import grad_mode
 from .autograd.node import MUTATIONS
 from .errors import (
     InplaceModificationError,
+    InvalidAttributeError,
     InvalidArgumentError,
     InvalidTypeError,
     NotDifferentiableError,
@@ -43,9 +44,9 @@ def _check_float(dtype: np.dtype) -> None:
 def _check_grad(t: Tensor, value: Any) -> None:
     """What PyTorch checks when ``.grad`` is assigned: a tensor of the same shape and dtype."""
     if not isinstance(value, Tensor):
-        raise TypeError(
-            f"assigned grad must be a Tensor or None, got {type(value).__name__}; wrap it, "
-            "e.g. x.grad = tg.tensor(value, dtype=x.dtype)"
+        raise InvalidTypeError(
+            f"Tensor.grad: assigned grad must be a Tensor or None, got {type(value).__name__}; "
+            "wrap it, e.g. x.grad = tg.tensor(value, dtype=x.dtype)"
         )
     if value.data.shape != t.data.shape:
         raise ShapeMismatchError(
@@ -833,7 +834,7 @@ class Tensor:
         # Elementwise math methods (x.exp(), x.tanh(), ...) forward to the op of that name.
         fn = _ops.UNARY_METHODS.get(name)
         if fn is None:
-            raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+            raise InvalidAttributeError(f"'Tensor' object has no attribute {name!r}")
         return lambda: fn(self)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import random as _random
 from .._tree import tree_flatten, tree_unflatten
-from ..errors import InplaceModificationError
+from ..errors import InplaceModificationError, InvalidStateError
 from ..tensor import Tensor
 from . import grad_mode
 from .node import FREED, MUTATIONS, Node, version_key
@@ -215,8 +215,9 @@ class Block:
 
     def _restore_children(self, new: list[Any]) -> None:
         if len(new) != len(self.children):
-            raise RuntimeError(
-                "a checkpointed function made a different number of nested checkpoint blocks "
+            raise InvalidStateError(
+                "checkpoint: a checkpointed function made a different number of nested checkpoint "
+                "blocks "
                 f"when it was recomputed ({len(self.children)} the first time, {len(new)} now); "
                 "it must do the same work every time it is called with the same inputs"
             )
@@ -257,8 +258,9 @@ class Block:
     def _pair(self, new: list[Node], out: Any) -> None:
         kinds = self.kinds or []
         if len(new) != len(kinds) or any(k[0] != _kind(b) for k, b in zip(kinds, new)):
-            raise RuntimeError(
-                "a checkpointed function recorded different operations when it was recomputed "
+            raise InvalidStateError(
+                "checkpoint: a checkpointed function recorded different operations when it was "
+                "recomputed "
                 f"for the backward pass ({len(kinds)} the first time, {len(new)} now; first "
                 f"difference: {_first_difference(kinds, new)}). It must do the same work every "
                 "time it is called with the same inputs: no dependence on outside state that "
@@ -267,8 +269,9 @@ class Block:
         if self.prints:
             outs = [o for o in tree_flatten(out)[0] if isinstance(o, Tensor)]
             if _fingerprint(outs) != self.prints:
-                raise RuntimeError(
-                    "a checkpointed function gave different outputs when it was recomputed "
+                raise InvalidStateError(
+                    "checkpoint: a checkpointed function gave different outputs when it was "
+                    "recomputed "
                     "for the backward pass, so its gradient would be wrong. Random numbers "
                     "drawn from a generator of your own (generator=...) are not replayed: use "
                     "tg.random's global generator inside checkpointed code, and do not read "
