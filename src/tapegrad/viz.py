@@ -1271,7 +1271,7 @@ def _roots(output: Any) -> list[Tensor]:
         if not t.requires_grad:
             raise InvalidArgumentError(
                 f"graph: output {i} was not recorded (requires_grad is False), so there is no "
-                "graph to "
-                "draw; create the inputs with requires_grad=True and compute it with grad mode on"
+                "graph to draw; create the inputs with requires_grad=True and compute it with "
+                "grad mode on"
             )
     return outs

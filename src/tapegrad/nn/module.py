@@ -345,8 +345,8 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise InvalidTypeError(
                 f"{type(self).__name__}: cannot assign a {type(param).__name__} as parameter "
-                f"{name!r}: wrap it as "
-                "tg.nn.Parameter(value), or use register_buffer for state that is not trained"
+                f"{name!r}: wrap it as tg.nn.Parameter(value), or use register_buffer for state "
+                "that is not trained"
             )
         if hasattr(type(self), name) or (name in self.__dict__ and name != "training"):
             if name not in self._parameters:

@@ -75,9 +75,8 @@ def clip_grad_norm_(
     if error_if_nonfinite and not np.isfinite(total):
         raise NonFiniteError(
             f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is non-finite "
-            f"({total}), so "
-            "they cannot be clipped; set error_if_nonfinite=False to clip anyway (the gradients "
-            "become NaN) or find where the NaN/inf comes from"
+            f"({total}), so they cannot be clipped; set error_if_nonfinite=False to clip anyway "
+            "(the gradients become NaN) or find where the NaN/inf comes from"
         )
     coef = np.asarray(float(max_norm) / (total + 1e-6), dtype=dtype)
     coef = np.minimum(coef, np.asarray(1.0, dtype=dtype))

@@ -55,8 +55,8 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise InvalidTypeError(
                 f"{type(self).__name__}: params must be an iterable of tensors or of dicts, got a "
-                "single Tensor; "
-                "pass a list, e.g. SGD([w], lr=0.1) or SGD(model.parameters(), lr=0.1)"
+                "single Tensor; pass a list, e.g. SGD([w], lr=0.1) or SGD(model.parameters(), "
+                "lr=0.1)"
             )
         groups = list(params)
         if not groups:
