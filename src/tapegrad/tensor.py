@@ -15,8 +15,8 @@ from .autograd import grad_mode
 from .autograd.node import MUTATIONS
 from .errors import (
     InplaceModificationError,
-    InvalidAttributeError,
     InvalidArgumentError,
+    InvalidAttributeError,
     InvalidTypeError,
     NotDifferentiableError,
     ShapeMismatchError,
