@@ -36,6 +36,10 @@ from .autograd.recompute import Block, _fingerprint, observer
 from .errors import (
     GraphFreedError,
     InplaceModificationError,
+    InvalidArgumentError,
+    InvalidStateError,
+    InvalidTypeError,
+    MissingDependencyError,
     NotDifferentiableError,
     ShapeMismatchError,
 )
@@ -120,7 +124,9 @@ def checkpoint(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     True
     """
     if not callable(fn):
-        raise TypeError(f"checkpoint needs a function to call first, got {type(fn).__name__}")
+        raise InvalidTypeError(
+            f"checkpoint needs a function to call first, got {type(fn).__name__}"
+        )
     if not grad_mode._state.enabled:
         return fn(*args, **kwargs)  # nothing is recorded, so nothing is saved
     args = tuple(_frozen(a) for a in args)
@@ -147,10 +153,13 @@ def _segments(n: int, segments: int | None) -> list[tuple[int, int]]:
     if segments is None:
         segments = max(1, round(math.sqrt(n)))
     if isinstance(segments, bool) or not isinstance(segments, (int, np.integer)):
-        raise TypeError(f"segments must be an int or None, got {type(segments).__name__}")
+        raise InvalidTypeError(
+            f"checkpoint_sequential: segments must be an int or None, got {type(segments).__name__}"
+        )
     if not 1 <= segments <= n:
-        raise ValueError(
-            f"segments must be between 1 and the number of functions ({n}), got {segments}"
+        raise InvalidArgumentError(
+            f"checkpoint_sequential: segments must be between 1 and the number of functions ({n}), "
+            f"got {segments}"
         )
     bounds = np.linspace(0, n, int(segments) + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -195,12 +204,14 @@ def checkpoint_sequential(
     """
     fns = list(functions)
     if not fns:
-        raise ValueError("checkpoint_sequential needs at least one function")
+        raise InvalidArgumentError("checkpoint_sequential needs at least one function")
     for i, f in enumerate(fns):
         if not callable(f):
-            raise TypeError(f"functions[{i}] is a {type(f).__name__}, not callable")
+            raise InvalidTypeError(
+                f"checkpoint_sequential: functions[{i}] is a {type(f).__name__}, not callable"
+            )
     if not inputs:
-        raise TypeError(
+        raise InvalidTypeError(
             "checkpoint_sequential(functions, segments, *inputs) needs the inputs of the first "
             "function after segments"
         )
@@ -255,11 +266,15 @@ def binomial_steps(n_steps: int, snapshots: int) -> int:
 def _check_chain_args(n_steps: Any, snapshots: Any) -> tuple[int, int]:
     for name, v in (("n_steps", n_steps), ("snapshots", snapshots)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+            raise InvalidTypeError(
+                f"checkpoint_chain: {name} must be an int, got {type(v).__name__}"
+            )
     if n_steps < 0:
-        raise ValueError(f"n_steps must be >= 0, got {n_steps}")
+        raise InvalidArgumentError(f"checkpoint_chain: n_steps must be >= 0, got {n_steps}")
     if snapshots < 1:
-        raise ValueError(f"snapshots must be >= 1 (the initial state is one), got {snapshots}")
+        raise InvalidArgumentError(
+            f"checkpoint_chain: snapshots must be >= 1 (the initial state is one), got {snapshots}"
+        )
     return int(n_steps), int(snapshots)
 
 
@@ -267,9 +282,9 @@ def _schedule(n: int, s: int) -> Any:
     try:
         from checkpoint_schedules import MultistageCheckpointSchedule
     except ImportError:
-        raise ImportError(
+        raise MissingDependencyError(
             "checkpoint_chain takes its binomial (Revolve) schedule from the "
-            "checkpoint-schedules package: pip install \"tapegrad[checkpoint]\" (or pip "
+            'checkpoint-schedules package: pip install "tapegrad[checkpoint]" (or pip '
             "install checkpoint-schedules)"
         ) from None
     return MultistageCheckpointSchedule(n, min(s, max(n - 1, 0)), 0)
@@ -379,7 +394,7 @@ class _ChainRule:
         fp = _state_print([x.data if isinstance(x, Tensor) else x for x in new])
         if self.recorded:
             if fp != self.prints[k + 1]:
-                raise RuntimeError(
+                raise InvalidStateError(
                     f"checkpoint_chain recomputed step {k} and got another state than the "
                     "first time, so the gradient would be wrong. The step function must "
                     "depend only on its input state and on tensors that do not change (no "
@@ -399,8 +414,9 @@ class _ChainRule:
                 )
         leaves, treedef = tree_flatten(out)
         if repr(treedef) != repr(self.treedef) or len(leaves) != len(self.metas):
-            raise TypeError(
-                f"the step function must return a state shaped like its input ({self.treedef})"
+            raise InvalidTypeError(
+                "checkpoint_chain: the step function must return a state shaped like its input "
+                f"({self.treedef})"
                 f", got {treedef}"
             )
         for i, (x, m) in enumerate(zip(leaves, self.metas)):
@@ -551,7 +567,7 @@ class _ChainRule:
         outside get their share added into ``acc``."""
         fresh, out, nodes = tape
         if frozenset(self.boundary(tape)) != self.step_reads[k]:
-            raise RuntimeError(
+            raise InvalidStateError(
                 f"step {k} of checkpoint_chain, recomputed for the backward pass, read other "
                 "tensors that require grad than in the forward sweep; a step must read the "
                 "same outside tensors every time it runs"
@@ -698,34 +714,40 @@ def checkpoint_chain(
         steps = list(step)
         for i, f in enumerate(steps):
             if not callable(f):
-                raise TypeError(f"step[{i}] is a {type(f).__name__}, not callable")
+                raise InvalidTypeError(
+                    f"checkpoint_chain: step[{i}] is a {type(f).__name__}, not callable"
+                )
         if n_steps is None:
             n_steps = len(steps)
         elif n_steps != len(steps):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"n_steps={n_steps} but {len(steps)} step functions were given; leave n_steps "
                 "out (None) with a list of steps"
             )
         step = steps
     elif not callable(step):
-        raise TypeError(
+        raise InvalidTypeError(
             "checkpoint_chain needs a step function (or a list of them) first, got "
             f"{type(step).__name__}"
         )
     elif n_steps is None:
-        raise TypeError("checkpoint_chain(step, state, n_steps, ...) needs n_steps")
+        raise InvalidTypeError("checkpoint_chain(step, state, n_steps, ...) needs n_steps")
     leaves, treedef = tree_flatten(state)
     if not any(isinstance(x, Tensor) for x in leaves):
-        raise TypeError("the state of checkpoint_chain must hold at least one Tensor")
+        raise InvalidTypeError("checkpoint_chain: the state must hold at least one Tensor")
     if (snapshots is None) == (memory_budget is None):
-        raise TypeError("give checkpoint_chain either snapshots= or memory_budget=, not both")
+        raise InvalidTypeError(
+            "give checkpoint_chain either snapshots= or memory_budget=, not both"
+        )
     if memory_budget is not None:
         if isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, np.integer)):
-            raise TypeError(f"memory_budget must be an int (bytes), got {memory_budget!r}")
+            raise InvalidTypeError(
+                f"checkpoint_chain: memory_budget must be an int (bytes), got {memory_budget!r}"
+            )
         one = sum(x.data.nbytes for x in leaves if isinstance(x, Tensor))
         snapshots = int(memory_budget) // max(one, 1)
         if snapshots < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"memory_budget={memory_budget} bytes holds no snapshot of the state ({one} "
                 f"bytes each); give at least {one}"
             )
@@ -769,7 +791,13 @@ def checkpoint_chain(
     outs = [x for x in out_leaves if isinstance(x, Tensor)]
     out_meta = tuple(Meta(o.shape, o.dtype) for o in outs) if len(outs) > 1 else None
     node = Node(
-        rule, parents, pidx if any(pidx) else None, [None] * len(parents), None, {}, None,
+        rule,
+        parents,
+        pidx if any(pidx) else None,
+        [None] * len(parents),
+        None,
+        {},
+        None,
         out_meta,
     )
     rule.node = weakref.ref(node)

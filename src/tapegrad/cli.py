@@ -33,6 +33,8 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+from .errors import InvalidArgumentError
+
 
 def _demo(args: argparse.Namespace) -> int:
     from . import demo
@@ -60,7 +62,7 @@ def _parse_value(name: str, text: str) -> Any:
     try:
         v = ast.literal_eval(text.strip())
     except (ValueError, SyntaxError, MemoryError, RecursionError):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{name}={text}: the value must be a number (x=1.5) or a list of numbers (x=[1,2,3])"
         ) from None
     try:
@@ -68,7 +70,7 @@ def _parse_value(name: str, text: str) -> Any:
     except (TypeError, ValueError):
         arr = None
     if arr is None or isinstance(v, (str, bytes, bool, dict, set)):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{name}={text}: the value must be a number (x=1.5) or a list of numbers (x=[1,2,3])"
         )
     return arr

@@ -38,6 +38,11 @@ __all__ = [
     "DtypeMismatchError",
     "AnomalyError",
     "ArgumentError",
+    "InvalidKeyError",
+    "InvalidAttributeError",
+    "AbstractMethodError",
+    "MissingDependencyError",
+    "NonFiniteError",
 ]
 
 
@@ -124,6 +129,43 @@ class AnomalyError(TapegradError, RuntimeError):
         super().__init__(message)
         self.node = node
         self.forward_stack = forward_stack
+
+
+class InvalidKeyError(TapegradError, KeyError):
+    """A key that is missing (a ``state_dict`` entry, a ``ModuleDict`` key, a step name) or a
+    name that can't be used as one (an empty or dotted parameter name, a name already taken).
+
+    Unlike a plain ``KeyError``, ``str()`` gives the message without quotes around it.
+    """
+
+    def __str__(self) -> str:
+        if len(self.args) == 1 and isinstance(self.args[0], str):
+            return self.args[0]
+        return super().__str__()
+
+
+class InvalidAttributeError(TapegradError, AttributeError):
+    """An attribute that does not exist, or one that can't be set yet.  An ``AttributeError``,
+    so ``hasattr`` and ``getattr(obj, name, default)`` keep working."""
+
+
+class AbstractMethodError(TapegradError, NotImplementedError):
+    """A method a subclass must define was not defined (``Module.forward``,
+    ``Dataset.__getitem__``, ``LRScheduler.get_lr``)."""
+
+
+class MissingDependencyError(TapegradError, ImportError):
+    """A feature needs an optional package that is not installed (scipy for
+    :func:`tapegrad.optimize.minimize`, checkpoint-schedules for ``checkpoint_chain``)."""
+
+
+class NonFiniteError(TapegradError, FloatingPointError, RuntimeError):
+    """A value that must be finite became NaN or infinite (a training loss, the total norm in
+    ``clip_grad_norm_(error_if_nonfinite=True)``).
+
+    Both a ``FloatingPointError`` and a ``RuntimeError`` (what PyTorch raises for the same
+    case).
+    """
 
 
 def complex_error(what: str) -> ComplexNotSupportedError:

@@ -43,7 +43,14 @@ from .autograd import engine
 from .autograd.grad_mode import _state as _grad_state
 from .autograd.grad_mode import collecting, enable_grad
 from .autograd.node import Meta, Node
-from .errors import ShapeMismatchError, TapegradError
+from .errors import (
+    InvalidArgumentError,
+    InvalidKeyError,
+    InvalidStateError,
+    InvalidTypeError,
+    ShapeMismatchError,
+    TapegradError,
+)
 from .forward_transforms import jvp
 from .ops.registry import Primitive
 from .tensor import Tensor
@@ -439,9 +446,11 @@ def _input_names(f: Callable[..., Any], n: int, names: Sequence[str] | None) -> 
             names = names.replace(",", " ").split()
         names = [str(s) for s in names]
         if len(names) != n:
-            raise ValueError(f"got {n} inputs but {len(names)} names; give one name per input")
+            raise InvalidArgumentError(
+                f"explain: got {n} inputs but {len(names)} names; give one name per input"
+            )
         if len(set(names)) != n:
-            raise ValueError(f"input names must be distinct, got {names}")
+            raise InvalidArgumentError(f"explain: input names must be distinct, got {names}")
         return names
     try:
         params = list(inspect.signature(f).parameters.values())
@@ -463,12 +472,12 @@ def _input_array(a: Any, name: str) -> np.ndarray:
     try:
         arr = np.array(v)
     except Exception as e:  # pragma: no cover - numpy's message is the point
-        raise TypeError(f"input {name} is not a number or an array: {e}") from None
+        raise InvalidTypeError(f"explain: input {name} is not a number or an array: {e}") from None
     if arr.dtype.kind in "biu":
         arr = arr.astype(np.float64)
     if arr.dtype.kind not in "fc":
-        raise TypeError(
-            f"input {name} must be a number, an array of numbers or a Tensor, "
+        raise InvalidTypeError(
+            f"explain: input {name} must be a number, an array of numbers or a Tensor, "
             f"got {type(a).__name__} with dtype {arr.dtype}"
         )
     return arr
@@ -555,9 +564,9 @@ class _Builder:
             for s in self.steps:
                 if self.handles[s.name] is out:
                     return s
-            raise ValueError(
-                "the function's output does not depend on its inputs (nothing was recorded); "
-                "return a value computed from them"
+            raise InvalidArgumentError(
+                "explain: the function's output does not depend on its inputs (nothing was "
+                "recorded); return a value computed from them"
             )
         order = {id(n): k for k, n in enumerate(self.rec.nodes)}
         used: dict[int, set[int]] = {id(root): {out._idx}}
@@ -600,9 +609,9 @@ class _Builder:
                 self.positions[s.name] = positions
         last = self.step_of.get((id(root), out._idx))
         if last is None:
-            raise ValueError(
-                "the function's output was computed before explain ran; compute it from the "
-                "inputs inside the function"
+            raise InvalidArgumentError(
+                "explain: the function's output was computed before explain ran; compute it from "
+                "the inputs inside the function"
             )
         if last.value is None:
             last.value = np.array(out.data)
@@ -996,11 +1005,15 @@ def explain(
     (2.5403023058681398, 1.0)
     """
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+        raise InvalidArgumentError(
+            f"explain: mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}"
+        )
     if not callable(f):
-        raise TypeError(f"explain needs a function as its first argument, got {type(f).__name__}")
+        raise InvalidTypeError(
+            f"explain needs a function as its first argument, got {type(f).__name__}"
+        )
     if not args:
-        raise ValueError("explain needs at least one input: explain(f, x, y, ...)")
+        raise InvalidArgumentError("explain needs at least one input: explain(f, x, y, ...)")
     in_names = _input_names(f, len(args), names)
     values = [_input_array(a, n) for a, n in zip(args, in_names)]
     leaves = [_leaf(v) for v in values]
@@ -1028,8 +1041,8 @@ def _tabulate(
     title: str | None,
 ) -> Explanation:
     if not isinstance(out, Tensor):
-        raise TypeError(
-            f"the function must return one Tensor computed from its inputs, got "
+        raise InvalidTypeError(
+            f"explain: the function must return one Tensor computed from its inputs, got "
             f"{type(out).__name__}; return e.g. tg.sin(x) + x * y"
         )
     reverse = mode in ("reverse", "both")
@@ -1150,7 +1163,9 @@ class Explanation:
         for s in self.rows:
             if s.name == name or (s.kind == "input" and s.expr == name):
                 return s
-        raise KeyError(f"no step named {name!r}; steps are w1..w{len(self.rows)}")
+        raise InvalidKeyError(
+            f"Explanation: no step named {name!r}; steps are w1..w{len(self.rows)}"
+        )
 
     @property
     def input_steps(self) -> list[Step]:
@@ -1273,9 +1288,9 @@ class Explanation:
         from . import viz
 
         if self._picture is None:
-            raise ValueError(
-                "this Explanation holds no recorded tape to draw (it was not made by "
-                "tg.explain); make it with tg.explain(f, *args) and call .graph() on that"
+            raise InvalidArgumentError(
+                "Explanation.graph: this Explanation holds no recorded tape to draw (it was not "
+                "made by tg.explain); make it with tg.explain(f, *args) and call .graph() on that"
             )
         pic = self._picture
         notes: dict[Node | Tensor, list[str]] = {}
@@ -1642,7 +1657,9 @@ def compile_expression(source: str) -> tuple[Callable[..., Any], tuple[str, ...]
     not allowed in an expression: attribute access ('.') at column 1 in 'x.__class__'
     """
     if not isinstance(source, str):
-        raise TypeError(f"the expression must be a string, got {type(source).__name__}")
+        raise InvalidTypeError(
+            f"compile_expression: the expression must be a string, got {type(source).__name__}"
+        )
     if len(source) > 10_000:
         raise ExpressionError("the expression is too long (over 10000 characters)")
     try:
@@ -1668,15 +1685,17 @@ def compile_expression(source: str) -> tuple[Callable[..., Any], tuple[str, ...]
             assert isinstance(node.func, ast.Name)
             fn = funcs[node.func.id][0]
             return fn(*[run(a, env) for a in node.args])
-        raise AssertionError(f"unchecked node {type(node).__name__}")  # pragma: no cover
+        raise InvalidStateError(  # pragma: no cover
+            f"compile_expression: unchecked node {type(node).__name__}"
+        )
 
     body = tree.body
 
     def function(*values: Any) -> Any:
         if len(values) != len(names):
-            raise TypeError(
-                f"the expression has {len(names)} variables ({', '.join(names)}), "
-                f"got {len(values)} values"
+            raise InvalidTypeError(
+                f"compile_expression: the expression has {len(names)} variables "
+                f"({', '.join(names)}), got {len(values)} values"
             )
         return run(body, dict(zip(names, values)))
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import MissingDependencyError, ShapeMismatchError
 from .forward_transforms import hessian, hvp
 from .transforms import value_and_grad
 
@@ -57,7 +58,7 @@ class ScipyObjective:
     def _x(self, x: Any) -> np.ndarray:
         arr = np.asarray(x, dtype=np.float64)
         if arr.ndim != 1:
-            raise ValueError(f"scipy passes 1-D arrays; got shape {arr.shape}")
+            raise ShapeMismatchError(f"minimize: scipy passes 1-D arrays; got shape {arr.shape}")
         return arr
 
     def fun(self, x: Any) -> tuple[float, np.ndarray]:
@@ -97,7 +98,9 @@ def minimize(
     try:
         from scipy import optimize
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("tapegrad.optimize.minimize needs scipy: pip install scipy") from e
+        raise MissingDependencyError(
+            "tapegrad.optimize.minimize needs scipy: pip install scipy"
+        ) from e
     obj = ScipyObjective(f, args)
     m = method.lower()
     if m in _HESSP_METHODS and "hess" not in kwargs and "hessp" not in kwargs:

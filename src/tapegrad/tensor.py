@@ -19,6 +19,7 @@ from .errors import (
     DtypeMismatchError,
     InplaceModificationError,
     InvalidArgumentError,
+    InvalidAttributeError,
     InvalidTypeError,
     NotDifferentiableError,
     ShapeMismatchError,
@@ -47,8 +48,8 @@ def _check_grad(t: Tensor, value: Any) -> None:
     """What PyTorch checks when ``.grad`` is assigned: a tensor of the same shape and dtype."""
     if not isinstance(value, Tensor):
         raise InvalidTypeError(
-            f"assigned grad must be a Tensor or None, got {type(value).__name__}; wrap it, "
-            "e.g. x.grad = tg.tensor(value, dtype=x.dtype)"
+            f"Tensor.grad: assigned grad must be a Tensor or None, got {type(value).__name__}; "
+            "wrap it, e.g. x.grad = tg.tensor(value, dtype=x.dtype)"
         )
     if value.data.shape != t.data.shape:
         raise ShapeMismatchError(
@@ -1247,12 +1248,12 @@ class Tensor:
         keep = _flag("norm", "keepdim", keepdim)
         if p == "nuc":
             if dim is None and x.ndim != 2:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"norm(p='nuc') of a {x.ndim}-d tensor needs dim= (the two matrix axes)"
                 )
             return _ops.norm(x, "nuc", (0, 1) if dim is None else tuple(dim), keep)
         if isinstance(p, str) and p != "fro":
-            raise ValueError(f"norm: p must be 'fro', 'nuc' or a number, got {p!r}")
+            raise InvalidArgumentError(f"norm: p must be 'fro', 'nuc' or a number, got {p!r}")
         if isinstance(dim, (int, np.integer)):
             dim = (int(dim),)
         if x.dtype.kind not in "fc":
@@ -1353,7 +1354,7 @@ class Tensor:
         if order is not None:
             raise ArgumentError("argsort(order=...) is for structured arrays; tensors have none")
         if kind not in (None, "quicksort", "mergesort", "heapsort", "stable"):
-            raise ValueError(f"argsort: unknown kind {kind!r}; the sort is always stable")
+            raise InvalidArgumentError(f"argsort: unknown kind {kind!r}; the sort is always stable")
         if stable is not None:  # np.argsort passes stable=None
             _flag("argsort", "stable", stable)
         ax = axis if axis is not _NO else (-1 if dim is _NO else dim)
@@ -1571,7 +1572,9 @@ class Tensor:
             )
         for s in sizes:
             if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s < 0:
-                raise ValueError(f"repeat: sizes must be non-negative ints, got {sizes!r}")
+                raise InvalidArgumentError(
+                    f"repeat: sizes must be non-negative ints, got {sizes!r}"
+                )
         return _ops.tile(self, tuple(int(s) for s in sizes))
 
     def repeat_interleave(self, repeats: Any, dim: Any = None) -> Tensor:
@@ -1688,7 +1691,9 @@ class Tensor:
         """
         if mode != "raise":
             if mode not in ("wrap", "clip"):
-                raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
+                raise InvalidArgumentError(
+                    f"take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}"
+                )
             n = self.data.size if axis is None else self.data.shape[axis]
             idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
             indices = idx % n if mode == "wrap" else np.clip(idx, 0, n - 1)
@@ -1715,7 +1720,7 @@ class Tensor:
         # Elementwise math methods (x.exp(), x.tanh(), ...) forward to the op of that name.
         fn = _ops.UNARY_METHODS.get(name)
         if fn is None:
-            raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+            raise InvalidAttributeError(f"'Tensor' object has no attribute {name!r}")
 
         def method(*args: Any, out: Any = None, **kwargs: Any) -> Any:
             return _write_out(name, out, fn(self, *args, **kwargs))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .autograd import engine
-from .errors import GradientCheckError
+from .errors import GradientCheckError, InvalidArgumentError, InvalidTypeError
 from .tensor import Tensor
 
 __all__ = ["gradcheck", "gradgradcheck", "numerical_jacobian"]
@@ -31,8 +31,9 @@ def _outputs(res: Any) -> list[Tensor]:
         for r in res:
             out.extend(_outputs(r))
         return out
-    raise TypeError(
-        f"the checked function must return a Tensor or a tuple of Tensors, got {type(res).__name__}"
+    raise InvalidTypeError(
+        "gradcheck: the checked function must return a Tensor or a tuple of Tensors, got "
+        f"{type(res).__name__}"
     )
 
 
@@ -181,7 +182,9 @@ def gradcheck(
     """
     args, diff = _prepare(inputs)
     if not diff:
-        raise ValueError("gradcheck needs at least one floating-point input to differentiate")
+        raise InvalidArgumentError(
+            "gradcheck needs at least one floating-point input to differentiate"
+        )
     numeric = _numerical(f, args, diff, eps)
     m = numeric[0].shape[0]
     if m == 0:
@@ -238,7 +241,7 @@ def gradgradcheck(
     """
     args, diff = _prepare(inputs)
     if not diff:
-        raise ValueError("gradgradcheck needs at least one floating-point input")
+        raise InvalidArgumentError("gradgradcheck needs at least one floating-point input")
     res, _ = _call(f, args, diff, grad=False)
     outs = _float_outputs(res)
     rng = np.random.default_rng(seed)

@@ -30,7 +30,7 @@ import numpy as np
 import tapegrad as tg
 
 from . import nn
-from .errors import TapegradError
+from .errors import NonFiniteError, TapegradError
 
 __all__ = [
     "TrainConfig",
@@ -497,8 +497,8 @@ def _train(
         sched.step()
         train_seconds = time.perf_counter() - t0
         if not np.isfinite(loss_sum):
-            raise FloatingPointError(
-                f"the training loss became {loss_sum / max(seen, 1)} in epoch {epoch}; "
+            raise NonFiniteError(
+                f"train: the training loss became {loss_sum / max(seen, 1)} in epoch {epoch}; "
                 "lower --lr (or check the data for huge values)"
             )
         test_loss, test_acc = evaluate(model, xte, yte)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .autograd.node import FREED, Meta, Node
-from .errors import TapegradError
+from .errors import InvalidArgumentError, InvalidTypeError, TapegradError
 from .tensor import Tensor
 
 __all__ = [
@@ -169,8 +169,9 @@ class Graph:
             When ``dot`` fails, e.g. for a format it does not know.
         """
         if not re.fullmatch(r"[A-Za-z0-9_:]+", format):
-            raise ValueError(
-                f"{format!r} is not an output format of dot; use one such as 'svg', 'png' or 'pdf'"
+            raise InvalidArgumentError(
+                f"Graph.pipe: {format!r} is not an output format of dot; use one such as 'svg', "
+                "'png' or 'pdf'"
             )
         exe = _dot_program()
         proc = subprocess.run(
@@ -223,9 +224,9 @@ class Graph:
         p = Path(path)
         fmt = format if format is not None else p.suffix[1:].lower()
         if not fmt:
-            raise ValueError(
-                f"cannot tell the format of {str(p)!r}: give the file a suffix such as .svg, "
-                ".png, .pdf or .dot, or pass format='svg'"
+            raise InvalidArgumentError(
+                f"Graph.render: cannot tell the format of {str(p)!r}: give the file a suffix such "
+                "as .svg, .png, .pdf or .dot, or pass format='svg'"
             )
         if fmt in ("dot", "gv"):
             p.write_text(self.source, encoding="utf-8")
@@ -304,12 +305,12 @@ def _note_lines(lines: Any, where: str) -> list[str]:
         out = list(lines)
         for i, ln in enumerate(out):
             if not isinstance(ln, str):
-                raise TypeError(
+                raise InvalidTypeError(
                     f"annotate: line {i} for {where} is a {type(ln).__name__}, not a str; "
                     "format it first, e.g. f'{value:.4g}'"
                 )
         return out
-    raise TypeError(
+    raise InvalidTypeError(
         f"annotate: the lines for {where} must be a str or a list of str, got "
         f"{type(lines).__name__}"
     )
@@ -334,7 +335,7 @@ def _annotator(annotate: Any) -> Callable[[Any], list[str]] | None:
             elif isinstance(key, (Node, Tensor)):
                 vertex = key
             else:
-                raise TypeError(
+                raise InvalidTypeError(
                     f"annotate keys must be vertices of the graph: a Node (a tensor's "
                     f".grad_fn), a leaf Tensor or a recorded Tensor, got {type(key).__name__}"
                 )
@@ -353,7 +354,7 @@ def _annotator(annotate: Any) -> Callable[[Any], list[str]] | None:
             return _note_lines(fn(obj), _vertex_text(obj))
 
         return from_function
-    raise TypeError(
+    raise InvalidTypeError(
         "annotate must be a dict from Node or Tensor to label lines, or a function of a Node "
         f"or leaf Tensor returning them, got {type(annotate).__name__}"
     )
@@ -366,7 +367,7 @@ def _edge_vertex(obj: Any, role: str) -> Any:
     if isinstance(obj, Node) or (isinstance(obj, Tensor) and role == "producer"):
         return obj
     what = "a Node or a leaf Tensor" if role == "producer" else "a Node or a recorded Tensor"
-    raise TypeError(
+    raise InvalidTypeError(
         f"edge_labels keys are (producer, consumer) or (producer, consumer, position): the "
         f"{role} must be {what}, got {type(obj).__name__}"
     )
@@ -375,7 +376,7 @@ def _edge_vertex(obj: Any, role: str) -> Any:
 def _edge_text(text: Any, where: str) -> str | None:
     if text is None or isinstance(text, str):
         return text or None
-    raise TypeError(
+    raise InvalidTypeError(
         f"edge_labels: the label of {where} must be a str or None, got "
         f"{type(text).__name__}; format it first, e.g. f'{{value:.4g}}'"
     )
@@ -391,7 +392,7 @@ def _edge_labeller(edge_labels: Any) -> Callable[[Any, Node, int], str | None] |
         keep: list[Any] = []  # holds the keys, so that their ids stay theirs while we draw
         for key, text in edge_labels.items():
             if not isinstance(key, tuple) or len(key) not in (2, 3):
-                raise TypeError(
+                raise InvalidTypeError(
                     "edge_labels keys must be (producer, consumer) or (producer, consumer, "
                     f"position) tuples, got {type(key).__name__} {key!r:.60}"
                 )
@@ -405,7 +406,7 @@ def _edge_labeller(edge_labels: Any) -> Callable[[Any, Node, int], str | None] |
             if len(key) == 3:
                 pos = key[2]
                 if isinstance(pos, bool) or not isinstance(pos, (int, np.integer)) or pos < 0:
-                    raise TypeError(
+                    raise InvalidTypeError(
                         f"edge_labels: the position in a (producer, consumer, position) key is "
                         f"the consumer's input index, a non-negative int, got {pos!r}"
                     )
@@ -426,7 +427,7 @@ def _edge_labeller(edge_labels: Any) -> Callable[[Any, Node, int], str | None] |
             return _edge_text(fn(src, dst, pos), f"the arrow into input {pos} of {dst.name}")
 
         return from_function
-    raise TypeError(
+    raise InvalidTypeError(
         "edge_labels must be a dict from (producer, consumer) or (producer, consumer, position) "
         "to a str, or a function (producer, consumer, position) -> str or None, got "
         f"{type(edge_labels).__name__}"
@@ -1067,14 +1068,15 @@ def _names(params: Any) -> tuple[dict[int, str], dict[int, str]]:
         leaves = {}
         for n, t in params.items():
             if not isinstance(t, Tensor):
-                raise TypeError(
-                    f"params[{n!r}] is a {type(t).__name__}, not a Tensor: pass a dict of the "
-                    "leaf tensors by name, or a tg.nn.Module"
+                raise InvalidTypeError(
+                    f"graph: params[{n!r}] is a {type(t).__name__}, not a Tensor: pass a dict of "
+                    "the leaf tensors by name, or a tg.nn.Module"
                 )
             leaves[id(t)] = str(n)
         return leaves, {}
-    raise TypeError(
-        f"params must be a dict of name -> Tensor or a tg.nn.Module, got {type(params).__name__}"
+    raise InvalidTypeError(
+        "graph: params must be a dict of name -> Tensor or a tg.nn.Module, got "
+        f"{type(params).__name__}"
     )
 
 
@@ -1228,9 +1230,13 @@ def graph(
     """
     roots = _roots(output)
     if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
-        raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
+        raise InvalidArgumentError(
+            f"graph: max_nodes must be a positive int or None, got {max_nodes!r}"
+        )
     if rankdir not in ("TB", "BT", "LR", "RL"):
-        raise ValueError(f"rankdir must be one of 'TB', 'BT', 'LR', 'RL', got {rankdir!r}")
+        raise InvalidArgumentError(
+            f"graph: rankdir must be one of 'TB', 'BT', 'LR', 'RL', got {rankdir!r}"
+        )
     return _Builder(
         roots,
         bool(show_values),
@@ -1251,18 +1257,21 @@ def _roots(output: Any) -> list[Tensor]:
     elif isinstance(output, Iterable) and not isinstance(output, (str, bytes, np.ndarray)):
         outs = list(output)
         if not outs:
-            raise ValueError("graph() got an empty list of outputs; pass at least one Tensor")
+            raise InvalidArgumentError(
+                "graph() got an empty list of outputs; pass at least one Tensor"
+            )
     else:
-        raise TypeError(
+        raise InvalidTypeError(
             f"graph() draws the history of a Tensor (or a list of them), got "
             f"{type(output).__name__}"
         )
     for i, t in enumerate(outs):
         if not isinstance(t, Tensor):
-            raise TypeError(f"output {i} is a {type(t).__name__}, not a Tensor")
+            raise InvalidTypeError(f"graph: output {i} is a {type(t).__name__}, not a Tensor")
         if not t.requires_grad:
-            raise ValueError(
-                f"output {i} was not recorded (requires_grad is False), so there is no graph to "
-                "draw; create the inputs with requires_grad=True and compute it with grad mode on"
+            raise InvalidArgumentError(
+                f"graph: output {i} was not recorded (requires_grad is False), so there is no "
+                "graph to draw; create the inputs with requires_grad=True and compute it with "
+                "grad mode on"
             )
     return outs

@@ -1,5 +1,6 @@
 """Reverse-mode machinery: grad mode, the tape's nodes, the engine, custom functions."""
 
+from ..errors import InvalidAttributeError
 from .grad_mode import (
     detect_anomaly,
     enable_grad,
@@ -52,4 +53,4 @@ def __getattr__(name: str):  # the engine imports Tensor, which imports this pac
         from . import function
 
         return getattr(function, name)
-    raise AttributeError(name)
+    raise InvalidAttributeError(f"module {__name__!r} has no attribute {name!r}")

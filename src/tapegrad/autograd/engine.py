@@ -165,8 +165,8 @@ def _call_hooks(hooks: list[Callable[..., Any]], g: Any, create_graph: bool) -> 
         res = h(_as_tensor(g))
         if res is not None:
             if not isinstance(res, Tensor):
-                raise TypeError(
-                    f"hook '{_hook_name(h)}' returned {type(res).__name__}; a hook must "
+                raise InvalidTypeError(
+                    f"backward: hook '{_hook_name(h)}' returned {type(res).__name__}; a hook must "
                     "return a Tensor (the replacement gradient) or None"
                 )
             if res.shape != g.shape:

@@ -332,7 +332,7 @@ class _CustomVJP:
         from .forward import innermost_level
 
         if innermost_level(args) >= 0:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"forward-mode AD reached the custom_vjp function {self.__name__}, which "
                 "defines no jvp; give it a forward-mode rule with tg.custom_jvp instead"
             )

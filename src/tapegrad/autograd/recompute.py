@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import random as _random
 from .._tree import tree_flatten, tree_unflatten
-from ..errors import InplaceModificationError
+from ..errors import InplaceModificationError, InvalidStateError
 from ..tensor import Tensor
 from . import grad_mode
 from .node import FREED, MUTATIONS, Node, version_key
@@ -215,10 +215,10 @@ class Block:
 
     def _restore_children(self, new: list[Any]) -> None:
         if len(new) != len(self.children):
-            raise RuntimeError(
-                "a checkpointed function made a different number of nested checkpoint blocks "
-                f"when it was recomputed ({len(self.children)} the first time, {len(new)} now); "
-                "it must do the same work every time it is called with the same inputs"
+            raise InvalidStateError(
+                "checkpoint: a checkpointed function made a different number of nested checkpoint "
+                f"blocks when it was recomputed ({len(self.children)} the first time, {len(new)} "
+                "now); it must do the same work every time it is called with the same inputs"
             )
         tracker = grad_mode._state.tracker
         for ref, new_ref in zip(self.children, new):
@@ -257,21 +257,21 @@ class Block:
     def _pair(self, new: list[Node], out: Any) -> None:
         kinds = self.kinds or []
         if len(new) != len(kinds) or any(k[0] != _kind(b) for k, b in zip(kinds, new)):
-            raise RuntimeError(
-                "a checkpointed function recorded different operations when it was recomputed "
-                f"for the backward pass ({len(kinds)} the first time, {len(new)} now; first "
-                f"difference: {_first_difference(kinds, new)}). It must do the same work every "
-                "time it is called with the same inputs: no dependence on outside state that "
-                "changes, and random numbers only from tg.random's global generator"
+            raise InvalidStateError(
+                "checkpoint: a checkpointed function recorded different operations when it was "
+                f"recomputed for the backward pass ({len(kinds)} the first time, {len(new)} now; "
+                f"first difference: {_first_difference(kinds, new)}). It must do the same work "
+                "every time it is called with the same inputs: no dependence on outside state "
+                "that changes, and random numbers only from tg.random's global generator"
             )
         if self.prints:
             outs = [o for o in tree_flatten(out)[0] if isinstance(o, Tensor)]
             if _fingerprint(outs) != self.prints:
-                raise RuntimeError(
-                    "a checkpointed function gave different outputs when it was recomputed "
-                    "for the backward pass, so its gradient would be wrong. Random numbers "
-                    "drawn from a generator of your own (generator=...) are not replayed: use "
-                    "tg.random's global generator inside checkpointed code, and do not read "
+                raise InvalidStateError(
+                    "checkpoint: a checkpointed function gave different outputs when it was "
+                    "recomputed for the backward pass, so its gradient would be wrong. Random "
+                    "numbers drawn from a generator of your own (generator=...) are not replayed: "
+                    "use tg.random's global generator inside checkpointed code, and do not read "
                     "outside state that changes between the forward and backward passes"
                 )
         for r, b in zip(self.nodes, new):

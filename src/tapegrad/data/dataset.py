@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeMismatchError
+from ..errors import AbstractMethodError, InvalidArgumentError, ShapeMismatchError
 from ..tensor import Tensor
 
 __all__ = ["Dataset", "TensorDataset"]
@@ -33,10 +33,10 @@ class Dataset:
     """
 
     def __len__(self) -> int:
-        raise NotImplementedError(f"{type(self).__name__} must define __len__")
+        raise AbstractMethodError(f"{type(self).__name__} must define __len__")
 
     def __getitem__(self, index: int) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+        raise AbstractMethodError(f"{type(self).__name__} must define __getitem__")
 
 
 class TensorDataset(Dataset):
@@ -65,7 +65,9 @@ class TensorDataset(Dataset):
 
     def __init__(self, *arrays: Any) -> None:
         if not arrays:
-            raise ValueError("TensorDataset needs at least one array, e.g. TensorDataset(x, y)")
+            raise InvalidArgumentError(
+                "TensorDataset needs at least one array, e.g. TensorDataset(x, y)"
+            )
         arrs = []
         for k, a in enumerate(arrays):
             arr = a.data if isinstance(a, Tensor) else np.asarray(a)

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidArgumentError, InvalidTypeError
+
 __all__ = ["load_digits", "DIGITS_CITATION"]
 
 DIGITS_CITATION = (
@@ -75,12 +77,14 @@ def load_digits(
         is_test[raw["test_index"]] = True
         rows = is_test if split == "test" else ~is_test
     else:
-        raise ValueError(f'load_digits: split must be "train", "test" or "all", got {split!r}')
+        raise InvalidArgumentError(
+            f'load_digits: split must be "train", "test" or "all", got {split!r}'
+        )
     dt = np.dtype(dtype)
     x = raw["x"][rows].astype(dt)
     if normalize:
         if dt.kind != "f":
-            raise TypeError(
+            raise InvalidTypeError(
                 f"load_digits: normalize=True gives values in [0, 1], which need a float dtype, "
                 f"got {dt}; pass normalize=False for integer pixels"
             )

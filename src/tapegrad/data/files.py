@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import TapegradError
+from ..errors import InvalidArgumentError, TapegradError
 
 __all__ = ["DataFileError", "load_data_file", "MAX_ARRAY_BYTES"]
 
@@ -103,7 +103,7 @@ def _header(path: str, zf: zipfile.ZipFile, member: str, key: str) -> tuple[Any,
             elif version == (2, 0):
                 shape, _, dtype = np.lib.format.read_array_header_2_0(f)
             else:
-                raise ValueError(f"unsupported .npy format version {version}")
+                raise InvalidArgumentError(f"unsupported .npy format version {version}")
         except ValueError as e:
             raise _fail(
                 path, f"array {key!r} has no valid .npy header ({e}); write it with np.savez"

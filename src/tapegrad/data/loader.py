@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import random as _random
+from ..errors import InvalidArgumentError, InvalidTypeError
 from ..tensor import Tensor
 from .dataset import Dataset, TensorDataset
 
@@ -34,13 +35,13 @@ def default_collate(samples: Sequence[Any]) -> Any:
     ((2, 3), dtype('float32'), [1, 0])
     """
     if len(samples) == 0:
-        raise ValueError("default_collate: cannot make a batch from zero samples")
+        raise InvalidArgumentError("default_collate: cannot make a batch from zero samples")
     first = samples[0]
     if isinstance(first, (tuple, list)):
         width = len(first)
         for s in samples:
             if not isinstance(s, (tuple, list)) or len(s) != width:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"default_collate: every sample must be a tuple of {width} fields like the "
                     f"first one, got {type(s).__name__} {s!r:.80}"
                 )
@@ -104,22 +105,24 @@ class DataLoader:
         collate_fn: Any = None,
     ) -> None:
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"DataLoader needs a dataset with __len__ and __getitem__, got "
                 f"{type(dataset).__name__}; wrap arrays in tg.data.TensorDataset(x, y)"
             )
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
+            raise InvalidTypeError(
+                f"DataLoader: batch_size must be a positive int, got {batch_size!r}"
+            )
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InvalidArgumentError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
         if generator is not None and seed is not None:
-            raise ValueError("give either generator= or seed=, not both")
+            raise InvalidArgumentError("DataLoader: give either generator= or seed=, not both")
         if seed is not None:
             generator = seed
         if generator is not None and not isinstance(generator, np.random.Generator):
             if isinstance(generator, bool) or not isinstance(generator, (int, np.integer)):
-                raise TypeError(
-                    "generator must be a numpy.random.Generator or an int seed, got "
+                raise InvalidTypeError(
+                    "DataLoader: generator must be a numpy.random.Generator or an int seed, got "
                     f"{type(generator).__name__}"
                 )
             generator = np.random.default_rng(int(generator))

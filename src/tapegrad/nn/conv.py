@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._dtype import check_input_dtype, param_dtype
+from ..errors import InvalidArgumentError, InvalidTypeError
 from ..ops import conv as _C
 from . import init
 from .module import Module, Parameter
@@ -20,16 +21,18 @@ def _int(v: Any, name: str, cls: str, minimum: int) -> int:
     try:
         out = operator.index(v)
     except TypeError:
-        raise TypeError(f"{cls}: {name} must be an int, got {v!r}") from None
+        raise InvalidTypeError(f"{cls}: {name} must be an int, got {v!r}") from None
     if out < minimum:
-        raise ValueError(f"{cls}: {name} must be >= {minimum}, got {out}")
+        raise InvalidArgumentError(f"{cls}: {name} must be >= {minimum}, got {out}")
     return out
 
 
 def _tuple(v: Any, n: int, name: str, cls: str, minimum: int) -> tuple[int, ...]:
     vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
     if len(vals) != n:
-        raise ValueError(f"{cls}: {name} must be an int or a {n}-tuple of ints, got {v!r}")
+        raise InvalidArgumentError(
+            f"{cls}: {name} must be an int or a {n}-tuple of ints, got {v!r}"
+        )
     return tuple(_int(a, name, cls, minimum) for a in vals)
 
 
@@ -54,14 +57,16 @@ class _ConvNd(Module):
         self.out_channels = _int(out_channels, "out_channels", cls, 1)
         self.groups = _int(groups, "groups", cls, 1)
         if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{cls}: in_channels ({self.in_channels}) and out_channels "
                 f"({self.out_channels}) must both be divisible by groups ({self.groups})"
             )
         self.kernel_size = _tuple(kernel_size, n, "kernel_size", cls, 1)
         self.stride = _tuple(stride, n, "stride", cls, 1)
         if isinstance(padding, str):
-            raise ValueError(f"{cls}: string padding ({padding!r}) is not supported; give ints")
+            raise InvalidArgumentError(
+                f"{cls}: string padding ({padding!r}) is not supported; give ints"
+            )
         self.padding = _tuple(padding, n, "padding", cls, 0)
         self.dilation = _tuple(dilation, n, "dilation", cls, 1)
         dt = param_dtype(dtype, cls)
@@ -208,7 +213,9 @@ class _Pool2d(Module):
         _tuple(self.stride, 2, "stride", cls, 1)
         p = _tuple(padding, 2, "padding", cls, 0)
         if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-            raise ValueError(f"{cls}: padding {padding} must be at most half the kernel size")
+            raise InvalidArgumentError(
+                f"{cls}: padding {padding} must be at most half the kernel size"
+            )
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import random as _random
+from ..errors import InvalidArgumentError, InvalidTypeError
 from ..tensor import Tensor
 
 __all__ = [
@@ -43,7 +44,7 @@ _LINEAR = (
 
 def _check(tensor: Any, fn: str) -> Tensor:
     if not isinstance(tensor, Tensor):
-        raise TypeError(
+        raise InvalidTypeError(
             f"{fn} fills a tg.Tensor (or Parameter) in place, got {type(tensor).__name__}"
         )
     return tensor
@@ -63,9 +64,9 @@ def _gen(generator: np.random.Generator | None) -> np.random.Generator:
     if generator is None:
         return _random.default_generator()
     if not isinstance(generator, np.random.Generator):
-        raise TypeError(
-            f"generator must be a numpy.random.Generator, got {type(generator).__name__}; "
-            "create one with numpy.random.default_rng(seed)"
+        raise InvalidTypeError(
+            "tg.nn.init: generator must be a numpy.random.Generator, got "
+            f"{type(generator).__name__}; create one with numpy.random.default_rng(seed)"
         )
     return generator
 
@@ -95,22 +96,24 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         elif isinstance(param, (int, float)) and not isinstance(param, bool):
             slope = float(param)
         else:
-            raise ValueError(f"negative_slope {param!r} is not a valid number")
+            raise InvalidArgumentError(
+                f"calculate_gain: negative_slope {param!r} is not a valid number"
+            )
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(
-        f"unsupported nonlinearity {nonlinearity!r}; use one of linear, conv1d, conv2d, conv3d, "
-        "sigmoid, tanh, relu, leaky_relu, selu"
+    raise InvalidArgumentError(
+        f"calculate_gain: unsupported nonlinearity {nonlinearity!r}; use one of linear, conv1d, "
+        "conv2d, conv3d, sigmoid, tanh, relu, leaky_relu, selu"
     )
 
 
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     shape = tensor.shape
     if len(shape) < 2:
-        raise ValueError(
-            f"fan in and fan out can't be computed for a tensor with fewer than 2 dimensions "
-            f"(shape {shape}); use uniform_/normal_ for biases and vectors"
+        raise InvalidArgumentError(
+            "tg.nn.init: fan in and fan out can't be computed for a tensor with fewer than 2 "
+            f"dimensions (shape {shape}); use uniform_/normal_ for biases and vectors"
         )
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
     return shape[1] * receptive, shape[0] * receptive
@@ -118,7 +121,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 
 def _fan(tensor: Tensor, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+        raise InvalidArgumentError(f"tg.nn.init: mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 

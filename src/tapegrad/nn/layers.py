@@ -23,7 +23,13 @@ from .. import ops as _ops
 from .. import random as _random
 from .._dtype import check_float_input, check_input_dtype, param_dtype
 from ..autograd.grad_mode import no_grad
-from ..errors import DtypeMismatchError, ShapeMismatchError
+from ..errors import (
+    DtypeMismatchError,
+    IndexingError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    ShapeMismatchError,
+)
 from ..ops import nn as _F
 from ..tensor import Tensor
 from . import init
@@ -55,9 +61,9 @@ __all__ = [
 
 def _positive_int(value: Any, name: str, layer: str, allow_zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{layer}: {name} must be an int, got {type(value).__name__}")
+        raise InvalidTypeError(f"{layer}: {name} must be an int, got {type(value).__name__}")
     if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{layer}: {name} must be positive, got {value}")
+        raise InvalidArgumentError(f"{layer}: {name} must be positive, got {value}")
     return int(value)
 
 
@@ -176,7 +182,9 @@ class Dropout(Module):
     ) -> None:
         super().__init__()
         if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be a number in [0, 1], got {p!r}")
+            raise InvalidArgumentError(
+                f"{type(self).__name__}: dropout probability must be a number in [0, 1], got {p!r}"
+            )
         self.p = float(p)
         self.inplace = inplace
         self.generator = generator
@@ -258,7 +266,7 @@ class Embedding(Module):
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None:
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"Embedding: padding_idx {padding_idx} is out of range for "
                     f"{self.num_embeddings} embeddings"
                 )
@@ -283,7 +291,7 @@ class Embedding(Module):
                 ".astype('int64')"
             )
         if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
-            raise IndexError(
+            raise IndexingError(
                 f"Embedding index out of range: indices must be in [0, {self.num_embeddings}), "
                 f"got values in [{idx.min()}, {idx.max()}]"
             )
@@ -468,7 +476,7 @@ class _BatchNorm(Module):
         if use_batch:
             n = int(np.prod([shape[a] for a in axes]))
             if self.training and n <= 1:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{name} needs more than 1 value per channel in training mode, got input "
                     f"shape {shape}; use a larger batch or call .eval()"
                 )
@@ -628,7 +636,9 @@ class GELU(Module):
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
-            raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+            raise InvalidArgumentError(
+                f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}"
+            )
         self.approximate = approximate
 
     def forward(self, x: Any) -> Any:
@@ -868,7 +878,10 @@ class RNNCell(_RNNCellBase):
         dtype: Any = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+            raise InvalidArgumentError(
+                f"{type(self).__name__}: nonlinearity must be 'tanh' or 'relu', got "
+                f"{nonlinearity!r}"
+            )
         super().__init__(input_size, hidden_size, bias, dtype)
         self.nonlinearity = nonlinearity
 
@@ -932,7 +945,7 @@ class LSTMCell(_RNNCellBase):
             h = c = self._zeros(input)
         else:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError("LSTMCell: hx must be a pair (h, c) of tensors, or None")
+                raise InvalidTypeError("LSTMCell: hx must be a pair (h, c) of tensors, or None")
             h, c = hx
             self._check_state(h, input, "h")
             self._check_state(c, input, "c")

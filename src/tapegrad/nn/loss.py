@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import InvalidArgumentError
 from . import functional as F
 from .module import Module
 
@@ -29,7 +30,7 @@ class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         if reduction not in _REDUCTIONS:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got "
                 f"{reduction!r}"
             )
@@ -70,7 +71,9 @@ class CrossEntropyLoss(_Loss):
     ) -> None:
         super().__init__(reduction)
         if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+            raise InvalidArgumentError(
+                f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}"
+            )
         self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
@@ -153,7 +156,7 @@ class HuberLoss(_Loss):
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
         if not delta > 0:
-            raise ValueError(f"HuberLoss: delta must be positive, got {delta}")
+            raise InvalidArgumentError(f"HuberLoss: delta must be positive, got {delta}")
         self.delta = delta
 
     def forward(self, input: Any, target: Any) -> Any:
@@ -176,7 +179,7 @@ class SmoothL1Loss(_Loss):
     def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction)
         if beta < 0:
-            raise ValueError(f"SmoothL1Loss: beta must be non-negative, got {beta}")
+            raise InvalidArgumentError(f"SmoothL1Loss: beta must be non-negative, got {beta}")
         self.beta = beta
 
     def forward(self, input: Any, target: Any) -> Any:

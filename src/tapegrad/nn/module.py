@@ -16,7 +16,18 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._dtype import get_default_dtype
-from ..errors import NotDifferentiableError, ShapeMismatchError, TapegradError, complex_error
+from ..errors import (
+    AbstractMethodError,
+    IndexingError,
+    InvalidAttributeError,
+    InvalidKeyError,
+    InvalidStateError,
+    InvalidTypeError,
+    NotDifferentiableError,
+    ShapeMismatchError,
+    TapegradError,
+    complex_error,
+)
 from ..tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict"]
@@ -251,7 +262,7 @@ class Module:
     # ------------------------------------------------------------------ forward
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The computation; every subclass must define it."""
-        raise NotImplementedError(
+        raise AbstractMethodError(
             f"{type(self).__name__} has no forward(): define `def forward(self, ...)` in the "
             "subclass"
         )
@@ -259,7 +270,7 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
         if "_forward_pre_hooks" not in d:
-            raise RuntimeError(
+            raise InvalidStateError(
                 f"{type(self).__name__}.__init__ did not call super().__init__(); add it as the "
                 "first line of __init__"
             )
@@ -312,30 +323,36 @@ class Module:
     # ------------------------------------------------------------------ registration
     def _check_init(self, what: str) -> None:
         if "_parameters" not in self.__dict__:
-            raise AttributeError(
-                f"cannot assign {what} before Module.__init__() is called; call "
-                "super().__init__() first in the subclass's __init__"
+            raise InvalidAttributeError(
+                f"{type(self).__name__}: cannot assign {what} before Module.__init__() is called; "
+                "call super().__init__() first in the subclass's __init__"
             )
 
-    @staticmethod
-    def _check_name(name: Any, kind: str) -> None:
+    def _check_name(self, name: Any, kind: str) -> None:
         if not isinstance(name, str):
-            raise TypeError(f"{kind} name must be a string, got {type(name).__name__}")
+            raise InvalidTypeError(
+                f"{type(self).__name__}: {kind} name must be a string, got {type(name).__name__}"
+            )
         if name == "" or "." in name:
-            raise KeyError(f"{kind} name can't be empty or contain '.', got {name!r}")
+            raise InvalidKeyError(
+                f"{type(self).__name__}: {kind} name can't be empty or contain '.', got {name!r}"
+            )
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` (a :class:`Parameter`, or None for an absent one) as ``name``."""
         self._check_init("parameters")
         self._check_name(name, "parameter")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(
-                f"cannot assign a {type(param).__name__} as parameter {name!r}: wrap it as "
-                "tg.nn.Parameter(value), or use register_buffer for state that is not trained"
+            raise InvalidTypeError(
+                f"{type(self).__name__}: cannot assign a {type(param).__name__} as parameter "
+                f"{name!r}: wrap it as tg.nn.Parameter(value), or use register_buffer for state "
+                "that is not trained"
             )
         if hasattr(type(self), name) or (name in self.__dict__ and name != "training"):
             if name not in self._parameters:
-                raise KeyError(f"attribute {name!r} already exists; choose another name")
+                raise InvalidKeyError(
+                    f"{type(self).__name__}: attribute {name!r} already exists; choose another name"
+                )
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
@@ -361,7 +378,9 @@ class Module:
         self._check_init("buffers")
         self._check_name(name, "buffer")
         if name in self.__dict__ or name in self._parameters or name in self._modules:
-            raise KeyError(f"attribute {name!r} already exists; choose another name")
+            raise InvalidKeyError(
+                f"{type(self).__name__}: attribute {name!r} already exists; choose another name"
+            )
         if tensor is not None and not isinstance(tensor, Tensor):
             tensor = Tensor._wrap(np.asarray(tensor))
         self._buffers[name] = tensor
@@ -375,9 +394,13 @@ class Module:
         self._check_init("child modules")
         self._check_name(name, "module")
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+            raise InvalidTypeError(
+                f"{type(self).__name__}: {type(module).__name__} is not a Module subclass"
+            )
         if name in self.__dict__ or name in self._parameters or name in self._buffers:
-            raise KeyError(f"attribute {name!r} already exists; choose another name")
+            raise InvalidKeyError(
+                f"{type(self).__name__}: attribute {name!r} already exists; choose another name"
+            )
         self._modules[name] = module
 
     register_module = add_module
@@ -391,9 +414,9 @@ class Module:
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
-                raise TypeError(
-                    f"cannot assign a {type(value).__name__} as parameter {name!r}: use "
-                    "tg.nn.Parameter(value) (or None)"
+                raise InvalidTypeError(
+                    f"{type(self).__name__}: cannot assign a {type(value).__name__} as parameter "
+                    f"{name!r}: use tg.nn.Parameter(value) (or None)"
                 )
             params[name] = None
         elif isinstance(value, Module):
@@ -402,16 +425,16 @@ class Module:
             d["_modules"][name] = value
         elif d.get("_modules") is not None and name in d["_modules"]:
             if value is not None:
-                raise TypeError(
-                    f"cannot assign a {type(value).__name__} as child module {name!r}: "
-                    "expected a Module (or None)"
+                raise InvalidTypeError(
+                    f"{type(self).__name__}: cannot assign a {type(value).__name__} as child "
+                    f"module {name!r}: expected a Module (or None)"
                 )
             d["_modules"][name] = None
         elif d.get("_buffers") is not None and name in d["_buffers"]:
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(
-                    f"cannot assign a {type(value).__name__} as buffer {name!r}: expected a "
-                    "Tensor (or None)"
+                raise InvalidTypeError(
+                    f"{type(self).__name__}: cannot assign a {type(value).__name__} as buffer "
+                    f"{name!r}: expected a Tensor (or None)"
                 )
             d["_buffers"][name] = value
         else:
@@ -432,7 +455,7 @@ class Module:
             s = d.get(store)
             if s is not None and name in s:
                 return s[name]
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
+        raise InvalidAttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
 
     def __delattr__(self, name: str) -> None:
         d = self.__dict__
@@ -548,7 +571,7 @@ class Module:
         for part in target.split("."):
             child = mod._modules.get(part)
             if child is None:
-                raise AttributeError(
+                raise InvalidAttributeError(
                     f"{type(mod).__name__} has no submodule {part!r} (looking up {target!r}); "
                     f"its children are {list(mod._modules)}"
                 )
@@ -579,7 +602,9 @@ class Module:
         """Set training mode (``mode=True``) or evaluation mode on this module and all
         descendants; returns self."""
         if not isinstance(mode, bool):
-            raise TypeError(f"train(mode) takes a bool, got {type(mode).__name__}")
+            raise InvalidTypeError(
+                f"{type(self).__name__}: train(mode) takes a bool, got {type(mode).__name__}"
+            )
         for m in self.modules():
             m.__dict__["training"] = mode
         return self
@@ -624,7 +649,9 @@ class Module:
         """
         dt = np.dtype(dtype)
         if dt.kind not in "fc":
-            raise TypeError(f"astype needs a floating-point dtype, got {dt}")
+            raise InvalidTypeError(
+                f"{type(self).__name__}: astype needs a floating-point dtype, got {dt}"
+            )
         for m in self.modules():
             for t in list(m._parameters.values()) + list(m._buffers.values()):
                 if t is None or t.data.dtype.kind not in "fc" or t.data.dtype == dt:
@@ -720,9 +747,9 @@ class Module:
             if hasattr(state_dict, "files") and hasattr(state_dict, "__getitem__"):  # np.load
                 state_dict = {k: state_dict[k] for k in state_dict.files}
             else:
-                raise TypeError(
-                    f"load_state_dict expects a mapping of names to arrays, got "
-                    f"{type(state_dict).__name__}"
+                raise InvalidTypeError(
+                    f"{type(self).__name__}: load_state_dict expects a mapping of names to "
+                    f"arrays, got {type(state_dict).__name__}"
                 )
         own = self._state_tensors()
         missing = [k for k in own if k not in state_dict]
@@ -818,7 +845,9 @@ class Sequential(Module):
     def _index(self, idx: int) -> int:
         n = len(self._modules)
         if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for {type(self).__name__} of length {n}")
+            raise IndexingError(
+                f"index {idx} is out of range for {type(self).__name__} of length {n}"
+            )
         return idx % n
 
     def __getitem__(self, idx: int | slice) -> Any:
@@ -860,7 +889,7 @@ class Sequential(Module):
 
 def _module_arg(m: Any, where: str) -> Module:
     if not isinstance(m, Module):
-        raise TypeError(f"{where} takes Module objects, got {type(m).__name__}")
+        raise InvalidTypeError(f"{where} takes Module objects, got {type(m).__name__}")
     return m
 
 
@@ -883,7 +912,7 @@ class ModuleList(Module):
     def _index(self, idx: int) -> int:
         n = len(self._modules)
         if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for ModuleList of length {n}")
+            raise IndexingError(f"index {idx} is out of range for ModuleList of length {n}")
         return idx % n
 
     def __getitem__(self, idx: int | slice) -> Any:
@@ -918,7 +947,7 @@ class ModuleList(Module):
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         """Add each of ``modules`` at the end; returns self."""
         if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
-            raise TypeError("ModuleList.extend takes an iterable of modules, got one Module")
+            raise InvalidTypeError("ModuleList.extend takes an iterable of modules, got one Module")
         for m in modules:
             self.append(m)
         return self
@@ -954,7 +983,7 @@ class ModuleDict(Module):
         try:
             return self._modules[key]
         except KeyError:
-            raise KeyError(
+            raise InvalidKeyError(
                 f"ModuleDict has no key {key!r}; its keys are {list(self._modules)}"
             ) from None
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidArgumentError, InvalidTypeError, NonFiniteError
 from ..tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
@@ -16,7 +17,9 @@ def _grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
     ps = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     for p in ps:
         if not isinstance(p, Tensor):
-            raise TypeError(f"expected Tensors (parameters), got {type(p).__name__}")
+            raise InvalidTypeError(
+                f"clip_grad: expected Tensors (parameters), got {type(p).__name__}"
+            )
     return [p for p in ps if p.grad is not None]
 
 
@@ -70,10 +73,10 @@ def clip_grad_norm_(
         total = np.linalg.norm(np.array(norms, dtype=dtype), ord=norm_type)
     total = np.asarray(total, dtype=dtype)
     if error_if_nonfinite and not np.isfinite(total):
-        raise RuntimeError(
-            f"the total norm of order {norm_type} of the gradients is non-finite ({total}), so "
-            "they cannot be clipped; set error_if_nonfinite=False to clip anyway (the gradients "
-            "become NaN) or find where the NaN/inf comes from"
+        raise NonFiniteError(
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is non-finite "
+            f"({total}), so they cannot be clipped; set error_if_nonfinite=False to clip anyway "
+            "(the gradients become NaN) or find where the NaN/inf comes from"
         )
     coef = np.asarray(float(max_norm) / (total + 1e-6), dtype=dtype)
     coef = np.minimum(coef, np.asarray(1.0, dtype=dtype))
@@ -102,7 +105,7 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     """
     clip_value = float(clip_value)
     if clip_value < 0:
-        raise ValueError(f"clip_value must be >= 0, got {clip_value}")
+        raise InvalidArgumentError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for p in _grads(parameters):
         _grad_tensor(p).data = np.clip(np.asarray(_grad_of(p)), -clip_value, clip_value)
 

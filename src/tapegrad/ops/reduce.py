@@ -1196,9 +1196,11 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
     ax = _axis(axis, builtins.max(nd, 1), "axis", op="topk") if nd else 0
     n = _shape(x)[ax] if nd else 1
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"topk: k must be an int, got {k!r}")
+        raise InvalidTypeError(f"topk: k must be an int, got {k!r}")
     if not 0 <= k <= n:
-        raise ValueError(f"topk: k={k} is out of range for an axis of size {n}; use 0 <= k <= {n}")
+        raise InvalidArgumentError(
+            f"topk: k={k} is out of range for an axis of size {n}; use 0 <= k <= {n}"
+        )
     idx = _argsort(x, axis=ax, descending=bool(largest))
     if nd:
         idx = Tensor._wrap(np.take(idx.data, np.arange(k), axis=ax))
@@ -1257,7 +1259,9 @@ def lower_median(x: Any, axis: Any, keepdims: bool) -> Any:
     if axis is None:
         flat = _val(x).reshape(-1)
         if flat.size == 0:
-            raise ValueError("median of an empty tensor is undefined; pass a non-empty tensor")
+            raise InvalidArgumentError(
+                "median of an empty tensor is undefined; pass a non-empty tensor"
+            )
         nan = np.isnan(flat) if flat.dtype.kind in "fc" else None
         if nan is not None and nan.any():
             i = int(np.argmax(nan))

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.grad_mode import enable_grad, no_grad
+from ..errors import InvalidArgumentError, InvalidTypeError
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -166,10 +167,10 @@ class LBFGS(Optimizer):
         line_search_fn: str | None = None,
     ) -> None:
         if not 0.0 <= lr:
-            raise ValueError(f"invalid learning rate {lr}: it must be >= 0")
+            raise InvalidArgumentError(f"LBFGS: invalid learning rate {lr}: it must be >= 0")
         if line_search_fn not in (None, "strong_wolfe"):
-            raise ValueError(
-                f"line_search_fn must be None or 'strong_wolfe', got {line_search_fn!r}"
+            raise InvalidArgumentError(
+                f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {line_search_fn!r}"
             )
         if max_eval is None:
             max_eval = max_iter * 5 // 4
@@ -184,12 +185,16 @@ class LBFGS(Optimizer):
         )
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
-            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+            raise InvalidArgumentError(
+                "LBFGS doesn't support per-parameter options (parameter groups)"
+            )
         self._params: list[Tensor] = self.param_groups[0]["params"]
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if self.param_groups:
-            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+            raise InvalidArgumentError(
+                "LBFGS doesn't support per-parameter options (parameter groups)"
+            )
         super().add_param_group(param_group)
 
     def _gather_flat_grad(self) -> np.ndarray:
@@ -238,7 +243,7 @@ class LBFGS(Optimizer):
             Clears the gradients, computes the loss, calls ``backward()``, returns the loss.
         """
         if closure is None or not callable(closure):
-            raise TypeError(
+            raise InvalidTypeError(
                 "LBFGS.step needs a closure: pass a function that calls opt.zero_grad(), "
                 "computes the loss, calls loss.backward() and returns the loss"
             )
@@ -367,6 +372,6 @@ class LBFGS(Optimizer):
 
 def _loss_float(loss: Any) -> float:
     if loss is None:
-        raise TypeError("the LBFGS closure must return the loss (a scalar tensor or number)")
+        raise InvalidTypeError("the LBFGS closure must return the loss (a scalar tensor or number)")
     v = loss.data if isinstance(loss, Tensor) else loss
     return float(np.asarray(v).reshape(()))

@@ -6,6 +6,7 @@ import math
 from bisect import bisect_right
 from typing import Any
 
+from ..errors import AbstractMethodError, InvalidArgumentError, InvalidKeyError, InvalidTypeError
 from .optimizer import Optimizer
 
 __all__ = [
@@ -35,7 +36,9 @@ class LRScheduler:
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+            raise InvalidTypeError(
+                f"{type(self).__name__}: {type(optimizer).__name__} is not an Optimizer"
+            )
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -43,9 +46,9 @@ class LRScheduler:
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
-                    raise KeyError(
-                        f"param 'initial_lr' is not in param_groups[{i}] when resuming with "
-                        "last_epoch >= 0; load the optimizer's state_dict first"
+                    raise InvalidKeyError(
+                        f"{type(self).__name__}: param 'initial_lr' is not in param_groups[{i}] "
+                        "when resuming with last_epoch >= 0; load the optimizer's state_dict first"
                     )
         self.base_lrs: list[float] = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = last_epoch
@@ -61,7 +64,10 @@ class LRScheduler:
 
     def get_lr(self) -> list[float]:
         """The learning rates for the current ``last_epoch`` (computed by subclasses)."""
-        raise NotImplementedError
+        raise AbstractMethodError(
+            f"{type(self).__name__} must define get_lr(): return one learning rate per "
+            "parameter group"
+        )
 
     def get_last_lr(self) -> list[float]:
         """The learning rates set by the last :meth:`step`, one per parameter group."""
@@ -107,7 +113,9 @@ class StepLR(LRScheduler):
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
         if not isinstance(step_size, int) or step_size <= 0:
-            raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
+            raise InvalidArgumentError(
+                f"StepLR: step_size must be a positive integer, got {step_size!r}"
+            )
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -159,7 +167,9 @@ class CosineAnnealingLR(LRScheduler):
         self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
     ) -> None:
         if T_max <= 0:
-            raise ValueError(f"T_max must be a positive number of epochs, got {T_max!r}")
+            raise InvalidArgumentError(
+                f"CosineAnnealingLR: T_max must be a positive number of epochs, got {T_max!r}"
+            )
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
@@ -211,9 +221,13 @@ class LinearLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         if start_factor > 1.0 or start_factor <= 0:
-            raise ValueError(f"start_factor must be in (0, 1], got {start_factor!r}")
+            raise InvalidArgumentError(
+                f"LinearLR: start_factor must be in (0, 1], got {start_factor!r}"
+            )
         if end_factor > 1.0 or end_factor < 0:
-            raise ValueError(f"end_factor must be in [0, 1], got {end_factor!r}")
+            raise InvalidArgumentError(
+                f"LinearLR: end_factor must be in [0, 1], got {end_factor!r}"
+            )
         self.start_factor = start_factor
         self.end_factor = end_factor
         self.total_iters = total_iters
@@ -276,15 +290,15 @@ class SequentialLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         if len(schedulers) < 1:
-            raise ValueError("SequentialLR needs at least one scheduler")
+            raise InvalidArgumentError("SequentialLR needs at least one scheduler")
         for i, s in enumerate(schedulers):
             if getattr(s, "optimizer", None) is not optimizer:
-                raise ValueError(
-                    f"scheduler {i} ({type(s).__name__}) belongs to a different optimizer; all "
-                    "schedulers of a SequentialLR must share its optimizer"
+                raise InvalidArgumentError(
+                    f"SequentialLR: scheduler {i} ({type(s).__name__}) belongs to a different "
+                    "optimizer; all schedulers of a SequentialLR must share its optimizer"
                 )
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"SequentialLR needs one milestone fewer than schedulers, got {len(schedulers)} "
                 f"schedulers and {len(milestones)} milestones"
             )

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.grad_mode import enable_grad, no_grad
+from ..errors import AbstractMethodError, InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from ..tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
@@ -52,13 +53,17 @@ class Optimizer:
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
         if isinstance(params, Tensor):
-            raise TypeError(
-                "params must be an iterable of tensors or of dicts, got a single Tensor; "
-                "pass a list, e.g. SGD([w], lr=0.1) or SGD(model.parameters(), lr=0.1)"
+            raise InvalidTypeError(
+                f"{type(self).__name__}: params must be an iterable of tensors or of dicts, got a "
+                "single Tensor; pass a list, e.g. SGD([w], lr=0.1) or SGD(model.parameters(), "
+                "lr=0.1)"
             )
         groups = list(params)
         if not groups:
-            raise ValueError("optimizer got an empty parameter list; pass the tensors to optimise")
+            raise InvalidArgumentError(
+                f"{type(self).__name__}: optimizer got an empty parameter list; pass the tensors "
+                "to optimise"
+            )
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for g in groups:
@@ -86,25 +91,40 @@ class Optimizer:
         [0.1, 0.01]
         """
         if not isinstance(param_group, dict):
-            raise TypeError(f"a parameter group must be a dict, got {type(param_group).__name__}")
+            raise InvalidTypeError(
+                f"{type(self).__name__}: a parameter group must be a dict, got "
+                f"{type(param_group).__name__}"
+            )
         group = dict(param_group)
         ps = group.get("params")
         if ps is None:
-            raise ValueError("a parameter group needs a 'params' entry (a list of tensors)")
+            raise InvalidArgumentError(
+                f"{type(self).__name__}: a parameter group needs a 'params' entry (a list of "
+                "tensors)"
+            )
         ps = [ps] if isinstance(ps, Tensor) else list(ps)
         for p in ps:
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer can only optimise Tensors, got {type(p).__name__}")
+                raise InvalidTypeError(
+                    f"{type(self).__name__}: optimizer can only optimise Tensors, got "
+                    f"{type(p).__name__}"
+                )
             if not p.requires_grad:
-                raise ValueError(
-                    "optimizer got a tensor that does not require grad; create it with "
-                    "requires_grad=True (or leave it out)"
+                raise InvalidArgumentError(
+                    f"{type(self).__name__}: optimizer got a tensor that does not require grad; "
+                    "create it with requires_grad=True (or leave it out)"
                 )
             if not p.is_leaf:
-                raise ValueError("optimizer can only optimise leaf tensors (not computed results)")
+                raise InvalidArgumentError(
+                    f"{type(self).__name__}: optimizer can only optimise leaf tensors (not "
+                    "computed results)"
+                )
         existing = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in existing for p in ps) or len({id(p) for p in ps}) != len(ps):
-            raise ValueError("some parameters appear in more than one parameter group (or twice)")
+            raise InvalidArgumentError(
+                f"{type(self).__name__}: some parameters appear in more than one parameter group "
+                "(or twice)"
+            )
         group["params"] = ps
         for k, v in self.defaults.items():
             group.setdefault(k, v)
@@ -146,8 +166,9 @@ class Optimizer:
                         continue
                     grad = np.asarray(p.grad.data if isinstance(p.grad, Tensor) else p.grad)
                     if grad.shape != p.shape:
-                        raise ValueError(
-                            f"gradient shape {grad.shape} does not match parameter shape {p.shape}"
+                        raise ShapeMismatchError(
+                            f"{type(self).__name__}: gradient shape {grad.shape} does not match "
+                            f"parameter shape {p.shape}"
                         )
                     state = self.state.setdefault(p, {})
                     self._update(p.data, grad.astype(p.dtype, copy=False), state, group)
@@ -155,7 +176,9 @@ class Optimizer:
         return loss
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict) -> None:
-        raise NotImplementedError
+        raise AbstractMethodError(
+            f"{type(self).__name__} must define _update(p, g, state, group) or override step()"
+        )
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -185,18 +208,21 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state produced by :meth:`state_dict` of an optimizer with the same groups."""
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
-            raise ValueError("state_dict must be a dict with 'state' and 'param_groups' entries")
+            raise InvalidArgumentError(
+                f"{type(self).__name__}: state_dict must be a dict with 'state' and 'param_groups' "
+                "entries"
+            )
         saved = state_dict["param_groups"]
         if len(saved) != len(self.param_groups):
-            raise ValueError(
-                f"loaded state has {len(saved)} parameter groups, this optimizer has "
-                f"{len(self.param_groups)}"
+            raise InvalidArgumentError(
+                f"{type(self).__name__}: loaded state has {len(saved)} parameter groups, this "
+                f"optimizer has {len(self.param_groups)}"
             )
         for i, (s, g) in enumerate(zip(saved, self.param_groups)):
             if len(s["params"]) != len(g["params"]):
-                raise ValueError(
-                    f"parameter group {i} has {len(g['params'])} parameters but the loaded "
-                    f"state has {len(s['params'])}"
+                raise InvalidArgumentError(
+                    f"{type(self).__name__}: parameter group {i} has {len(g['params'])} "
+                    f"parameters but the loaded state has {len(s['params'])}"
                 )
         new_state: dict[Tensor, dict[str, Any]] = {}
         for s, g in zip(saved, self.param_groups):
@@ -214,9 +240,9 @@ class Optimizer:
         self.state = new_state
 
 
-def _check(cond: bool, what: str) -> None:
+def _check(opt: Optimizer, cond: bool, what: str) -> None:
     if not cond:
-        raise ValueError(what)
+        raise InvalidArgumentError(f"{type(opt).__name__}: {what}")
 
 
 class SGD(Optimizer):
@@ -257,11 +283,13 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        _check(lr >= 0.0, f"invalid learning rate {lr}: it must be >= 0")
-        _check(momentum >= 0.0, f"invalid momentum {momentum}: it must be >= 0")
-        _check(weight_decay >= 0.0, f"invalid weight_decay {weight_decay}: it must be >= 0")
+        _check(self, lr >= 0.0, f"invalid learning rate {lr}: it must be >= 0")
+        _check(self, momentum >= 0.0, f"invalid momentum {momentum}: it must be >= 0")
+        _check(self, weight_decay >= 0.0, f"invalid weight_decay {weight_decay}: it must be >= 0")
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum > 0 and zero dampening")
+            raise InvalidArgumentError(
+                "SGD: Nesterov momentum requires a momentum > 0 and zero dampening"
+            )
         super().__init__(
             params,
             dict(
@@ -333,11 +361,12 @@ class Adam(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        _check(lr >= 0.0, f"invalid learning rate {lr}: it must be >= 0")
-        _check(eps >= 0.0, f"invalid eps {eps}: it must be >= 0")
+        _check(self, lr >= 0.0, f"invalid learning rate {lr}: it must be >= 0")
+        _check(self, eps >= 0.0, f"invalid eps {eps}: it must be >= 0")
         for i in (0, 1):
-            _check(0.0 <= betas[i] < 1.0, f"invalid beta at index {i}: {betas[i]} (need [0, 1))")
-        _check(weight_decay >= 0.0, f"invalid weight_decay {weight_decay}: it must be >= 0")
+            ok = 0.0 <= betas[i] < 1.0
+            _check(self, ok, f"invalid beta at index {i}: {betas[i]} (need [0, 1))")
+        _check(self, weight_decay >= 0.0, f"invalid weight_decay {weight_decay}: it must be >= 0")
         super().__init__(
             params,
             dict(
@@ -451,11 +480,11 @@ class RMSprop(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        _check(lr >= 0.0, f"invalid learning rate {lr}: it must be >= 0")
-        _check(eps >= 0.0, f"invalid eps {eps}: it must be >= 0")
-        _check(momentum >= 0.0, f"invalid momentum {momentum}: it must be >= 0")
-        _check(weight_decay >= 0.0, f"invalid weight_decay {weight_decay}: it must be >= 0")
-        _check(alpha >= 0.0, f"invalid alpha {alpha}: it must be >= 0")
+        _check(self, lr >= 0.0, f"invalid learning rate {lr}: it must be >= 0")
+        _check(self, eps >= 0.0, f"invalid eps {eps}: it must be >= 0")
+        _check(self, momentum >= 0.0, f"invalid momentum {momentum}: it must be >= 0")
+        _check(self, weight_decay >= 0.0, f"invalid weight_decay {weight_decay}: it must be >= 0")
+        _check(self, alpha >= 0.0, f"invalid alpha {alpha}: it must be >= 0")
         super().__init__(
             params,
             dict(
@@ -538,14 +567,15 @@ class Adagrad(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        _check(lr >= 0.0, f"invalid learning rate {lr}: it must be >= 0")
-        _check(lr_decay >= 0.0, f"invalid lr_decay {lr_decay}: it must be >= 0")
-        _check(weight_decay >= 0.0, f"invalid weight_decay {weight_decay}: it must be >= 0")
+        _check(self, lr >= 0.0, f"invalid learning rate {lr}: it must be >= 0")
+        _check(self, lr_decay >= 0.0, f"invalid lr_decay {lr_decay}: it must be >= 0")
+        _check(self, weight_decay >= 0.0, f"invalid weight_decay {weight_decay}: it must be >= 0")
         _check(
+            self,
             initial_accumulator_value >= 0.0,
             f"invalid initial_accumulator_value {initial_accumulator_value}: it must be >= 0",
         )
-        _check(eps >= 0.0, f"invalid eps {eps}: it must be >= 0")
+        _check(self, eps >= 0.0, f"invalid eps {eps}: it must be >= 0")
         super().__init__(
             params,
             dict(
