@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..tensor import Tensor
 from .registry import Primitive, defvjp
 
 _erf_scalar = np.frompyfunc(math.erf, 1, 1)
@@ -132,6 +133,15 @@ def unary(
 
 def _zero(g: Any, ans: Any, *args: Any, **kw: Any) -> Any:
     return g * 0
+
+
+def _no_flow(g: Any, ans: Any, *args: Any, **kw: Any) -> Any:
+    """Zeros shaped like ``g``, whatever ``g`` holds: a derivative that is 0 wherever it
+    exists passes back nothing, not even a NaN from ``inf * 0`` (PyTorch's
+    ``zeros_like(grad)``)."""
+    if isinstance(g, Tensor):
+        return Tensor(np.zeros_like(g.data))
+    return np.zeros_like(g)
 
 
 def _nondiff(name: str, impl: Callable[..., Any], doc: str) -> Primitive:
@@ -521,16 +531,16 @@ floor = defvjp(
     Primitive(
         "floor", np.floor, elementwise=True, doc="Elementwise floor; derivative 0 (PyTorch)."
     ),
-    _zero,
+    _no_flow,
 )
 ceil = defvjp(
-    Primitive("ceil", np.ceil, elementwise=True, doc="Elementwise ceiling; derivative 0."), _zero
+    Primitive("ceil", np.ceil, elementwise=True, doc="Elementwise ceiling; derivative 0."), _no_flow
 )
 round = defvjp(
-    Primitive("round", np.round, elementwise=True, doc="Round half to even; derivative 0."), _zero
+    Primitive("round", np.round, elementwise=True, doc="Round half to even; derivative 0."), _no_flow
 )
 trunc = defvjp(
-    Primitive("trunc", np.trunc, elementwise=True, doc="Round toward 0; derivative 0."), _zero
+    Primitive("trunc", np.trunc, elementwise=True, doc="Round toward 0; derivative 0."), _no_flow
 )
 
 
