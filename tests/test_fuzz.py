@@ -206,3 +206,89 @@ def test_a_throwaway_primitive_with_a_wrong_rule_is_reported():
     finally:
         del fuzzlib._specs_by_name()["bad_square"]
     assert "grad" in whats and "jvp" not in whats
+
+
+# --------------------------------------------------------------------------- known divergences
+# Reproducers the fuzzer found (shrunk, pasted as printed).  Strict xfails: each turns into a
+# failure once the rule is fixed; then delete the test's mark and the op's entry in
+# fuzzlib.KNOWN_EDGE so that edge programs fuzz the op again.
+
+_KNOWN = {
+    "relu_jvp_inf_times_zero": program(
+        "float64",
+        [np.array([[1.6234934671386014, 1e-300, 2.270374442432666], [1.4962, -0.0, 0.0]])],
+        [("sqrt", (x(0),)), ("relu", (v(0),))],
+    ),
+    "leaky_relu_hvp": program(
+        "float64",
+        [np.array([[-0.6459983565571761, 1e-300, -0.5655], [-0.0, 1e300, -1.5412]])],
+        [
+            ("log", (x(0),)),
+            ("square", (v(0),)),
+            ("leaky_relu", (v(1),), {"negative_slope": 0.2}),
+        ],
+    ),
+    "elu_hvp_at_negative_zero": program(
+        "float64",
+        [np.array([[-0.0], [1.7930552663873611]])],
+        [("elu", (x(0),), {"alpha": 1.3})],
+    ),
+    "clip_grad_of_nan": program(
+        "float64",
+        [np.array([[[5e-324, -0.69]], [[np.nan, -0.32]], [[0.05, -1.06]]])],
+        [("clip", (x(0),), {"a_min": -0.9, "a_max": 1.05}), ("cosh", (v(0),))],
+    ),
+    "maximum_grad_flows_to_nan_input": program(
+        "float32",
+        [
+            np.array([[np.nan, -0.35, 0.857, -1e38]], dtype=np.float32),
+            np.array([1.059, 1.966, -1e38, 1.438], dtype=np.float32),
+        ],
+        [("maximum_ties", (x(0), x(1)))],
+    ),
+    "minimum_grad_flows_to_nan_input": program(
+        "float64",
+        [np.array([[1.78, 1.533, np.nan, 1.67]]), np.array([[[5e-324, 0.738, 0.0, 0.638]]])],
+        [("minimum_ties", (x(0), x(1)))],
+    ),
+    "sign_jvp_of_inf": program(
+        "float32",
+        [np.array(np.inf, dtype=np.float32)],
+        [("square", (x(0),)), ("sign", (v(0),))],
+    ),
+    "norm_inf_grad_with_nan": program(
+        "float32",
+        [np.array([np.nan, -0.0, -0.505, 0.235, -0.135], dtype=np.float32)],
+        [("norm_inf", (x(0),), {"ord": np.inf})],
+    ),
+    "matrix_norm1_hvp_with_nan": program(
+        "float64",
+        [np.array([[1.617, np.nan, 0.97, 1.3], [-0.72, -0.0, 1.04, 1.3], [0.73, 5e-324, -1e300, np.nan]])],
+        [("norm_matrix1", (x(0),), {"ord": 1, "axis": (1, 0)})],
+    ),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="piecewise rules multiply inf*0 where PyTorch selects")
+@pytest.mark.parametrize("name", sorted(_KNOWN))
+def test_known_divergence(name):
+    mism = fuzzlib.check(_KNOWN[name], torch)
+    assert not mism, fuzzlib.report(_KNOWN[name], mism)
+
+
+def test_known_divergences_are_listed():
+    for name, prog in _KNOWN.items():
+        assert prog.op_names() & set(fuzzlib.KNOWN_EDGE), name
+
+
+# --------------------------------------------------------------------------- fixed after fuzzing
+
+
+@pytest.mark.parametrize("op", ["floor", "ceil", "round", "trunc"])
+def test_rounding_ops_pass_back_zeros_even_for_an_infinite_cotangent(op):
+    # log(round(x)) at round(x) = 0 sends an inf cotangent into round; inf * 0 was NaN.
+    prog = program("float64", [np.array([0.3, 2.2, -0.2])], [(op, (x(0),)), ("log", (v(0),))])
+    assert not fuzzlib.check(prog, torch)
+    xt = tg.tensor([0.3, 2.2], requires_grad=True)
+    (g,) = tg.autograd.grad(tg.log(getattr(tg, op)(xt) * 1.0), [xt], np.ones(2))
+    assert np.array_equal(g.data, [0.0, 0.0])
