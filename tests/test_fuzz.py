@@ -263,7 +263,15 @@ _KNOWN = {
     ),
     "matrix_norm1_hvp_with_nan": program(
         "float64",
-        [np.array([[1.617, np.nan, 0.97, 1.3], [-0.72, -0.0, 1.04, 1.3], [0.73, 5e-324, -1e300, np.nan]])],
+        [
+            np.array(
+                [
+                    [1.617, np.nan, 0.97, 1.3],
+                    [-0.72, -0.0, 1.04, 1.3],
+                    [0.73, 5e-324, -1e300, np.nan],
+                ]
+            )
+        ],
         [("norm_matrix1", (x(0),), {"ord": 1, "axis": (1, 0)})],
     ),
 }
@@ -292,3 +300,24 @@ def test_rounding_ops_pass_back_zeros_even_for_an_infinite_cotangent(op):
     xt = tg.tensor([0.3, 2.2], requires_grad=True)
     (g,) = tg.autograd.grad(tg.log(getattr(tg, op)(xt) * 1.0), [xt], np.ones(2))
     assert np.array_equal(g.data, [0.0, 0.0])
+
+
+def test_arctan2_gradient_is_zero_where_the_squared_radius_is_zero():
+    # The fuzzer's reproducer: logsumexp(x) - itself is exactly 0, then arctan2(0, 0).
+    prog = program(
+        "float64",
+        [np.array([[-903.4, -899.55, -908.2, 5e-324], [-892.29, -905.46, 0.5, -906.57]])],
+        [
+            ("logsumexp_large", (x(0),), {"axis": 1, "keepdims": False}),
+            ("subtract", (v(0), v(0))),
+            ("arctan2", (v(1), v(1))),
+        ],
+    )
+    # torch's forward mode gives NaN there, its reverse mode 0; tapegrad gives 0 in both.
+    mism = fuzzlib.check(prog, torch)
+    assert [m.what for m in mism] == ["jvp"] and "torch np.float64(nan)" in mism[0].detail
+    y = tg.tensor([0.0, 1e-200, 1.0], requires_grad=True)
+    xx = tg.tensor([0.0, 1e-200, 2.0], requires_grad=True)
+    gy, gx = tg.autograd.grad(tg.sum(tg.arctan2(y, xx)), [y, xx])
+    np.testing.assert_allclose(gy.data, [0.0, 0.0, 0.4])
+    np.testing.assert_allclose(gx.data, [0.0, 0.0, -0.2])

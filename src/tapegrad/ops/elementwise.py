@@ -228,11 +228,26 @@ arctan2 = defvjp(
         np.arctan2,
         elementwise=True,
         save=(0, 1),
-        doc="Elementwise ``arctan2(y, x)``, the angle of the point (x, y).",
+        doc="Elementwise ``arctan2(y, x)``, the angle of the point (x, y); its gradient is 0 "
+        "where ``x*x + y*y`` is 0 (PyTorch).",
     ),
-    lambda g, ans, y, x: g * x / (x * x + y * y),
-    lambda g, ans, y, x: -g * y / (x * x + y * y),
+    lambda g, ans, y, x: g * x * _atan2_recip(y, x),
+    lambda g, ans, y, x: -g * y * _atan2_recip(y, x),
 )
+
+
+def _atan2_recip(y: Any, x: Any) -> Any:
+    """``1 / (x*x + y*y)``, and 0 where that sum is 0 (PyTorch: the gradient at the origin,
+    or where the squares underflow, is 0 rather than NaN)."""
+    d = x * x + y * y
+    zero = _val(d) == 0
+    if not np.any(zero):
+        return 1.0 / d
+    return where(zero, 0.0, 1.0 / where(zero, 1.0, d))
+
+
+def _val(a: Any) -> Any:
+    return a.data if isinstance(a, Tensor) else a
 
 
 def _max_vjp(g: Any, ans: Any, x: Any, y: Any) -> Any:
@@ -537,7 +552,8 @@ ceil = defvjp(
     Primitive("ceil", np.ceil, elementwise=True, doc="Elementwise ceiling; derivative 0."), _no_flow
 )
 round = defvjp(
-    Primitive("round", np.round, elementwise=True, doc="Round half to even; derivative 0."), _no_flow
+    Primitive("round", np.round, elementwise=True, doc="Round half to even; derivative 0."),
+    _no_flow,
 )
 trunc = defvjp(
     Primitive("trunc", np.trunc, elementwise=True, doc="Round toward 0; derivative 0."), _no_flow
