@@ -321,3 +321,17 @@ def test_arctan2_gradient_is_zero_where_the_squared_radius_is_zero():
     gy, gx = tg.autograd.grad(tg.sum(tg.arctan2(y, xx)), [y, xx])
     np.testing.assert_allclose(gy.data, [0.0, 0.0, 0.4])
     np.testing.assert_allclose(gx.data, [0.0, 0.0, -0.2])
+
+
+def test_power_exponent_gradient_multiplies_the_cotangent_after_selecting_zero():
+    # At x = 0, y >= 0 the y-derivative is taken as 0; PyTorch multiplies the cotangent by
+    # that 0, so an inf cotangent (from arccos(0**0) = arccos(1)) gives NaN, as here.
+    prog = program(
+        "float64",
+        [np.array([0.11787242, -0.0, 0.66170314])],
+        [("power", (x(0), x(0))), ("arccos", (v(0),))],
+    )
+    assert not fuzzlib.check(prog, torch)
+    u = tg.tensor([-0.0, 0.5], requires_grad=True)
+    (g,) = tg.autograd.grad(tg.sum(tg.arccos(tg.power(u, u))), [u])
+    assert np.isnan(g.data[0]) and np.isfinite(g.data[1])

@@ -190,9 +190,11 @@ def _pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
 
 
 def _pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    # PyTorch: 0 where x == 0 and y >= 0 (the limit of x**y * log x); nan for x < 0.
+    # PyTorch: the derivative x**y * log x is taken as 0 where x == 0 and y >= 0 (its
+    # limit); nan for x < 0.  The cotangent multiplies the selected derivative, as in
+    # PyTorch: an inf cotangent there gives inf * 0 = nan.
     safe = where(x == 0, 1.0, x)
-    return where((x == 0) & (y >= 0), 0.0, g * ans * log(safe))
+    return g * where((x == 0) & (y >= 0), 0.0, ans * log(safe))
 
 
 power = defvjp(
