@@ -63,6 +63,16 @@ KNOWN_EDGE: dict[str, str] = {
         ["prod", "prod_zeros", "cumprod", "cumprod_zeros"],
         "the rules divide by x: NaN with an inf or NaN input where PyTorch's are finite",
     ),
+    "binary_cross_entropy_with_logits": "forward mode: inf where torch's tangent is NaN "
+    "(x = y = inf)",
+    "softplus_beta": "Hessian-vector product finite where torch's is NaN, for huge inputs",
+    "gelu": "float32 gelu(inf) is inf where torch's is NaN",
+    "softplus": "Hessian-vector product finite where torch's is NaN, for huge inputs",
+    "eigh": "gradient NaN where torch's is finite when a cotangent is inf",
+    "power": "second order: its rules select with where, whose rule multiplies inf*0 "
+    "(being fixed)",
+    "softmax": "forward mode: 0 where torch's tangent is NaN (non-finite inputs)",
+    "logsumexp_large": "forward mode at ties of non-finite maxima: twice torch's tangent",
     **dict.fromkeys(
         ["var", "var_ddof1", "std", "std_ddof1"],
         "float32 overflow: (x - mean)**2 is inf for |x| ~ 1e38 where torch's std is finite",
