@@ -315,11 +315,6 @@ def pool(dtype_name: str = "float64") -> tuple[PoolOp, ...]:
 
 
 @cache
-def _by_name(dtype_name: str) -> dict:
-    return {p.name: p for p in pool(dtype_name)}
-
-
-@cache
 def _specs_by_name() -> dict:
     return {s.name: s for s in all_specs()}
 
@@ -670,19 +665,15 @@ def _sinks(prog: Program, outs: dict) -> list:
     """Float results of differentiable steps that no differentiable step consumes."""
     used = set()
     for st in prog.steps:
-        if _by_name_any(st.op).grad:
+        if spec(st.op).grad:
             used.update(a for a in st.args if isinstance(a, Ref))
     res = []
     for ref, val in outs.items():
         if ref.step is None or ref in used:
             continue
-        if _by_name_any(prog.steps[ref.step].op).grad and _is_float(val):
+        if spec(prog.steps[ref.step].op).grad and _is_float(val):
             res.append(ref)
     return res
-
-
-def _by_name_any(name: str) -> OpSpec:
-    return spec(name)
 
 
 def _is_float(t: Any) -> bool:
