@@ -688,6 +688,12 @@ class Tensor:
         if (
             grad_mode._state.enabled or self._fw is not None or (is_t and other._fw is not None)
         ) and self._recorded(other):
+            if self.data.dtype.kind != "c":  # refuse before recording a complex op
+                _check_kind(
+                    np.result_type(other.data if is_t else other),
+                    self.data.dtype,
+                    "the in-place op",
+                )
             return self._record_inplace(lambda s: fn(s, other), None, True)
         # Not recorded (e.g. an optimizer step under no_grad): change the memory itself.
         try:
@@ -696,6 +702,11 @@ class Tensor:
             raise InplaceModificationError(
                 f"an in-place {ufunc.__name__} can't store its result in this tensor of dtype "
                 f"{self.data.dtype} ({e}); convert first (x.astype(...)) or compute out of place"
+            ) from None
+        except ValueError as e:  # NumPy's broadcast error
+            raise ShapeMismatchError(
+                f"in-place {ufunc.__name__}: {e}; the other operand must broadcast to the "
+                f"tensor's shape {self.data.shape}"
             ) from None
         self._bump()
         return self

@@ -212,7 +212,7 @@ class Function:
         outs = res if multi else (res,)
         outs = tuple(o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o)) for o in outs)
         if (record or level >= 0) and has_complex(args, outs):
-            raise complex_error(cls.__name__)
+            raise complex_error(getattr(ctx, "_name", cls.__name__))
         if level >= 0:
             outs = _attach_function_tangents(cls, ctx, args, outs, level)
         if not record:
