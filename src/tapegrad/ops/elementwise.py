@@ -258,6 +258,14 @@ mod = defvjp(
 remainder = mod
 
 
+def _atan2_recip(y: Any, x: Any) -> Any:
+    # PyTorch: 1 / (x*x + y*y), taken as 0 where that sum is 0 (at (0, 0), or underflowed),
+    # so the gradient at the origin is a (signed) 0, not NaN.
+    d = x * x + y * y
+    with np.errstate(divide="ignore"):
+        return where(d == 0, 0.0, 1.0 / d)
+
+
 arctan2 = defvjp(
     Primitive(
         "arctan2",
@@ -271,20 +279,6 @@ arctan2 = defvjp(
     lambda g, ans, y, x: g * x * _atan2_recip(y, x),
     lambda g, ans, y, x: g * -y * _atan2_recip(y, x),
 )
-
-
-def _atan2_recip(y: Any, x: Any) -> Any:
-    """``1 / (x*x + y*y)``, and 0 where that sum is 0 (PyTorch: the gradient at the origin,
-    or where the squares underflow, is 0 rather than NaN)."""
-    d = x * x + y * y
-    zero = _val(d) == 0
-    if not np.any(zero):
-        return 1.0 / d
-    return where(zero, 0.0, 1.0 / where(zero, 1.0, d))
-
-
-def _val(a: Any) -> Any:
-    return a.data if isinstance(a, Tensor) else a
 
 
 def _max_vjp(g: Any, ans: Any, x: Any, y: Any) -> Any:
