@@ -313,6 +313,21 @@ def test_anomaly_ignores_inf_like_torch():
     np.testing.assert_array_equal(x.grad.numpy(), [np.inf, 1.0])
 
 
+def test_anomaly_check_inf_raises_for_an_infinite_gradient_naming_the_op():
+    x = tg.tensor([0.0, 1.0], requires_grad=True)
+    with tg.autograd.detect_anomaly(check_inf=True), _quiet():
+        y = tg.sum(tg.log(x))
+        with pytest.raises(AnomalyError, match="Function 'log' returned inf values") as e:
+            y.backward()
+    assert "test_engine_semantics.py" in e.value.forward_stack
+    # NaN is still checked, and check_inf is restored to off when the block exits
+    with tg.autograd.detect_anomaly(check_inf=True), _quiet():
+        with pytest.raises(AnomalyError, match="nan values"):
+            tg.sum(tg.log(x) * 0.0).backward()
+    with tg.autograd.detect_anomaly(), _quiet():
+        tg.sum(tg.log(x)).backward()
+
+
 def test_anomaly_check_nan_false_records_only():
     x = tg.tensor([0.0, 1.0], requires_grad=True)
     with tg.autograd.detect_anomaly(check_nan=False), _quiet():

@@ -118,7 +118,8 @@ class DtypeMismatchError(TapegradError, TypeError, RuntimeError):
 
 
 class AnomalyError(TapegradError, RuntimeError):
-    """Anomaly detection (:func:`tapegrad.autograd.detect_anomaly`) found NaN in a gradient.
+    """Anomaly detection (:func:`tapegrad.autograd.detect_anomaly`) found NaN (or, with
+    ``check_inf=True``, inf) in a gradient.
 
     ``node`` is the tape entry whose rule produced it, ``forward_stack`` the formatted
     stack of the call that recorded that entry ("" when it was recorded with anomaly

@@ -421,7 +421,15 @@ def grads_to(
     needed = _prune(root_nodes, targets_leaf, set(targets_node), set(targets_node))
     capture: dict[tuple[int, int], Any] = {}
     _sweep_general(
-        root_nodes, buf, leaf_grads, False, False, False, needed, targets_leaf, targets_node,
+        root_nodes,
+        buf,
+        leaf_grads,
+        False,
+        False,
+        False,
+        needed,
+        targets_leaf,
+        targets_node,
         capture,
     )
     out = []
@@ -535,6 +543,7 @@ def _sweep_general(
     checked for NaN; errors carry the stack of the node's forward call) and strong zeros
     (see :class:`~tapegrad.autograd.grad_mode.strong_zeros`)."""
     check_nan = anomaly and grad_mode._state.anomaly_check_nan
+    check_inf = anomaly and grad_mode._state.anomaly_check_inf
     # Dependency counts over the nodes that will run (or be captured).
     deps: dict[Node, int] = {}
     stack = []
@@ -626,8 +635,8 @@ def _sweep_general(
                             dt = meta.dtype
                             if r.dtype is not dt and r.dtype != dt:
                                 r = r.astype(dt)
-                        if check_nan:
-                            _check_nan(node, i, r)
+                        if check_nan or check_inf:
+                            _check_nan(node, i, r, check_nan, check_inf)
                         if not is_node:
                             _add_leaf(leaf_grads, p, r)
                         elif p.prim.nout == 1:
@@ -663,22 +672,27 @@ def _sweep_general(
         grad_mode._state.enabled = prev_mode
 
 
-def _check_nan(node: Node, i: int, r: Any) -> None:
-    """Anomaly detection: raise if the ``i``-th result of ``node``'s rule holds NaN."""
+def _check_nan(node: Node, i: int, r: Any, nan: bool = True, inf: bool = False) -> None:
+    """Anomaly detection: raise if the ``i``-th result of ``node``'s rule holds NaN (with
+    ``nan``) or ±inf (with ``inf``)."""
     v = r.data if isinstance(r, Tensor) else r
-    if not np.isnan(v).any():
+    what = None
+    if nan and np.isnan(v).any():
+        what = "nan"
+    elif inf and np.isinf(v).any():
+        what = "inf"
+    if what is None:
         return
     name = node.prim.name
     trace = grad_mode.forward_stack(node)
     where = (
-        f"Traceback of the forward call that recorded '{name}' (most recent call last):\n"
-        + trace
+        f"Traceback of the forward call that recorded '{name}' (most recent call last):\n" + trace
         if trace
         else f"The call that recorded '{name}' ran with anomaly detection off, so its "
         "traceback is unknown; run the forward pass inside tg.autograd.detect_anomaly() too."
     )
     raise AnomalyError(
-        f"Function '{name}' returned nan values in its {i}th output.\n\n{where}",
+        f"Function '{name}' returned {what} values in its {i}th output.\n\n{where}",
         node=node,
         forward_stack=trace,
     )

@@ -43,6 +43,7 @@ class _State(threading.local):
     # Anomaly detection (``detect_anomaly``): on, and whether backward checks for NaN.
     anomaly: bool = False
     anomaly_check_nan: bool = False
+    anomaly_check_inf: bool = False
     # Strong zeros (``strong_zeros``): a zero cotangent or tangent times anything is zero.
     strong_zeros: bool = False
 
@@ -192,9 +193,7 @@ class set_grad_enabled(_GradMode):
 # ----------------------------------------------------------------------------- anomaly mode
 # The stack of the call that recorded each node while anomaly detection was on (weakly
 # keyed: an entry goes with its node).
-FORWARD_STACKS: weakref.WeakKeyDictionary[Any, traceback.StackSummary] = (
-    weakref.WeakKeyDictionary()
-)
+FORWARD_STACKS: weakref.WeakKeyDictionary[Any, traceback.StackSummary] = weakref.WeakKeyDictionary()
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -228,7 +227,7 @@ def forward_stack(node: Any) -> str:
     return "".join(traceback.format_list(frames or list(stack)))
 
 
-def _set_anomaly(mode: bool, check_nan: bool) -> None:
+def _set_anomaly(mode: bool, check_nan: bool, check_inf: bool = False) -> None:
     st = _state
     c = st.collector
     if mode:
@@ -243,35 +242,37 @@ def _set_anomaly(mode: bool, check_nan: bool) -> None:
             st.enabled = True if c.outer is None else c.outer
     st.anomaly = bool(mode)
     st.anomaly_check_nan = bool(mode and check_nan)
+    st.anomaly_check_inf = bool(mode and check_inf)
 
 
 class _AnomalyMode:
     _mode: bool
     _check_nan: bool
+    _check_inf: bool = False
 
     def _save(self) -> tuple[Any, ...]:
         st = _state
-        return (st.collector, st.enabled, st.anomaly, st.anomaly_check_nan)
+        return (st.collector, st.enabled, st.anomaly, st.anomaly_check_nan, st.anomaly_check_inf)
 
     @staticmethod
     def _restore(prev: tuple[Any, ...]) -> None:
         st = _state
-        st.collector, st.enabled, st.anomaly, st.anomaly_check_nan = prev
+        st.collector, st.enabled, st.anomaly, st.anomaly_check_nan, st.anomaly_check_inf = prev
 
     def __enter__(self) -> None:
         self._prev = self._save()
-        _set_anomaly(self._mode, self._check_nan)
+        _set_anomaly(self._mode, self._check_nan, self._check_inf)
 
     def __exit__(self, *exc: object) -> None:
         self._restore(self._prev)
 
     def __call__(self, fn: F) -> F:
-        mode, check_nan = self._mode, self._check_nan
+        mode, check_nan, check_inf = self._mode, self._check_nan, self._check_inf
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             prev = self._save()
-            _set_anomaly(mode, check_nan)
+            _set_anomaly(mode, check_nan, check_inf)
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -293,7 +294,11 @@ class detect_anomaly(_AnomalyMode):
     Parameters
     ----------
     check_nan : bool
-        Check the rules' results for NaN (default True); False only records the stacks.
+        Check the rules' results for NaN (default True, as PyTorch); False only records the
+        stacks.
+    check_inf : bool
+        Also raise for ±inf in a rule's result (default False: PyTorch checks NaN only, and
+        an infinite gradient can be right, e.g. of ``sqrt`` at 0).
 
     Examples
     --------
@@ -308,9 +313,10 @@ class detect_anomaly(_AnomalyMode):
     Function 'log' returned nan values in its 0th output.
     """
 
-    def __init__(self, check_nan: bool = True) -> None:
+    def __init__(self, check_nan: bool = True, check_inf: bool = False) -> None:
         self._mode = True
         self._check_nan = bool(check_nan)
+        self._check_inf = bool(check_inf)
 
 
 class set_detect_anomaly(_AnomalyMode):
@@ -327,14 +333,15 @@ class set_detect_anomaly(_AnomalyMode):
     False
     """
 
-    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+    def __init__(self, mode: bool, check_nan: bool = True, check_inf: bool = False) -> None:
         self._mode = bool(mode)
         self._check_nan = bool(check_nan)
+        self._check_inf = bool(check_inf)
         self._prev = self._save()
-        _set_anomaly(self._mode, self._check_nan)
+        _set_anomaly(self._mode, self._check_nan, self._check_inf)
 
     def __enter__(self) -> None:
-        _set_anomaly(self._mode, self._check_nan)
+        _set_anomaly(self._mode, self._check_nan, self._check_inf)
 
 
 def is_anomaly_enabled() -> bool:
