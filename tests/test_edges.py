@@ -363,3 +363,29 @@ def test_select_is_an_exact_where(dtype):
             assert r.dtype == gg.dtype and r.shape == gg.shape
             assert np.array_equal(np.signbit(r), np.signbit(ref))
             assert np.array_equal(r, ref, equal_nan=True)
+
+
+@pytest.mark.parametrize("op,tname", [("log", "log"), ("log2", "log2"), ("log10", "log10")])
+def test_log_gradient_divides_the_cotangent_at_a_subnormal_input(op, tname):
+    # PyTorch's g / x is finite where g * (1 / x) overflows: 1 / 1e-309 is inf.
+    x = np.array([1e-309, 5e-324, 2.0])
+    g = np.array([1e-3, 1e-20, 1.0])
+    xt = tg.tensor(x, requires_grad=True)
+    (ours,) = tg.autograd.grad(getattr(tg, op)(xt), [xt], g)
+    tt = torch.tensor(x, requires_grad=True)
+    (theirs,) = torch.autograd.grad(getattr(torch, tname)(tt), tt, torch.tensor(g))
+    assert np.all(np.isfinite(ours.data))
+    assert not mismatch(ours.data, theirs.numpy())
+
+
+def test_divide_gradient_in_the_divisor_overflows_like_pytorchs():
+    # PyTorch: -g * ((x / y) / y).  (x / y) / y overflows to inf for y = 1e-170 where
+    # (g * (x / y)) / y would be finite; with g = 0 that is NaN, as in PyTorch.
+    y = np.array([1e-170, 1e-170, 1e-100, 2.0])
+    g = np.array([1e-300, 0.0, 0.0, 1.0])
+    yt = tg.tensor(y, requires_grad=True)
+    (ours,) = tg.autograd.grad(tg.divide(np.ones(4), yt), [yt], g)
+    tt = torch.tensor(y, requires_grad=True)
+    (theirs,) = torch.autograd.grad(torch.ones(4, dtype=torch.float64) / tt, tt, torch.tensor(g))
+    assert np.isneginf(ours.data[0]) and np.isnan(ours.data[1])
+    assert not mismatch(ours.data, theirs.numpy())

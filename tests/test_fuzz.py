@@ -409,3 +409,15 @@ def test_power_exponent_gradient_multiplies_the_cotangent_after_selecting_zero()
     u = tg.tensor([-0.0, 0.5], requires_grad=True)
     (g,) = tg.autograd.grad(tg.sum(tg.arccos(tg.power(u, u))), [u])
     assert np.isnan(g.data[0]) and np.isfinite(g.data[1])
+
+
+def test_log10_hessian_of_a_reciprocal_of_huge_values_is_nan_like_pytorchs():
+    # The fuzzer's reproducer (seed 0, index 159): reciprocal(1e300) = 1e-300, whose
+    # derivative -1e-600 underflows to 0; log10's second derivative there is inf.  PyTorch's
+    # grad / (x * ln 10) and -g * ((x / y) / y) make that 0 * inf NaN; tapegrad now follows.
+    prog = program(
+        "float64",
+        [np.array([1e300, -0.505, 0.235, 0.605, -1e300])],
+        [("sort", (x(0),), {"axis": -1}), ("reciprocal", (v(0),)), ("log10", (v(1),))],
+    )
+    assert not fuzzlib.check(prog, torch, known=False)
