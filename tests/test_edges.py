@@ -389,3 +389,18 @@ def test_divide_gradient_in_the_divisor_overflows_like_pytorchs():
     (theirs,) = torch.autograd.grad(torch.ones(4, dtype=torch.float64) / tt, tt, torch.tensor(g))
     assert np.isneginf(ours.data[0]) and np.isnan(ours.data[1])
     assert not mismatch(ours.data, theirs.numpy())
+
+
+def test_wide_qr_gradient_keeps_an_infinite_cotangent_in_its_block():
+    # The fuzzer's reproducer: log(arctan(R)) puts inf on R's structural zero R[1, 0]; the
+    # wide rule multiplied gR by identity columns, spreading inf * 0 = NaN to other columns.
+    a = np.array([[0.2177, 0.1988, 1.7216, 0.0746], [1.0662, -0.1207, -0.2724, 0.2962]])
+    g = np.random.default_rng(0).standard_normal((2, 4))
+    g[1, 0] = np.inf
+    at = tg.tensor(a, requires_grad=True)
+    _, r = tg.linalg.qr(at, mode="complete")
+    (ours,) = tg.autograd.grad(r, [at], g)
+    tt = torch.tensor(a, requires_grad=True)
+    (theirs,) = torch.autograd.grad(torch.linalg.qr(tt, mode="complete")[1], tt, torch.tensor(g))
+    assert np.all(np.isfinite(ours.data[:, 2:]))
+    assert not mismatch(ours.data, theirs.numpy(), rtol=1e-7)
