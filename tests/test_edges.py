@@ -404,3 +404,15 @@ def test_wide_qr_gradient_keeps_an_infinite_cotangent_in_its_block():
     (theirs,) = torch.autograd.grad(torch.linalg.qr(tt, mode="complete")[1], tt, torch.tensor(g))
     assert np.all(np.isfinite(ours.data[:, 2:]))
     assert not mismatch(ours.data, theirs.numpy(), rtol=1e-7)
+
+
+def test_median_of_a_slice_with_nan_passes_the_gradient_to_its_last_nan():
+    # torch.quantile(x, 0.5) (the reference of tg.median): the last nan gets the gradient;
+    # tapegrad selected a constant nan, so no element got any.
+    x = np.array([[1.0, np.nan, 3.0, np.nan, 0.5, 2.0], [1.0, 4.0, 3.0, 0.5, 2.0, 0.0]])
+    xt = tg.tensor(x, requires_grad=True)
+    (ours,) = tg.autograd.grad(tg.median(xt, axis=1), [xt], np.array([2.0, 1.0]))
+    tt = torch.tensor(x, requires_grad=True)
+    (theirs,) = torch.autograd.grad(torch.quantile(tt, 0.5, dim=1), tt, torch.tensor([2.0, 1.0]))
+    assert ours.data[0].tolist() == [0.0, 0.0, 0.0, 2.0, 0.0, 0.0]
+    assert not mismatch(ours.data, theirs.numpy())
