@@ -102,10 +102,32 @@ KNOWN_TORCH_NAN: dict[tuple, str] = {
     ("relu", "hvp", None): _TORCH_ZERO_INTO_INPUT.format("relu", "result"),
     ("leaky_relu", "hvp", None): _TORCH_ZERO_INTO_INPUT.format("leaky_relu", "input"),
     ("arctanh", "hvp", "float32"): _ew_specs._F32_GG,
+    ("elu", "hvp", None): "PyTorch's elu double backward multiplies its input-side term by "
+    "the mask (x < 0) where tapegrad selects: a zero cotangent reaches the saved input also "
+    "for x >= 0 (NaN after sqrt at 0, whose derivative is inf), and a NaN cotangent (from "
+    "mod(inf, inf)) times that 0 is NaN",
+    **dict.fromkeys(
+        [("norm_fro", "hvp", None), ("linalg.norm", "hvp", None)],
+        "the Hessian of the 2-norm at x = 0 does not exist; PyTorch's double backward sends "
+        "the zero of its masked grad / norm into -g * ((grad / norm) / norm): 0 * inf, NaN; "
+        "tapegrad gives 0 (in-domain programs reach 0 too: var over a size-1 axis, x mod x)",
+    ),
+    ("norm0.5", "hvp", None): "PyTorch's double backward of |x|**(p-1) (masked at x == 0) "
+    "sends the masked zero through pow's derivative (p-1)|x|**(p-2) = inf at x = 0: NaN, "
+    "where tapegrad's select gives 0",
 }
 KNOWN_CHECKS: dict[tuple, str] = {
     **{(op, "jvp", None): _ew_specs._EXTREMUM_FW for op in ("maximum", "minimum")},
     **{(op, "jvp", None): _ew_specs._EXTREMUM_FW for op in ("maximum_ties", "minimum_ties")},
+    **dict.fromkeys(
+        [("topk", "grad", None), ("topk", "jvp", None)],
+        "the order of tied values in torch.topk is implementation-defined (neither stable nor "
+        "reversed); equal values, but the gradient of each output goes to a different one of "
+        "the tied inputs (in-domain samples are distinct)",
+    ),
+    ("qr_complete_square", "jvp", None): "PyTorch's forward mode leaves a rounding residue "
+    "(~1e-8 in float32) in the tangent of R's structural zeros, where tapegrad's is exactly "
+    "0: a later log of those zeros makes torch's tangent +-inf and tapegrad's 0 * inf = NaN",
     ("log1p", "value", None): "PyTorch's log1p kernel returns 0 for the smallest subnormal "
     "(log1p(5e-324) = 0 in float64, log1p(1e-45) = 0 in float32); tapegrad's (NumPy's) "
     "returns x: a later log makes -inf of torch's 0 (values past it are not compared)",
