@@ -57,7 +57,6 @@ KNOWN_EDGE: dict[str, str] = {
     "power": "second order: its rules select with where, whose rule multiplies inf*0 "
     "(being fixed)",
     "softmax": "forward mode: 0 where torch's tangent is NaN (non-finite inputs)",
-    "logsumexp_large": "forward mode at ties of non-finite maxima: twice torch's tangent",
     **dict.fromkeys(
         ["var", "var_ddof1", "std", "std_ddof1"],
         "float32 overflow: (x - mean)**2 is inf for |x| ~ 1e38 where torch's std is finite",
@@ -112,9 +111,12 @@ KNOWN_TORCH_NAN: dict[tuple, str] = {
         "the zero of its masked grad / norm into -g * ((grad / norm) / norm): 0 * inf, NaN; "
         "tapegrad gives 0 (in-domain programs reach 0 too: var over a size-1 axis, x mod x)",
     ),
-    ("norm0.5", "hvp", None): "PyTorch's double backward of |x|**(p-1) (masked at x == 0) "
-    "sends the masked zero through pow's derivative (p-1)|x|**(p-2) = inf at x = 0: NaN, "
-    "where tapegrad's select gives 0",
+    **dict.fromkeys(
+        [("norm0.5", "hvp", None), ("norm-1", "hvp", None)],
+        "PyTorch's double backward of |x|**(p-1) (masked at x == 0) sends the masked zero "
+        "through pow's derivative (p-1)|x|**(p-2) = inf at x = 0: NaN, where tapegrad's "
+        "select gives 0",
+    ),
 }
 KNOWN_CHECKS: dict[tuple, str] = {
     **{(op, "jvp", None): _ew_specs._EXTREMUM_FW for op in ("maximum", "minimum")},
@@ -128,6 +130,15 @@ KNOWN_CHECKS: dict[tuple, str] = {
     ("qr_complete_square", "jvp", None): "PyTorch's forward mode leaves a rounding residue "
     "(~1e-8 in float32) in the tangent of R's structural zeros, where tapegrad's is exactly "
     "0: a later log of those zeros makes torch's tangent +-inf and tapegrad's 0 * inf = NaN",
+    ("divide", "jvp", None): _ew_specs._TORCH_FW_DIFFERS + ": PyTorch's (t_x - t_y * (x/y)) "
+    "/ y cancels before dividing where the partials t_x / y and t_y * (x/y) / y overflow "
+    "(inf - inf: NaN) for a subnormal y",
+    **dict.fromkeys(
+        [("logsumexp", "jvp", None), ("logsumexp_large", "jvp", None)],
+        _ew_specs._TORCH_FW_DIFFERS + ": PyTorch's forward mode divides by sum(exp(x - max)), "
+        "its reverse mode uses exp(x - result); at k tied maxima so large that log(k) is lost "
+        "in rounding (1e300 + log 2 == 1e300) the reverse-mode gradient is k times larger",
+    ),
     ("log1p", "value", None): "PyTorch's log1p kernel returns 0 for the smallest subnormal "
     "(log1p(5e-324) = 0 in float64, log1p(1e-45) = 0 in float32); tapegrad's (NumPy's) "
     "returns x: a later log makes -inf of torch's 0 (values past it are not compared)",

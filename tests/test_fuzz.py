@@ -297,6 +297,12 @@ def _renamed(prog, old, new):
     return program(str(prog.dtype), prog.inputs, steps)
 
 
+_LSE_TIES = program(
+    "float64",
+    [np.array([[-1.5928587557063576, 1e300, 1e300], [np.nan, -1.096147632686045, -1.15]])],
+    [("logsumexp", (x(0),), {"axis": 1, "keepdims": False})],
+)
+
 _LISTED = {
     ("maximum_ties", "jvp", None): _MAX_NAN,
     ("minimum_ties", "jvp", None): _MIN_NAN,
@@ -354,6 +360,26 @@ _LISTED = {
         [np.array([[1e-300, -1e300, -1.61], [5e-324, 5e-324, 1.03], [1.26, -1.38, -0.0]])],
         [("norm0.5", (x(0),), {"ord": 0.5, "axis": -1})],
     ),
+    ("norm-1", "hvp", None): program(
+        "float64",
+        [np.array([[-0.0, 1.9393567147365447, 0.95], [0.7628623411915624, np.nan, -0.85]])],
+        [("norm-1", (x(0),), {"ord": -1, "axis": 0, "keepdims": True})],
+    ),
+    ("divide", "jvp", None): program(
+        "float32",
+        [
+            np.array([[-1.9683839082717896, 1.4e-45, 0.0, -0.16263486]], dtype=np.float32),
+            np.array([[9.999999350456404e-39, -1.28135061, 1.46934366, -1.7421149]], np.float32),
+        ],
+        [
+            ("mod", (x(0), x(1))),
+            ("arctan", (v(0),)),
+            ("divide", (v(0), v(1))),
+            ("clip_min_only", (v(2),), {"a_min": -0.9}),
+        ],
+    ),
+    ("logsumexp", "jvp", None): _LSE_TIES,
+    ("logsumexp_large", "jvp", None): _renamed(_LSE_TIES, "logsumexp", "logsumexp_large"),
     ("topk", "grad", None): _TOPK_TIES,
     ("topk", "jvp", None): _TOPK_TIES,
     ("qr_complete_square", "jvp", None): program(
