@@ -363,3 +363,56 @@ def test_select_is_an_exact_where(dtype):
             assert r.dtype == gg.dtype and r.shape == gg.shape
             assert np.array_equal(np.signbit(r), np.signbit(ref))
             assert np.array_equal(r, ref, equal_nan=True)
+
+
+@pytest.mark.parametrize("op,tname", [("log", "log"), ("log2", "log2"), ("log10", "log10")])
+def test_log_gradient_divides_the_cotangent_at_a_subnormal_input(op, tname):
+    # PyTorch's g / x is finite where g * (1 / x) overflows: 1 / 1e-309 is inf.
+    x = np.array([1e-309, 5e-324, 2.0])
+    g = np.array([1e-3, 1e-20, 1.0])
+    xt = tg.tensor(x, requires_grad=True)
+    (ours,) = tg.autograd.grad(getattr(tg, op)(xt), [xt], g)
+    tt = torch.tensor(x, requires_grad=True)
+    (theirs,) = torch.autograd.grad(getattr(torch, tname)(tt), tt, torch.tensor(g))
+    assert np.all(np.isfinite(ours.data))
+    assert not mismatch(ours.data, theirs.numpy())
+
+
+def test_divide_gradient_in_the_divisor_overflows_like_pytorchs():
+    # PyTorch: -g * ((x / y) / y).  (x / y) / y overflows to inf for y = 1e-170 where
+    # (g * (x / y)) / y would be finite; with g = 0 that is NaN, as in PyTorch.
+    y = np.array([1e-170, 1e-170, 1e-100, 2.0])
+    g = np.array([1e-300, 0.0, 0.0, 1.0])
+    yt = tg.tensor(y, requires_grad=True)
+    (ours,) = tg.autograd.grad(tg.divide(np.ones(4), yt), [yt], g)
+    tt = torch.tensor(y, requires_grad=True)
+    (theirs,) = torch.autograd.grad(torch.ones(4, dtype=torch.float64) / tt, tt, torch.tensor(g))
+    assert np.isneginf(ours.data[0]) and np.isnan(ours.data[1])
+    assert not mismatch(ours.data, theirs.numpy())
+
+
+def test_wide_qr_gradient_keeps_an_infinite_cotangent_in_its_block():
+    # The fuzzer's reproducer: log(arctan(R)) puts inf on R's structural zero R[1, 0]; the
+    # wide rule multiplied gR by identity columns, spreading inf * 0 = NaN to other columns.
+    a = np.array([[0.2177, 0.1988, 1.7216, 0.0746], [1.0662, -0.1207, -0.2724, 0.2962]])
+    g = np.random.default_rng(0).standard_normal((2, 4))
+    g[1, 0] = np.inf
+    at = tg.tensor(a, requires_grad=True)
+    _, r = tg.linalg.qr(at, mode="complete")
+    (ours,) = tg.autograd.grad(r, [at], g)
+    tt = torch.tensor(a, requires_grad=True)
+    (theirs,) = torch.autograd.grad(torch.linalg.qr(tt, mode="complete")[1], tt, torch.tensor(g))
+    assert np.all(np.isfinite(ours.data[:, 2:]))
+    assert not mismatch(ours.data, theirs.numpy(), rtol=1e-7)
+
+
+def test_median_of_a_slice_with_nan_passes_the_gradient_to_its_last_nan():
+    # torch.quantile(x, 0.5) (the reference of tg.median): the last nan gets the gradient;
+    # tapegrad selected a constant nan, so no element got any.
+    x = np.array([[1.0, np.nan, 3.0, np.nan, 0.5, 2.0], [1.0, 4.0, 3.0, 0.5, 2.0, 0.0]])
+    xt = tg.tensor(x, requires_grad=True)
+    (ours,) = tg.autograd.grad(tg.median(xt, axis=1), [xt], np.array([2.0, 1.0]))
+    tt = torch.tensor(x, requires_grad=True)
+    (theirs,) = torch.autograd.grad(torch.quantile(tt, 0.5, dim=1), tt, torch.tensor([2.0, 1.0]))
+    assert ours.data[0].tolist() == [0.0, 0.0, 0.0, 2.0, 0.0, 0.0]
+    assert not mismatch(ours.data, theirs.numpy())

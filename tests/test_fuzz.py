@@ -209,25 +209,15 @@ def test_a_throwaway_primitive_with_a_wrong_rule_is_reported():
     assert "grad" in whats and "jvp" not in whats
 
 
-# --------------------------------------------------------------------------- known divergences
-# Reproducers the fuzzer found (shrunk, pasted as printed).  Strict xfails: each turns into a
-# failure once the rule is fixed; then delete the test's mark and the op's entry in
-# fuzzlib.KNOWN_EDGE so that edge programs fuzz the op again.
+# --------------------------------------------------------------------------- fixed piecewise rules
+# Reproducers the fuzzer found while the piecewise rules multiplied inf*0 where PyTorch
+# selects (shrunk, pasted as printed); they agree with PyTorch since the rules select.
 
-_KNOWN = {
+_FIXED = {
     "relu_jvp_inf_times_zero": program(
         "float64",
         [np.array([[1.6234934671386014, 1e-300, 2.270374442432666], [1.4962, -0.0, 0.0]])],
         [("sqrt", (x(0),)), ("relu", (v(0),))],
-    ),
-    "leaky_relu_hvp": program(
-        "float64",
-        [np.array([[-0.6459983565571761, 1e-300, -0.5655], [-0.0, 1e300, -1.5412]])],
-        [
-            ("log", (x(0),)),
-            ("square", (v(0),)),
-            ("leaky_relu", (v(1),), {"negative_slope": 0.2}),
-        ],
     ),
     "elu_hvp_at_negative_zero": program(
         "float64",
@@ -238,19 +228,6 @@ _KNOWN = {
         "float64",
         [np.array([[[5e-324, -0.69]], [[np.nan, -0.32]], [[0.05, -1.06]]])],
         [("clip", (x(0),), {"a_min": -0.9, "a_max": 1.05}), ("cosh", (v(0),))],
-    ),
-    "maximum_grad_flows_to_nan_input": program(
-        "float32",
-        [
-            np.array([[np.nan, -0.35, 0.857, -1e38]], dtype=np.float32),
-            np.array([1.059, 1.966, -1e38, 1.438], dtype=np.float32),
-        ],
-        [("maximum_ties", (x(0), x(1)))],
-    ),
-    "minimum_grad_flows_to_nan_input": program(
-        "float64",
-        [np.array([[1.78, 1.533, np.nan, 1.67]]), np.array([[[5e-324, 0.738, 0.0, 0.638]]])],
-        [("minimum_ties", (x(0), x(1)))],
     ),
     "sign_jvp_of_inf": program(
         "float32",
@@ -278,16 +255,196 @@ _KNOWN = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="piecewise rules multiply inf*0 where PyTorch selects")
-@pytest.mark.parametrize("name", sorted(_KNOWN))
-def test_known_divergence(name):
-    mism = fuzzlib.check(_KNOWN[name], torch)
-    assert not mism, fuzzlib.report(_KNOWN[name], mism)
+@pytest.mark.parametrize("name", sorted(_FIXED))
+def test_piecewise_rules_select_like_torch_on_fuzzed_edge_values(name):
+    mism = fuzzlib.check(_FIXED[name], torch, known=False)
+    assert not mism, fuzzlib.report(_FIXED[name], mism)
 
 
-def test_known_divergences_are_listed():
-    for name, prog in _KNOWN.items():
-        assert prog.op_names() & set(fuzzlib.KNOWN_EDGE), name
+def test_fixed_ops_are_fuzzed_on_edge_values_again():
+    for name, prog in _FIXED.items():
+        assert not prog.op_names() & set(fuzzlib.KNOWN_EDGE), name
+
+
+# --------------------------------------------------------------------------- listed differences
+# One reproducer per entry of fuzzlib.KNOWN_CHECKS / KNOWN_TORCH_NAN: it must differ from
+# PyTorch in exactly that check without the lists, and agree with them.
+
+_MAX_NAN = program(
+    "float32",
+    [
+        np.array([[np.nan, -0.35, 0.857, -1e38]], dtype=np.float32),
+        np.array([1.059, 1.966, -1e38, 1.438], dtype=np.float32),
+    ],
+    [("maximum_ties", (x(0), x(1)))],
+)
+_MIN_NAN = program(
+    "float64",
+    [np.array([[1.78, 1.533, np.nan, 1.67]]), np.array([[[5e-324, 0.738, 0.0, 0.638]]])],
+    [("minimum_ties", (x(0), x(1)))],
+)
+
+
+_TOPK_TIES = program(
+    "float64",
+    [np.array([-0.505, -0.875, -1e300, 0.235, -1e300])],
+    [("topk", (x(0),), {"k": 5, "axis": 0, "largest": True})],
+)
+
+
+def _renamed(prog, old, new):
+    steps = [(new if st.op == old else st.op, st.args, st.kwargs) for st in prog.steps]
+    return program(str(prog.dtype), prog.inputs, steps)
+
+
+_LSE_TIES = program(
+    "float64",
+    [np.array([[-1.5928587557063576, 1e300, 1e300], [np.nan, -1.096147632686045, -1.15]])],
+    [("logsumexp", (x(0),), {"axis": 1, "keepdims": False})],
+)
+
+_LISTED = {
+    ("maximum_ties", "jvp", None): _MAX_NAN,
+    ("minimum_ties", "jvp", None): _MIN_NAN,
+    ("maximum", "jvp", None): _renamed(_MAX_NAN, "maximum_ties", "maximum"),
+    ("minimum", "jvp", None): _renamed(_MIN_NAN, "minimum_ties", "minimum"),
+    ("leaky_relu", "hvp", None): program(
+        "float64",
+        [np.array([[-0.6459983565571761, 1e-300, -0.5655], [-0.0, 1e300, -1.5412]])],
+        [
+            ("log", (x(0),)),
+            ("square", (v(0),)),
+            ("leaky_relu", (v(1),), {"negative_slope": 0.2}),
+        ],
+    ),
+    ("relu", "hvp", None): program(
+        "float64",
+        [np.array([np.inf, -np.inf, 1.0])],
+        [("square", (x(0),)), ("relu", (v(0),))],
+    ),
+    ("arctanh", "hvp", "float32"): program(
+        "float32",
+        [np.array([[-1e38, 1.04], [-1e38, 0.17]], dtype=np.float32)],
+        [("einsum", ("i...->...", x(0))), ("arctanh", (v(0),))],
+    ),
+    ("elu", "hvp", None): program(
+        "float64",
+        [np.array([np.inf, 0.5045264429144973, 0.0, 1.723017216695642])],
+        [("sqrt", (x(0),)), ("elu", (v(0),), {"alpha": 1.3})],
+    ),
+    ("norm_fro", "hvp", None): program(
+        "float64",
+        [np.array([[[0.79, 0.42, -1.06, 1.16]], [[1.53, -1.43, 0.05, -0.32]]])],
+        [
+            ("var", (x(0),), {"axis": -2, "keepdims": False}),
+            ("norm_fro", (v(0),), {"ord": None, "axis": (1, 0)}),
+        ],
+    ),
+    ("linalg.norm", "hvp", None): program(
+        "float32",
+        [
+            np.array(
+                [[-0.94, 1.27, 1.56, 0.94], [-1.62, 1.03, -0.53, -0.18], [1.98, 0.75, -1.4, -1.0]],
+                dtype=np.float32,
+            ),
+            np.array([[-0.63, 0.74], [0.89, -0.14], [0.8, 0.42]], dtype=np.float32),
+        ],
+        [
+            ("mod", (x(0), x(0))),
+            ("inplace_on_view", (v(0), x(1))),
+            ("linalg.norm", (v(1),), {"ord": "fro"}),
+        ],
+    ),
+    ("norm0.5", "hvp", None): program(
+        "float64",
+        [np.array([[1e-300, -1e300, -1.61], [5e-324, 5e-324, 1.03], [1.26, -1.38, -0.0]])],
+        [("norm0.5", (x(0),), {"ord": 0.5, "axis": -1})],
+    ),
+    ("norm-1", "hvp", None): program(
+        "float64",
+        [np.array([[-0.0, 1.9393567147365447, 0.95], [0.7628623411915624, np.nan, -0.85]])],
+        [("norm-1", (x(0),), {"ord": -1, "axis": 0, "keepdims": True})],
+    ),
+    ("divide", "jvp", None): program(
+        "float32",
+        [
+            np.array([[-1.9683839082717896, 1.4e-45, 0.0, -0.16263486]], dtype=np.float32),
+            np.array([[9.999999350456404e-39, -1.28135061, 1.46934366, -1.7421149]], np.float32),
+        ],
+        [
+            ("mod", (x(0), x(1))),
+            ("arctan", (v(0),)),
+            ("divide", (v(0), v(1))),
+            ("clip_min_only", (v(2),), {"a_min": -0.9}),
+        ],
+    ),
+    ("logsumexp", "jvp", None): _LSE_TIES,
+    ("logsumexp_large", "jvp", None): _renamed(_LSE_TIES, "logsumexp", "logsumexp_large"),
+    ("topk", "grad", None): _TOPK_TIES,
+    ("topk", "jvp", None): _TOPK_TIES,
+    ("qr_complete_square", "jvp", None): program(
+        "float32",
+        [
+            np.array(
+                [
+                    [0.217685729265213, 0.19880220293998718, 1.7215522527694702, 0.0745796486],
+                    [1.066172480583191, -0.12073415517807007, -0.2724040448665619, 0.296206444],
+                ]
+            )
+        ],
+        [
+            ("qr_complete_square", (x(0),), {"mode": "complete"}),
+            ("arctan", (v(0, 1),)),
+            ("log", (v(1),)),
+        ],
+    ),
+    ("log1p", "value", None): program(
+        "float32",
+        [np.array([[0.91, -1.63], [-1.69, 1.401298464324817e-45]], dtype=np.float32)],
+        [("sinh", (x(0),)), ("arctanh", (v(0),)), ("log1p", (v(1),)), ("log", (v(2),))],
+    ),
+}
+
+
+@pytest.mark.parametrize("key", sorted(_LISTED, key=str), ids=lambda k: "-".join(map(str, k)))
+def test_a_listed_difference_is_real_and_set_aside(key):
+    prog = _LISTED[key]
+    op, what, dt = key
+    assert op in prog.op_names() and (dt is None or str(prog.dtype) == dt)
+    raw = fuzzlib.check(prog, torch, known=False)
+    assert what in {m.what for m in raw}, fuzzlib.report(prog, raw)
+    mism = fuzzlib.check(prog, torch)
+    assert not mism, fuzzlib.report(prog, mism)
+
+
+def test_every_listed_difference_has_a_reproducer():
+    assert set(_LISTED) == set(fuzzlib.KNOWN_CHECKS) | set(fuzzlib.KNOWN_TORCH_NAN)
+
+
+def test_a_torch_nan_entry_still_compares_the_other_elements():
+    # A KNOWN_TORCH_NAN entry sets aside only the elements where torch's array is NaN and
+    # tapegrad's is not; every other element is still compared.
+    a = np.array([1.0, 2.0])
+    b = np.array([np.nan, 2.5])
+    d = np.dtype(np.float64)
+    assert fuzzlib.compare(np.array([1.0, 2.0]), b, d, 2, torch_nan=True) is not None
+    assert fuzzlib.compare(np.array([7.0, 2.5]), b, d, 2, torch_nan=True) is None
+    assert fuzzlib.compare(np.array([7.0, 2.5]), b, d, 2) is not None
+    assert fuzzlib.compare(a, a, d, 2, torch_nan=True) is None
+
+
+def test_a_listed_difference_is_set_aside_only_downstream_of_its_op():
+    # relu's entry covers the inputs that feed relu (x0), not x1; and only hvp.
+    prog = program(
+        "float64",
+        [np.array([np.inf, -np.inf, 1.0]), np.array([0.5, 1.5, 2.0])],
+        [("square", (x(0),)), ("relu", (v(0),)), ("sin", (x(1),))],
+    )
+    allow = fuzzlib._Allowed(prog)
+    assert allow.torch_nan("hvp", 0) and not allow.torch_nan("hvp", 1)
+    assert allow.torch_nan("jvp", fuzzlib.Ref(1, 1)) is False  # relu's entry is hvp only
+    assert not fuzzlib.check(prog, torch)
+    assert {m.where for m in fuzzlib.check(prog, torch, known=False)} == {"x0"}
 
 
 # --------------------------------------------------------------------------- fixed after fuzzing
@@ -336,3 +493,15 @@ def test_power_exponent_gradient_multiplies_the_cotangent_after_selecting_zero()
     u = tg.tensor([-0.0, 0.5], requires_grad=True)
     (g,) = tg.autograd.grad(tg.sum(tg.arccos(tg.power(u, u))), [u])
     assert np.isnan(g.data[0]) and np.isfinite(g.data[1])
+
+
+def test_log10_hessian_of_a_reciprocal_of_huge_values_is_nan_like_pytorchs():
+    # The fuzzer's reproducer (seed 0, index 159): reciprocal(1e300) = 1e-300, whose
+    # derivative -1e-600 underflows to 0; log10's second derivative there is inf.  PyTorch's
+    # grad / (x * ln 10) and -g * ((x / y) / y) make that 0 * inf NaN; tapegrad now follows.
+    prog = program(
+        "float64",
+        [np.array([1e300, -0.505, 0.235, 0.605, -1e300])],
+        [("sort", (x(0),), {"axis": -1}), ("reciprocal", (v(0),)), ("log10", (v(1),))],
+    )
+    assert not fuzzlib.check(prog, torch, known=False)

@@ -194,7 +194,9 @@ divide = defvjp(
         doc="Elementwise true division ``x / y``.",
     ),
     lambda g, ans, x, y: g / y,
-    lambda g, ans, x, y: -g * ans / y,
+    # PyTorch's div_tensor_other_backward: -g * ((x / y) / y), in that order (ans / y may
+    # overflow to inf where (g * ans) / y is finite; then g = 0 gives NaN, as in PyTorch)
+    lambda g, ans, x, y: -g * (ans / y),
 )
 true_divide = divide
 floor_divide = _nondiff(
@@ -369,9 +371,21 @@ expm1 = unary(
     save=("ans",),
     doc="Elementwise ``exp(x) - 1``, accurate near 0.",
 )
-log = unary("log", np.log, lambda ans, x: 1.0 / x, doc="Elementwise natural logarithm.")
-log2 = unary("log2", np.log2, lambda ans, x: 1.0 / (x * _LN2))
-log10 = unary("log10", np.log10, lambda ans, x: 1.0 / (x * _LN10))
+
+
+def _unary_quotient(
+    name: str, impl: Callable[..., Any], denom: Callable[..., Any], doc: str = ""
+) -> Primitive:
+    """An elementwise unary primitive whose derivative is ``1 / denom(x)``, applied as
+    PyTorch does: ``g / denom(x)`` (not ``g * (1 / denom(x))``, which overflows to inf where
+    ``denom(x)`` is subnormal though the quotient is finite)."""
+    p = Primitive(name, impl, save=(0,), elementwise=True, doc=doc or f"Elementwise ``{name}(x)``.")
+    return defvjp(p, lambda g, ans, x: g / denom(x))
+
+
+log = _unary_quotient("log", np.log, lambda x: x, doc="Elementwise natural logarithm.")
+log2 = _unary_quotient("log2", np.log2, lambda x: x * _LN2)
+log10 = _unary_quotient("log10", np.log10, lambda x: x * _LN10)
 log1p = unary(
     "log1p",
     np.log1p,

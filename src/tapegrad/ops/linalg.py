@@ -923,13 +923,15 @@ def _qr_vjp(g: Any, ans: Any, a: Any, *, mode: str) -> Any:
         )
     if m >= n:
         return _qr_vjp_tall(gQ, gR, Q, R)
-    # Wide: A = [X | Y] with X = Q U square, Y = Q V (R = [U | V]).
-    eye = _eye(n, R.dtype)
-    E1, E2 = eye[:, :m], eye[:, m:]
-    U, V = matmul(R, E1), matmul(R, E2)
-    gU, gV = matmul(gR, E1), matmul(gR, E2)
+    # Wide: A = [X | Y] with X = Q U square, Y = Q V (R = [U | V]).  Sliced and joined, not
+    # multiplied by columns of the identity: an infinite cotangent in one block would make
+    # inf * 0 (NaN) in the other (PyTorch narrows too).
+    from .shape import concatenate
+
+    U, V = R[..., :m], R[..., m:]
+    gU, gV = gR[..., :m], gR[..., m:]
     gX = _qr_vjp_tall(gQ + matmul(matmul(Q, V), _mT(gV)), gU, Q, U)
-    return matmul(gX, E1.T) + matmul(matmul(Q, gV), E2.T)
+    return concatenate([gX, matmul(Q, gV)], axis=-1)
 
 
 _qr = defvjp(

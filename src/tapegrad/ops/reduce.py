@@ -1216,7 +1216,8 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Median over ``axis`` (None: all axes), like ``numpy.median``.
 
     For an even count it is the mean of the two middle values (each gets half of the
-    gradient); a slice that holds nan has median nan.  Integer inputs give float64.  An
+    gradient); a slice that holds nan has median nan (its last nan gets the gradient, as
+    with ``torch.quantile``).  Integer inputs give float64.  An
     empty reduction raises ValueError.  ``Tensor.median`` is PyTorch's spelling (the lower
     median, with indices when a dim is given).
 
@@ -1245,7 +1246,9 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         mid = (s[..., n // 2 - 1] + mid) * 0.5
     has_nan = np.isnan(_val(y)).any(axis=-1)
     if has_nan.any():
-        mid = _ew.where(has_nan, np.nan, mid)
+        # The last sorted element, a nan: it gets the gradient (as torch.quantile's, which
+        # picks the last nan of the slice).
+        mid = _ew.where(has_nan, s[..., n - 1], mid)
     if keepdims:
         mid = reshape(mid, _kshape(shape, ax))
     return mid
