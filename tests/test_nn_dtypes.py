@@ -212,3 +212,14 @@ def test_layer_dtype_argument_must_be_floating(bad):
         nn.Linear(2, 2, dtype=bad)
     with pytest.raises(TypeError, match="Conv2d"):
         nn.Conv2d(1, 1, 2, dtype=bad)
+
+
+def test_dropout_in_training_mode_refuses_integer_input_like_torch():
+    x = tg.tensor(np.array([1, 2, 3]))
+    with pytest.raises(tg.DtypeMismatchError, match="Dropout: the input has dtype int64"):
+        tg.nn.Dropout(0.5)(x)
+    with pytest.raises(RuntimeError):  # torch refuses it too
+        torch.nn.functional.dropout(torch.tensor([1, 2, 3]), 0.5, True)
+    drop = tg.nn.Dropout(0.5)
+    drop.eval()
+    assert drop(x) is x  # eval mode passes anything through, as torch does

@@ -193,7 +193,13 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             return x
         data = x.data if isinstance(x, Tensor) else np.asarray(x)
-        dt = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64)
+        if data.dtype.kind != "f":
+            # PyTorch: "result type Float can't be cast to the desired output type Long"
+            raise DtypeMismatchError(
+                f"Dropout: the input has dtype {data.dtype}, but dropout in training mode scales "
+                "by 1 / (1 - p), which needs floating-point data; cast it first (x.float())"
+            )
+        dt = data.dtype
         if self.p == 1.0:
             return x * np.zeros(data.shape, dt)
         gen = self.generator if self.generator is not None else _random.default_generator()
