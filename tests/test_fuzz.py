@@ -472,7 +472,8 @@ def test_arctan2_gradient_is_zero_where_the_squared_radius_is_zero():
         ],
     )
     # torch's forward mode gives NaN there, its reverse mode 0; tapegrad gives 0 in both.
-    mism = fuzzlib.check(prog, torch)
+    # (known=False: logsumexp's own listed jvp difference would set this one aside too.)
+    mism = fuzzlib.check(prog, torch, known=False)
     assert [m.what for m in mism] == ["jvp"] and "torch np.float64(nan)" in mism[0].detail
     y = tg.tensor([0.0, 1e-200, 1.0], requires_grad=True)
     xx = tg.tensor([0.0, 1e-200, 2.0], requires_grad=True)
