@@ -416,3 +416,21 @@ def test_median_of_a_slice_with_nan_passes_the_gradient_to_its_last_nan():
     (theirs,) = torch.autograd.grad(torch.quantile(tt, 0.5, dim=1), tt, torch.tensor([2.0, 1.0]))
     assert ours.data[0].tolist() == [0.0, 0.0, 0.0, 2.0, 0.0, 0.0]
     assert not mismatch(ours.data, theirs.numpy())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_ignores_an_infinite_input_of_an_ignored_sample(reduction):
+    # The fuzzer's reproducer: the ignored rows hold inf; tapegrad multiplied them by their
+    # weight 0 (inf * 0 = NaN in the value and the gradient), PyTorch skips them.
+    x = np.array([[np.inf, -1.5, -1.9], [np.inf, -0.0, 1.4], [1.1, 1.5, -1e300], [0.3, 0.9, 0.1]])
+    t = np.array([-100, 2, -100, 1])
+    xt = tg.tensor(x, requires_grad=True)
+    out = tg.nll_loss(xt, t, reduction=reduction)
+    g = np.random.default_rng(0).standard_normal(out.shape)
+    (ours,) = tg.autograd.grad(out, [xt], g)
+    tt = torch.tensor(x, requires_grad=True)
+    tout = torch.nn.functional.nll_loss(tt, torch.tensor(t), reduction=reduction)
+    (theirs,) = torch.autograd.grad(tout, tt, torch.tensor(g))
+    assert np.all(np.isfinite(out.data))
+    assert not mismatch(out.data, tout.detach().numpy(), zero_sign=False)
+    assert not mismatch(ours.data, theirs.numpy(), zero_sign=False)

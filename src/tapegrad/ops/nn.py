@@ -836,6 +836,10 @@ def nll_loss(
     picked = _gather(x, safe, axis=ax)
     if sw is None:
         return -_reduce(picked, reduction)
+    if ignored:
+        # An ignored sample reads class 0 as a placeholder: select 0 there (PyTorch skips
+        # it), as its weight 0 would make inf * 0 = NaN of an infinite input.
+        picked = where(td != ii, picked, 0.0)
     loss = picked * -sw
     if reduction == "mean":
         if not denom:  # NaN, with a zero gradient (PyTorch)
