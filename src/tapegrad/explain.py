@@ -52,7 +52,7 @@ from .errors import (
     TapegradError,
 )
 from .forward_transforms import jvp
-from .ops.registry import Primitive
+from .ops.registry import REGISTRY, Primitive
 from .tensor import Tensor
 
 if TYPE_CHECKING:
@@ -256,51 +256,6 @@ _INFIX = {
     "power": "**",
     "matmul": "@",
     "mod": "%",
-}
-
-# Local partial derivatives of elementwise ops, written in their operands {0}, {1}.
-_PARTIALS: dict[str, tuple[str, ...]] = {
-    "add": ("1", "1"),
-    "subtract": ("1", "-1"),
-    "multiply": ("{1}", "{0}"),
-    "divide": ("1/{1}", "-{0}/{1}**2"),
-    "negative": ("-1",),
-    "identity": ("1",),
-    "copy": ("1",),
-    "sin": ("cos({0})",),
-    "cos": ("-sin({0})",),
-    "tan": ("1 + tan({0})**2",),
-    "exp": ("exp({0})",),
-    "exp2": ("log(2)·2**{0}",),
-    "expm1": ("exp({0})",),
-    "log": ("1/{0}",),
-    "log2": ("1/({0}·log(2))",),
-    "log10": ("1/({0}·log(10))",),
-    "log1p": ("1/(1 + {0})",),
-    "sqrt": ("1/(2·sqrt({0}))",),
-    "cbrt": ("1/(3·cbrt({0})**2)",),
-    "square": ("2·{0}",),
-    "reciprocal": ("-1/{0}**2",),
-    "sinh": ("cosh({0})",),
-    "cosh": ("sinh({0})",),
-    "tanh": ("1 - tanh({0})**2",),
-    "arcsin": ("1/sqrt(1 - {0}**2)",),
-    "arccos": ("-1/sqrt(1 - {0}**2)",),
-    "arctan": ("1/(1 + {0}**2)",),
-    "arcsinh": ("1/sqrt({0}**2 + 1)",),
-    "arccosh": ("1/sqrt({0}**2 - 1)",),
-    "arctanh": ("1/(1 - {0}**2)",),
-    "arctan2": ("{1}/({0}**2 + {1}**2)", "-{0}/({0}**2 + {1}**2)"),
-    "sigmoid": ("sigmoid({0})·(1 - sigmoid({0}))",),
-    "softplus": ("sigmoid({0})",),
-    "relu": ("[{0} > 0]",),
-    "abs": ("sign({0})",),
-    "erf": ("2/sqrt(π)·exp(-{0}**2)",),
-    "sign": ("0",),
-    "floor": ("0",),
-    "ceil": ("0",),
-    "round": ("0",),
-    "trunc": ("0",),
 }
 
 
@@ -683,7 +638,8 @@ class _Builder:
             n_in = np.size(call.args[0])
             n_out = 1 if s.value is None else max(np.size(s.value), 1)
             return f"1/{n_in // n_out}"
-        tmpl = _PARTIALS.get(name)
+        prim = REGISTRY.get(name)  # each op declares its partials (``explain=``)
+        tmpl = None if prim is None else prim.explain
         if tmpl is None or pos >= len(tmpl):
             return None
         return tmpl[pos].format(*ops)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from ..tensor import Tensor
-from .registry import Primitive, defvjp
+from .registry import Primitive, defvjp, expose
 
 _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 _erf_ufunc: Any = None
@@ -119,10 +119,18 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 def unary(
-    name: str, impl: Callable[..., Any], deriv: Callable[..., Any], save: Any = (0,), doc: str = ""
+    name: str,
+    impl: Callable[..., Any],
+    deriv: Callable[..., Any],
+    save: Any = (0,),
+    doc: str = "",
+    **meta: Any,
 ) -> Primitive:
-    """Declare an elementwise unary primitive from ``f'(x) = deriv(ans, x)``."""
-    p = Primitive(name, impl, save=save, elementwise=True, doc=doc or f"Elementwise ``{name}(x)``.")
+    """Declare an elementwise unary primitive from ``f'(x) = deriv(ans, x)``; ``meta``: the
+    surface metadata of :func:`~tapegrad.ops.registry.expose`."""
+    p = Primitive(
+        name, impl, save=save, elementwise=True, doc=doc or f"Elementwise ``{name}(x)``.", **meta
+    )
     # An elementwise Jacobian is diagonal: the same rule is the vjp (g * f') and the jvp
     # (t * f'); forward mode reads it from here too.
     if deriv.__code__.co_argcount > 2:  # parameters (slope, alpha, ...) come as keywords
@@ -162,23 +170,38 @@ def _select(mask: Any, g: Any, invert: bool = False) -> Any:
     return where(mask, 0.0, g) if invert else where(mask, g, 0.0)
 
 
-def _nondiff(name: str, impl: Callable[..., Any], doc: str) -> Primitive:
-    return Primitive(name, impl, doc=doc)
+def _nondiff(name: str, impl: Callable[..., Any], doc: str, **meta: Any) -> Primitive:
+    return Primitive(name, impl, doc=doc, **meta)
 
 
 # --------------------------------------------------------------------------- binary
 add = defvjp(
-    Primitive("add", np.add, elementwise=True, doc="Elementwise ``x + y`` (broadcasting)."),
+    Primitive(
+        "add",
+        np.add,
+        elementwise=True,
+        doc="Elementwise ``x + y`` (broadcasting).",
+        explain=("1", "1"),
+    ),
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: g,
 )
 subtract = defvjp(
-    Primitive("subtract", np.subtract, elementwise=True, doc="Elementwise ``x - y``."),
+    Primitive(
+        "subtract", np.subtract, elementwise=True, doc="Elementwise ``x - y``.", explain=("1", "-1")
+    ),
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: -g,
 )
 multiply = defvjp(
-    Primitive("multiply", np.multiply, elementwise=True, save=(0, 1), doc="Elementwise ``x * y``."),
+    Primitive(
+        "multiply",
+        np.multiply,
+        elementwise=True,
+        save=(0, 1),
+        doc="Elementwise ``x * y``.",
+        explain=("{1}", "{0}"),
+    ),
     lambda g, ans, x, y: g * y,
     lambda g, ans, x, y: g * x,
 )
@@ -192,6 +215,7 @@ divide = defvjp(
         elementwise=True,
         save=(1, "ans"),
         doc="Elementwise true division ``x / y``.",
+        explain=("1/{1}", "-{0}/{1}**2"),
     ),
     lambda g, ans, x, y: g / y,
     # PyTorch's div_tensor_other_backward: -g * ((x / y) / y), in that order (ans / y may
@@ -253,6 +277,7 @@ mod = defvjp(
         doc="Elementwise remainder with the sign of the divisor (``x % y``). "
         "Differentiable almost everywhere as in PyTorch's remainder: "
         "d/dx = 1, d/dy = -(x // y) (floor division: NaN for an infinite x).",
+        ufunc=np.remainder,
     ),
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: -g * floor_divide(x, y),
@@ -277,6 +302,7 @@ arctan2 = defvjp(
         doc="Elementwise ``arctan2(y, x)``, the angle of the point (x, y). Gradients "
         "``g * x * r`` and ``g * -y * r`` with ``r = 1 / (x*x + y*y)``, and r taken as 0 "
         "where x*x + y*y is 0: 0 at the origin (PyTorch's convention).",
+        explain=("{1}/({0}**2 + {1}**2)", "-{0}/({0}**2 + {1}**2)"),
     ),
     lambda g, ans, y, x: g * x * _atan2_recip(y, x),
     lambda g, ans, y, x: g * -y * _atan2_recip(y, x),
@@ -332,7 +358,14 @@ where = defvjp(
 
 # --------------------------------------------------------------------------- unary
 negative = defvjp(
-    Primitive("negative", np.negative, elementwise=True, doc="Elementwise ``-x``."),
+    Primitive(
+        "negative",
+        np.negative,
+        elementwise=True,
+        doc="Elementwise ``-x``.",
+        method=True,
+        explain=("-1",),
+    ),
     lambda g, ans, x: -g,
 )
 abs = unary(
@@ -341,6 +374,8 @@ abs = unary(
     lambda ans, x: sign(x),
     doc="Elementwise ``|x|``. The gradient is ``g * sign(x)``: abs'(0) = 0 and "
     "abs'(NaN) = 0 (PyTorch's conventions).",
+    method=True,
+    explain=("sign({0})",),
 )
 absolute = abs
 
@@ -359,38 +394,65 @@ sign = defvjp(
         elementwise=True,
         doc="Elementwise sign: -1, 0 or 1; sign(NaN) = 0 and sign(-0.0) = 0 (PyTorch's). "
         "Its derivative is 0 (+0, also for an infinite cotangent).",
+        method=True,
+        ufunc=np.sign,
+        explain=("0",),
     ),
     _zero,
 )
-exp = unary("exp", np.exp, lambda ans, x: ans, save=("ans",))
-exp2 = unary("exp2", np.exp2, lambda ans, x: ans * _LN2, save=("ans",))
+exp = unary("exp", np.exp, lambda ans, x: ans, save=("ans",), method=True, explain=("exp({0})",))
+exp2 = unary(
+    "exp2",
+    np.exp2,
+    lambda ans, x: ans * _LN2,
+    save=("ans",),
+    method=True,
+    explain=("log(2)·2**{0}",),
+)
 expm1 = unary(
     "expm1",
     np.expm1,
     lambda ans, x: ans + 1.0,
     save=("ans",),
     doc="Elementwise ``exp(x) - 1``, accurate near 0.",
+    method=True,
+    explain=("exp({0})",),
 )
 
 
 def _unary_quotient(
-    name: str, impl: Callable[..., Any], denom: Callable[..., Any], doc: str = ""
+    name: str, impl: Callable[..., Any], denom: Callable[..., Any], doc: str = "", **meta: Any
 ) -> Primitive:
     """An elementwise unary primitive whose derivative is ``1 / denom(x)``, applied as
     PyTorch does: ``g / denom(x)`` (not ``g * (1 / denom(x))``, which overflows to inf where
     ``denom(x)`` is subnormal though the quotient is finite)."""
-    p = Primitive(name, impl, save=(0,), elementwise=True, doc=doc or f"Elementwise ``{name}(x)``.")
+    p = Primitive(
+        name, impl, save=(0,), elementwise=True, doc=doc or f"Elementwise ``{name}(x)``.", **meta
+    )
     return defvjp(p, lambda g, ans, x: g / denom(x))
 
 
-log = _unary_quotient("log", np.log, lambda x: x, doc="Elementwise natural logarithm.")
-log2 = _unary_quotient("log2", np.log2, lambda x: x * _LN2)
-log10 = _unary_quotient("log10", np.log10, lambda x: x * _LN10)
+log = _unary_quotient(
+    "log",
+    np.log,
+    lambda x: x,
+    doc="Elementwise natural logarithm.",
+    method=True,
+    explain=("1/{0}",),
+)
+log2 = _unary_quotient(
+    "log2", np.log2, lambda x: x * _LN2, method=True, explain=("1/({0}·log(2))",)
+)
+log10 = _unary_quotient(
+    "log10", np.log10, lambda x: x * _LN10, method=True, explain=("1/({0}·log(10))",)
+)
 log1p = unary(
     "log1p",
     np.log1p,
     lambda ans, x: 1.0 / (x + 1.0),
     doc="Elementwise ``log(1 + x)``, accurate near 0.",
+    method=True,
+    explain=("1/(1 + {0})",),
 )
 sqrt = unary(
     "sqrt",
@@ -398,27 +460,95 @@ sqrt = unary(
     lambda ans, x: 0.5 / ans,
     save=("ans",),
     doc="Elementwise square root; its derivative at 0 is inf (as in PyTorch).",
+    method=True,
+    explain=("1/(2·sqrt({0}))",),
 )
-cbrt = unary("cbrt", np.cbrt, lambda ans, x: 1.0 / (3.0 * ans * ans), save=("ans",))
-square = unary("square", np.square, lambda ans, x: 2.0 * x)
-reciprocal = unary("reciprocal", np.reciprocal, lambda ans, x: -(ans * ans), save=("ans",))
-sin = unary("sin", np.sin, lambda ans, x: cos(x))
-cos = unary("cos", np.cos, lambda ans, x: -sin(x))
-tan = unary("tan", np.tan, lambda ans, x: 1.0 + ans * ans, save=("ans",))
-arcsin = unary("arcsin", np.arcsin, lambda ans, x: 1.0 / sqrt(1.0 - x * x))
-arccos = unary("arccos", np.arccos, lambda ans, x: -1.0 / sqrt(1.0 - x * x))
-arctan = unary("arctan", np.arctan, lambda ans, x: 1.0 / (1.0 + x * x))
-sinh = unary("sinh", np.sinh, lambda ans, x: cosh(x))
-cosh = unary("cosh", np.cosh, lambda ans, x: sinh(x))
-tanh = unary("tanh", np.tanh, lambda ans, x: 1.0 - ans * ans, save=("ans",))
-arcsinh = unary("arcsinh", np.arcsinh, lambda ans, x: 1.0 / sqrt(x * x + 1.0))
-arccosh = unary("arccosh", np.arccosh, lambda ans, x: 1.0 / sqrt(x * x - 1.0))
-arctanh = unary("arctanh", np.arctanh, lambda ans, x: 1.0 / (1.0 - x * x))
+cbrt = unary(
+    "cbrt",
+    np.cbrt,
+    lambda ans, x: 1.0 / (3.0 * ans * ans),
+    save=("ans",),
+    method=True,
+    explain=("1/(3·cbrt({0})**2)",),
+)
+square = unary("square", np.square, lambda ans, x: 2.0 * x, method=True, explain=("2·{0}",))
+reciprocal = unary(
+    "reciprocal",
+    np.reciprocal,
+    lambda ans, x: -(ans * ans),
+    save=("ans",),
+    method=True,
+    explain=("-1/{0}**2",),
+)
+sin = unary("sin", np.sin, lambda ans, x: cos(x), method=True, explain=("cos({0})",))
+cos = unary("cos", np.cos, lambda ans, x: -sin(x), method=True, explain=("-sin({0})",))
+tan = unary(
+    "tan",
+    np.tan,
+    lambda ans, x: 1.0 + ans * ans,
+    save=("ans",),
+    method=True,
+    explain=("1 + tan({0})**2",),
+)
+arcsin = unary(
+    "arcsin",
+    np.arcsin,
+    lambda ans, x: 1.0 / sqrt(1.0 - x * x),
+    method=True,
+    explain=("1/sqrt(1 - {0}**2)",),
+)
+arccos = unary(
+    "arccos",
+    np.arccos,
+    lambda ans, x: -1.0 / sqrt(1.0 - x * x),
+    method=True,
+    explain=("-1/sqrt(1 - {0}**2)",),
+)
+arctan = unary(
+    "arctan",
+    np.arctan,
+    lambda ans, x: 1.0 / (1.0 + x * x),
+    method=True,
+    explain=("1/(1 + {0}**2)",),
+)
+sinh = unary("sinh", np.sinh, lambda ans, x: cosh(x), method=True, explain=("cosh({0})",))
+cosh = unary("cosh", np.cosh, lambda ans, x: sinh(x), method=True, explain=("sinh({0})",))
+tanh = unary(
+    "tanh",
+    np.tanh,
+    lambda ans, x: 1.0 - ans * ans,
+    save=("ans",),
+    method=True,
+    explain=("1 - tanh({0})**2",),
+)
+arcsinh = unary(
+    "arcsinh",
+    np.arcsinh,
+    lambda ans, x: 1.0 / sqrt(x * x + 1.0),
+    method=True,
+    explain=("1/sqrt({0}**2 + 1)",),
+)
+arccosh = unary(
+    "arccosh",
+    np.arccosh,
+    lambda ans, x: 1.0 / sqrt(x * x - 1.0),
+    method=True,
+    explain=("1/sqrt({0}**2 - 1)",),
+)
+arctanh = unary(
+    "arctanh",
+    np.arctanh,
+    lambda ans, x: 1.0 / (1.0 - x * x),
+    method=True,
+    explain=("1/(1 - {0}**2)",),
+)
 erf = unary(
     "erf",
     _erf_impl,
     lambda ans, x: _TWO_OVER_SQRT_PI * exp(-(x * x)),
     doc="Elementwise error function.",
+    method=True,
+    explain=("2/sqrt(π)·exp(-{0}**2)",),
 )
 
 
@@ -433,6 +563,8 @@ sigmoid = unary(
     lambda ans, x: ans * (1.0 - ans),
     save=("ans",),
     doc="Elementwise logistic function ``1 / (1 + exp(-x))``, stable for any x.",
+    method=True,
+    explain=("sigmoid({0})·(1 - sigmoid({0}))",),
 )
 relu = defvjp(
     Primitive(
@@ -443,6 +575,8 @@ relu = defvjp(
         doc="Elementwise ``max(x, 0)``; relu(-0.0) = -0.0, relu(NaN) = NaN. The gradient "
         "selects (PyTorch's threshold_backward): 0 where the output is <= 0, so relu'(0) = 0 "
         "and an inf cotangent there gives 0, not NaN; ``g`` elsewhere, NaN inputs included.",
+        method=True,
+        explain=("[{0} > 0]",),
     ),
     lambda g, ans, x: _select(ans <= 0, g, invert=True),
 )
@@ -530,11 +664,15 @@ def gelu(x: Any, approximate: str = "none") -> Any:
     return _gelu(x, approximate=approximate)
 
 
+expose(gelu, method=True)
+
+
 silu = unary(
     "silu",
     lambda x: x * _sigmoid_impl(x),
     lambda ans, x: sigmoid(x) * (1.0 + x * (1.0 - sigmoid(x))),
     doc="Elementwise ``x * sigmoid(x)`` (swish).",
+    method=True,
 )
 
 
@@ -549,12 +687,16 @@ _softplus = unary(
     "softplus",
     _softplus_impl,
     lambda ans, x, beta, threshold: where(x * beta > threshold, 1.0, sigmoid(x * beta)),
+    explain=("sigmoid({0})",),
 )
 
 
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Any:
     """Stable ``log(1 + exp(beta * x)) / beta``; linear where ``beta * x > threshold``."""
     return _softplus(x, beta=float(beta), threshold=float(threshold))
+
+
+expose(softplus, method=True)
 
 
 def _clip_impl(x: Any, *, a_min: Any, a_max: Any) -> Any:
@@ -631,12 +773,17 @@ identity = defvjp(
         elementwise=True,
         view=True,
         doc="The input itself, as a new tape entry (used by the transforms to make fresh inputs).",
+        explain=("1",),
     ),
     lambda g, ans, x: g,
 )
 copy = defvjp(
     Primitive(
-        "copy", lambda x: np.array(x, copy=True), elementwise=True, doc="A copy in new memory."
+        "copy",
+        lambda x: np.array(x, copy=True),
+        elementwise=True,
+        doc="A copy in new memory.",
+        explain=("1",),
     ),
     lambda g, ans, x: g,
 )
@@ -662,28 +809,59 @@ less = _nondiff("less", np.less, "Elementwise ``x < y`` (bool, no gradient).")
 less_equal = _nondiff("less_equal", np.less_equal, "Elementwise ``x <= y`` (bool).")
 greater = _nondiff("greater", np.greater, "Elementwise ``x > y`` (bool, no gradient).")
 greater_equal = _nondiff("greater_equal", np.greater_equal, "Elementwise ``x >= y`` (bool).")
-logical_not = _nondiff("logical_not", np.logical_not, "Elementwise logical not (bool).")
+logical_not = _nondiff(
+    "logical_not", np.logical_not, "Elementwise logical not (bool).", method=True
+)
 logical_and = _nondiff("logical_and", np.logical_and, "Elementwise logical and (bool).")
 logical_or = _nondiff("logical_or", np.logical_or, "Elementwise logical or (bool).")
 logical_xor = _nondiff("logical_xor", np.logical_xor, "Elementwise logical xor (bool).")
-isfinite = _nondiff("isfinite", np.isfinite, "Elementwise finiteness test (bool).")
-isnan = _nondiff("isnan", np.isnan, "Elementwise NaN test (bool).")
-isinf = _nondiff("isinf", np.isinf, "Elementwise infinity test (bool).")
+isfinite = _nondiff("isfinite", np.isfinite, "Elementwise finiteness test (bool).", method=True)
+isnan = _nondiff("isnan", np.isnan, "Elementwise NaN test (bool).", method=True)
+isinf = _nondiff("isinf", np.isinf, "Elementwise infinity test (bool).", method=True)
 floor = defvjp(
     Primitive(
-        "floor", np.floor, elementwise=True, doc="Elementwise floor; derivative 0 (PyTorch)."
+        "floor",
+        np.floor,
+        elementwise=True,
+        doc="Elementwise floor; derivative 0 (PyTorch).",
+        method=True,
+        explain=("0",),
     ),
     _zero,
 )
 ceil = defvjp(
-    Primitive("ceil", np.ceil, elementwise=True, doc="Elementwise ceiling; derivative 0."), _zero
+    Primitive(
+        "ceil",
+        np.ceil,
+        elementwise=True,
+        doc="Elementwise ceiling; derivative 0.",
+        method=True,
+        explain=("0",),
+    ),
+    _zero,
 )
 round = defvjp(
-    Primitive("round", np.round, elementwise=True, doc="Round half to even; derivative 0."),
+    Primitive(
+        "round",
+        np.round,
+        elementwise=True,
+        doc="Round half to even; derivative 0.",
+        method=True,
+        ufunc=np.rint,
+        explain=("0",),
+    ),
     _zero,
 )
 trunc = defvjp(
-    Primitive("trunc", np.trunc, elementwise=True, doc="Round toward 0; derivative 0."), _zero
+    Primitive(
+        "trunc",
+        np.trunc,
+        elementwise=True,
+        doc="Round toward 0; derivative 0.",
+        method=True,
+        explain=("0",),
+    ),
+    _zero,
 )
 
 

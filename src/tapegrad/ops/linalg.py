@@ -23,7 +23,7 @@ from ..errors import (
 from ..tensor import Tensor
 from .reduce import normalize_axis
 from .reduce import sum as _sum
-from .registry import Primitive, defjvp, defvjp
+from .registry import Primitive, defjvp, defvjp, expose
 from .shape import broadcast_to, matrix_transpose, moveaxis, reshape
 
 __all__ = ["matmul", "dot", "outer", "inner", "tensordot", "einsum"]
@@ -172,7 +172,9 @@ def _matmul_jvp_y(t: Any, ans: Any, x: Any, y: Any) -> Any:
 
 
 _matmul = defvjp(
-    Primitive("matmul", np.matmul, save=(0, 1), doc="Matrix product (``numpy.matmul``)."),
+    Primitive(
+        "matmul", np.matmul, save=(0, 1), doc="Matrix product (``numpy.matmul``).", ufunc=False
+    ),
     _matmul_vjp_x,
     _matmul_vjp_y,
 )
@@ -247,6 +249,9 @@ def matmul(x: Any, y: Any) -> Any:
 _EINSUM_MAX = 8  # operands per primitive call; longer products are split
 _EINSUM_OPT_COST = 1 << 15  # 2-operand contractions above this many terms use BLAS paths
 _LETTERS = string.ascii_letters
+
+
+expose(matmul, ufunc=np.matmul)
 
 
 def _einsum_impl(*ops: Any, subscripts: str, optimize: bool) -> Any:

@@ -34,9 +34,75 @@ _asarray = np.asarray
 # Positions beyond this many inputs are treated as non-differentiable, unsaved.
 _MAX_ARGS = 16
 
-__all__ = ["Primitive", "primitive", "defvjp", "defjvp", "REGISTRY"]
+__all__ = ["Primitive", "primitive", "defvjp", "defjvp", "expose", "REGISTRY", "METHODS", "UFUNCS"]
 
 REGISTRY: dict[str, Primitive] = {}
+
+# The public surface, filled from the declarations and never by hand: Tensor method name ->
+# op, and NumPy ufunc name -> op (``np.sin(t)`` keeps the tape).  Read by the installer.
+METHODS: dict[str, Callable[..., Any]] = {}
+UFUNCS: dict[str, Callable[..., Any]] = {}
+
+
+def expose(
+    fn: Any,
+    *,
+    method: bool | str | None = None,
+    ufunc: Any = None,
+    explain: Sequence[str] | None = None,
+    kink: str | None = None,
+) -> Any:
+    """Attach an op's surface metadata to ``fn`` (a :class:`Primitive` or a public function
+    built on one) and enter it in the generated tables; returns ``fn``.
+
+    ``method``: ``True`` makes it the Tensor method of the same name (a string: that name).
+    ``ufunc``: a NumPy ufunc (or a tuple of them) dispatched to ``fn`` by
+    ``Tensor.__array_ufunc__``.  ``explain``: the local partial derivative with respect to
+    each operand as a formula in ``{0}``, ``{1}``, ... (shown by :func:`tapegrad.explain`).
+    ``kink``: the convention at points where the op is not differentiable (the docs' op
+    table).  Metadata given earlier is kept where an argument is None.
+    """
+    name = getattr(fn, "name", None) or fn.__name__
+    if method:
+        mname = name if method is True else method
+        old = METHODS.get(mname)
+        if old is not None and old is not fn:
+            raise InvalidArgumentError(
+                f"Tensor method {mname!r} is already declared by {_label(old)}; "
+                f"pass method=False (or another name) for {name!r}"
+            )
+        METHODS[mname] = fn
+        fn.method = mname
+    elif method is False or not hasattr(fn, "method"):
+        fn.method = None
+    if ufunc is not None and ufunc is not False:
+        for u in ufunc if isinstance(ufunc, tuple) else (ufunc,):
+            if not isinstance(u, np.ufunc):
+                raise InvalidArgumentError(f"ufunc= takes NumPy ufuncs, got {u!r} for {name!r}")
+            old = UFUNCS.get(u.__name__)
+            if old is not None and old is not fn:
+                raise InvalidArgumentError(
+                    f"np.{u.__name__} already dispatches to {_label(old)}; pass ufunc=False "
+                    f"for {name!r}"
+                )
+            UFUNCS[u.__name__] = fn
+        fn.ufuncs = tuple(u.__name__ for u in (ufunc if isinstance(ufunc, tuple) else (ufunc,)))
+    elif not hasattr(fn, "ufuncs") or ufunc is False:
+        fn.ufuncs = ()
+    if explain is not None:
+        fn.explain = tuple(explain)
+    elif not hasattr(fn, "explain"):
+        fn.explain = None
+    if kink is not None:
+        fn.kink = kink
+    elif not hasattr(fn, "kink"):
+        fn.kink = None
+    return fn
+
+
+def _label(fn: Any) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, 'name', None) or fn.__name__}"
+
 
 _state = grad_mode._state
 
@@ -61,6 +127,9 @@ class Primitive:
         the tape skip shape records for inputs shaped like the output.
     register : bool
         Add to :data:`REGISTRY` (False for throwaway primitives, e.g. in tests).
+    method, ufunc, explain, kink
+        Surface metadata, see :func:`expose`.  ``ufunc`` defaults to ``impl`` when that is
+        a NumPy ufunc (``False``: no dispatch); given only for registered primitives.
     """
 
     # Optional, in __dict__: {saved input: positions of the rules that read it}; lets the
@@ -97,6 +166,10 @@ class Primitive:
         elementwise: bool = False,
         doc: str | None = None,
         register: bool = True,
+        method: bool | str | None = None,
+        ufunc: Any = None,
+        explain: Sequence[str] | None = None,
+        kink: str | None = None,
     ) -> None:
         if register and name in REGISTRY:
             raise InvalidArgumentError(f"a primitive named {name!r} is already registered")
@@ -122,6 +195,11 @@ class Primitive:
         self.__doc__ = doc if doc is not None else impl.__doc__
         if register:
             REGISTRY[name] = self
+            if ufunc is None and isinstance(impl, np.ufunc):
+                ufunc = impl
+            expose(self, method=method, ufunc=ufunc, explain=explain, kink=kink)
+        else:
+            expose(self, explain=explain, kink=kink)
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -454,12 +532,26 @@ def primitive(
     view: bool = False,
     elementwise: bool = False,
     doc: str | None = None,
+    method: bool | str | None = None,
+    ufunc: Any = None,
+    explain: Sequence[str] | None = None,
+    kink: str | None = None,
 ) -> Callable[[Callable[..., Any]], Primitive]:
     """Decorator form: ``@primitive("sin", save=(0,))`` over the NumPy impl."""
 
     def deco(impl: Callable[..., Any]) -> Primitive:
         return Primitive(
-            name, impl, save=save, nout=nout, view=view, elementwise=elementwise, doc=doc
+            name,
+            impl,
+            save=save,
+            nout=nout,
+            view=view,
+            elementwise=elementwise,
+            doc=doc,
+            method=method,
+            ufunc=ufunc,
+            explain=explain,
+            kink=kink,
         )
 
     return deco
