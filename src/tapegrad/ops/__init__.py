@@ -34,3 +34,14 @@ __all__ = [
 # Generated from the declarations (``method=``/``ufunc=`` on each op, see ``expose``).
 UFUNC_DISPATCH = UFUNCS
 UNARY_METHODS = METHODS
+
+# Hand autograd the few ops it calls (it never imports ops: see autograd/injected.py).
+from ..autograd.injected import OPS as _AUTOGRAD_OPS  # noqa: E402
+from .reduce import _sum  # noqa: E402
+
+_AUTOGRAD_OPS.sum = _sum
+_AUTOGRAD_OPS.reshape = reshape  # noqa: F405
+_AUTOGRAD_OPS.broadcast_to = broadcast_to  # noqa: F405
+_AUTOGRAD_OPS.astype = astype  # noqa: F405
+_AUTOGRAD_OPS.where = where  # noqa: F405
+_AUTOGRAD_OPS.identity = identity  # noqa: F405
