@@ -461,7 +461,7 @@ def test_pad_errors():
 
 
 def test_fast_row_scatter_matches_np_add_at():
-    from tapegrad.ops.shape import _index_add_impl
+    from tapegrad.ops.indexing import _index_add_impl
 
     rng = np.random.default_rng(0)
     for trial in range(300):

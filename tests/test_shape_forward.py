@@ -8,7 +8,8 @@ import pytest
 
 import tapegrad as tg
 from tapegrad.autograd.forward import make_dual, new_level
-from tapegrad.ops.shape import _index_add, _segment_sum
+from tapegrad.ops.indexing import _index_add
+from tapegrad.ops.shape import _segment_sum
 
 RNG = np.random.default_rng(0)
 
@@ -76,7 +77,7 @@ def test_ellipsis_covering_no_axis_separates_advanced_indices():
 def test_index_add_forward_matches_reverse(key):
     shape = (3, 4, 2)
     gshape = np.zeros(shape)[key].shape
-    from tapegrad.ops.shape import _normalize_key
+    from tapegrad.ops.indexing import _normalize_key
 
     k, mode = _normalize_key(key)
     mode = "accumulate" if mode == "basic" else mode

@@ -721,7 +721,7 @@ def test_augmented_assignment_through_indexing():
 )
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_view_index_map_gives_each_element_its_position_in_the_base(chain, order):
-    from tapegrad.ops.shape import view_index_map
+    from tapegrad.ops.indexing import view_index_map
 
     base = tg.tensor(np.asarray(np.arange(12.0).reshape(3, 4), order=order))
     v = chain(base)

@@ -20,7 +20,8 @@ OUT = Path(__file__).resolve().parents[1] / "api" / "ops.md"
 FAMILIES = [
     ("elementwise", "Elementwise"),
     ("reduce", "Reductions"),
-    ("shape", "Shape and indexing"),
+    ("shape", "Shape"),
+    ("indexing", "Indexing"),
     ("linalg", "Products (matmul family)"),
     ("nn", "Neural-network functional"),
     ("conv", "Convolution and pooling"),

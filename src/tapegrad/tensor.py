@@ -658,8 +658,8 @@ class Tensor:
             out = _ops.astype(out, dt)
         vc = self._vchain if self._base is not None else None
         if vc is not None:
-            base, idx = _ops.shape.view_index_map(self)
-            base_fn, base_rg, base_fw = _ops.shape.rewrite_base(base, out, idx)
+            base, idx = _ops.indexing.view_index_map(self)
+            base_fn, base_rg, base_fw = _ops.indexing.rewrite_base(base, out, idx)
         if write is None:
             np.copyto(self.data, out.data)
         else:

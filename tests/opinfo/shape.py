@@ -782,7 +782,7 @@ def _torch_inplace_on_view(torch, x, v):
 
 def _flat_take_op(x):
     idx = np.array([[5, 0], [3, 1]])
-    return tg.ops.shape._flat_take(x, idx=idx, shape=(2, 3))
+    return tg.ops.indexing._flat_take(x, idx=idx, shape=(2, 3))
 
 
 SPECS += [

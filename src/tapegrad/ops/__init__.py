@@ -6,6 +6,8 @@ from .conv import *  # noqa: F403
 from .conv import __all__ as _conv_all
 from .elementwise import *  # noqa: F403
 from .elementwise import __all__ as _ew_all
+from .indexing import *  # noqa: F403
+from .indexing import __all__ as _indexing_all
 from .linalg import *  # noqa: F403
 from .linalg import __all__ as _linalg_all
 from .nn import *  # noqa: F403
@@ -21,6 +23,7 @@ __all__ = [
     *_ew_all,
     *_red_all,
     *_shape_all,
+    *_indexing_all,
     *_linalg_all,
     *_nn_all,
     "REGISTRY",

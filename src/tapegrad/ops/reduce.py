@@ -1142,7 +1142,7 @@ def argsort(x: Any, axis: Any = -1, *, descending: bool = False) -> Any:
 
 
 def _gather(x: Any, idx: Any, axis: int) -> Any:
-    from .shape import take_along_axis
+    from .indexing import take_along_axis
 
     if _ndim(x) == 0:
         return x * 1 if isinstance(x, Tensor) else Tensor._wrap(np.array(x))
