@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
-from tapegrad.autograd.forward import make_dual, new_level
+from tapegrad.autograd.dual import make_dual, new_level
 
 from .opinfo import OpSpec, Sample, all_specs
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
-from tapegrad.autograd.forward import make_dual, new_level
+from tapegrad.autograd.dual import make_dual, new_level
 from tapegrad.errors import NotDifferentiableError
 
 RNG = np.random.default_rng(0)

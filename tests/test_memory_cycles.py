@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
-from tapegrad.autograd import forward
+from tapegrad.autograd import dual as forward
 from tapegrad.autograd import forward_ad as fwad
 
 from .opinfo import all_specs

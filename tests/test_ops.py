@@ -164,7 +164,7 @@ def test_matches_torch(spec, sample):
 # --------------------------------------------------------------------------- forward mode
 def _jvp_outputs(spec: OpSpec, sample: Sample, tangents: list, batch: tuple = ()):
     """Primal outputs and their tangents at a fresh level (tangents: one per float input)."""
-    from tapegrad.autograd.forward import make_dual, new_level
+    from tapegrad.autograd.dual import make_dual, new_level
 
     level = new_level()
     diff = _diff_positions(sample)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
-from tapegrad.autograd.forward import make_dual, new_level
+from tapegrad.autograd.dual import make_dual, new_level
 from tapegrad.ops.indexing import _index_add
 from tapegrad.ops.shape import _segment_sum
 

@@ -675,7 +675,7 @@ def test_pickled_and_copied_views_and_bases_are_plain_tensors():
 
 
 def test_inplace_under_no_grad_with_tangents_keeps_the_reverse_history():
-    from tapegrad.autograd.forward import make_dual, new_level
+    from tapegrad.autograd.dual import make_dual, new_level
 
     level = new_level()
     x = tg.tensor(X4, requires_grad=True)

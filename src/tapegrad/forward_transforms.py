@@ -2,7 +2,7 @@
 hvp, vhp.
 
 Forward mode pushes tangents through the primitives' jvp rules (see
-:mod:`tapegrad.autograd.forward`).  A whole basis of tangents goes through one pass as a
+:mod:`tapegrad.autograd.dual`).  A whole basis of tangents goes through one pass as a
 leading batch axis, so ``jacfwd`` of an R^n -> R^m map costs one forward pass of batched
 NumPy calls, not n passes.  ``hessian`` and ``hvp`` are forward-over-reverse: the tangents
 flow through the reverse sweep of :func:`tapegrad.grad`.
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._tree import tree_flatten, tree_unflatten
-from .autograd.forward import close_level, make_dual, open_level
+from .autograd.dual import close_level, make_dual, open_level
 from .errors import InvalidArgumentError, NotDifferentiableError, ShapeMismatchError, complex_error
 from .tensor import Tensor
 from .transforms import _argnums_tuple, _depth, _to_numpy, bind_argnums, grad, vjp

@@ -8,6 +8,6 @@
 tensor([1.38177329, 0.        ])
 """
 
-from .forward import UnpackedDual, dual_level, make_dual, unpack_dual
+from .dual import UnpackedDual, dual_level, make_dual, unpack_dual
 
 __all__ = ["dual_level", "make_dual", "unpack_dual", "UnpackedDual"]

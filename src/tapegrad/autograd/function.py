@@ -191,8 +191,8 @@ class Function:
         ctx.needs_input_grad = tuple(
             bool(record and isinstance(a, Tensor) and a.requires_grad) for a in args
         )
-        from .forward import _adopt, has_complex, innermost_level
-        from .forward import _state as fw_state
+        from .dual import _adopt, has_complex, innermost_level
+        from .dual import _state as fw_state
 
         level = innermost_level(args)
         if level >= 0 and cls.jvp is Function.jvp:
@@ -252,7 +252,7 @@ class Function:
 def _attach_function_tangents(
     cls: Any, ctx: FunctionCtx, args: tuple[Any, ...], outs: tuple[Tensor, ...], level: int
 ) -> tuple[Tensor, ...]:
-    from .forward import _state, _tangents
+    from .dual import _state, _tangents
 
     ceil = _state.ceiling
     _state.ceiling = level - 1
@@ -329,7 +329,7 @@ class _CustomVJP:
     def __call__(self, *args: Any) -> Any:
         if self.fwd is None:
             return self.fun(*args)
-        from .forward import innermost_level
+        from .dual import innermost_level
 
         if innermost_level(args) >= 0:
             raise InvalidTypeError(
@@ -375,7 +375,7 @@ class _CustomJVP:
         return rule
 
     def __call__(self, *args: Any) -> Any:
-        from .forward import custom_forward_call, innermost_level
+        from .dual import custom_forward_call, innermost_level
 
         if self.rule is None or innermost_level(args) < 0:
             return self.fun(*args)

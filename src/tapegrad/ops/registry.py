@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ..autograd import grad_mode
-from ..autograd.forward import forward_call
+from ..autograd.dual import forward_call
 from ..autograd.node import MUTATIONS, Meta, Node
 from ..errors import InvalidArgumentError, complex_error, op_error
 from ..tensor import Tensor, new_tensor

@@ -1,4 +1,4 @@
-"""Forward mode: tangents carried by tensors, one level per nested transform.
+"""Dual numbers for forward mode: tangents carried by tensors, one level per nested transform.
 
 A tensor's ``_fw`` is ``None`` or ``{level: tangent}``.  A primitive applied to inputs that
 carry tangents computes its output with the tangents of the innermost level hidden (so lower
@@ -41,6 +41,7 @@ from ..errors import (
 )
 from ..tensor import Tensor
 from . import grad_mode
+from .injected import OPS
 
 __all__ = [
     "dual_level",
@@ -218,8 +219,6 @@ def _push(
     prim: Any, tangents: list[Any], out: Any, args: tuple[Any, ...], params: dict[str, Any]
 ) -> Any:
     """The output tangent(s): the primitive's jvp rules applied and summed."""
-    from .. import ops
-
     if prim.jvp is not None:  # one joint rule (custom_jvp, Function.jvp)
         return prim.jvp(tuple(tangents), out, *args, **params)
     # An elementwise primitive's Jacobian is diagonal, so its vjp rules (cotangent times
@@ -245,7 +244,7 @@ def _push(
         if prim.elementwise:
             pad = outs[0].ndim - np.ndim(x.data if isinstance(x, Tensor) else x)
             if pad > 0 and batch:
-                t = ops.reshape(t, batch + (1,) * pad + tuple(t.shape[len(batch) :]))
+                t = OPS.reshape(t, batch + (1,) * pad + tuple(t.shape[len(batch) :]))
         r = rule(t, out, *args, **params)
         rs = r if prim.nout > 1 else (r,)
         if strong:
@@ -260,9 +259,9 @@ def _push(
             continue
         full = batch + o.shape
         if tuple(tk.shape) != full:
-            tk = ops.broadcast_to(tk, full)
+            tk = OPS.broadcast_to(tk, full)
         if tk.dtype != o.dtype:
-            tk = ops.astype(tk, o.dtype)
+            tk = OPS.astype(tk, o.dtype)
         res.append(tk)
     return tuple(res) if prim.nout > 1 else res[0]
 
@@ -271,8 +270,6 @@ def _strong_zeros(rs: tuple[Any, ...], t: Any, elementwise: bool) -> tuple[Any, 
     """Strong zeros (``tg.autograd.strong_zeros``): the contributions of a zero tangent are
     exact zeros, entry by entry for an elementwise rule, for a tangent zero everywhere
     otherwise."""
-    from .. import ops
-
     tv = t.data if isinstance(t, Tensor) else np.asarray(t)
     if elementwise:
         mask = tv == 0
@@ -280,8 +277,7 @@ def _strong_zeros(rs: tuple[Any, ...], t: Any, elementwise: bool) -> tuple[Any, 
             return rs
         m = Tensor._wrap(mask)
         return tuple(
-            None if r is None else ops.where(m, Tensor._wrap(np.zeros((), r.dtype)), r)
-            for r in rs
+            None if r is None else OPS.where(m, Tensor._wrap(np.zeros((), r.dtype)), r) for r in rs
         )
     if tv.any():
         return rs
@@ -344,8 +340,6 @@ def make_dual(primal: Any, tangent: Any, level: int | None = None) -> Tensor:
     result is connected to it on the tape.  ``tangent`` must have ``primal``'s shape, or that
     shape with leading batch axes.
     """
-    from ..ops import identity
-
     lv = _current_level(level)
     p = primal if isinstance(primal, Tensor) else Tensor(primal)
     t = tangent if isinstance(tangent, Tensor) else Tensor._wrap(np.asarray(tangent))
@@ -364,7 +358,7 @@ def make_dual(primal: Any, tangent: Any, level: int | None = None) -> Tensor:
         )
     if t.dtype != p.dtype:
         t = t.astype(p.dtype)
-    d = identity(p) if p.requires_grad else Tensor._wrap(p.data)
+    d = OPS.identity(p) if p.requires_grad else Tensor._wrap(p.data)
     d._fw = _tangents(p._fw, lv, t, d)
     return d
 
@@ -393,9 +387,7 @@ def unpack_dual(tensor: Tensor, level: int | None = None) -> UnpackedDual:
     t = fw.get(lv) if fw else None
     if fw is None or t is None:
         return UnpackedDual((tensor, None))
-    from ..ops import identity
-
-    p = identity(tensor) if tensor.requires_grad else Tensor._wrap(tensor.data)
+    p = OPS.identity(tensor) if tensor.requires_grad else Tensor._wrap(tensor.data)
     p._fw = _adopt({k: v for k, v in fw.items() if k != lv}, p)
     return UnpackedDual((p, t))
 
@@ -450,8 +442,6 @@ def custom_forward_call(rule: Any, fun: Any, args: tuple[Any, ...]) -> Any:
 
 
 def _with_tangent(o: Tensor, level: int, t: Any) -> Tensor:
-    from ..ops import identity
-
-    d = identity(o) if o.requires_grad else Tensor._wrap(o.data)
+    d = OPS.identity(o) if o.requires_grad else Tensor._wrap(o.data)
     d._fw = _tangents(o._fw, level, t, d)
     return d
