@@ -18,8 +18,8 @@ from ..autograd.grad_mode import _state as _grad_state
 from ..autograd.node import Meta, Node
 from ..errors import IndexingError, ShapeMismatchError
 from ..tensor import Tensor
-from .registry import Primitive, defjvp, defvjp
-from .shape import _axis, _nb, _reshape, _shape_of, _transpose, ravel
+from .registry import Primitive, deflinear
+from .shape import _axis, _reshape, _shape_of, _transpose, ravel
 
 __all__ = [
     "take",
@@ -106,7 +106,7 @@ def _getitem_adv_impl(x: Any, *, key: Any, mode: str) -> Any:
     return x[key]
 
 
-_getitem: Primitive = defvjp(
+_getitem: Primitive = deflinear(
     Primitive(
         "getitem",
         _getitem_impl,
@@ -114,12 +114,26 @@ _getitem: Primitive = defvjp(
         doc="Basic indexing (ints, slices, None, Ellipsis): a view.",
     ),
     lambda g, ans, x, *, key: _index_add(g, key=key, shape=x.shape, mode="basic"),
+    batch=lambda nb, t, *, key: _getitem(t, key=(slice(None),) * nb + key),
 )
-_getitem_adv: Primitive = defvjp(
+
+
+def _index_batch(nb: int, t: Any, *, key: Any, mode: str) -> Any:
+    pkey, m = _batch_key(key, nb, mode)
+    r = _getitem_adv(t, key=pkey, mode=mode)
+    if m:
+        r = _transpose(
+            r, axes=tuple(range(m, m + nb)) + tuple(range(m)) + tuple(range(m + nb, r.ndim))
+        )
+    return r
+
+
+_getitem_adv: Primitive = deflinear(
     Primitive(
         "index", _getitem_adv_impl, doc="Advanced indexing (integer or boolean arrays): a copy."
     ),
     lambda g, ans, x, *, key, mode: _index_add(g, key=key, shape=x.shape, mode=mode),
+    batch=_index_batch,
 )
 
 
@@ -129,7 +143,14 @@ def _index(x: Any, key: Any, mode: str) -> Any:
     return _getitem_adv(x, key=key, mode=mode)
 
 
-_index_add: Primitive = defvjp(
+def _index_add_batch(nb: int, t: Any, *, key: Any, shape: Any, mode: str) -> Any:
+    s = tuple(t.shape)
+    pkey, m = _batch_key(key, nb, mode)
+    t = _to_region(t, nb, s[nb:], _region_ndim(key, len(shape)), m)
+    return _index_add(t, key=pkey, shape=s[:nb] + shape, mode=mode)
+
+
+_index_add: Primitive = deflinear(
     Primitive(
         "index_add",
         _index_add_impl,
@@ -137,6 +158,7 @@ _index_add: Primitive = defvjp(
         "repeats (the transpose of indexing).",
     ),
     lambda g, ans, _, *, key, shape, mode: _index(g, key, mode),
+    batch=_index_add_batch,
 )
 
 
@@ -203,31 +225,6 @@ def _to_region(t: Any, nb: int, shape: tuple[int, ...], k: int, m: int) -> Any:
             t, axes=tuple(range(nb, nb + m)) + tuple(range(nb)) + tuple(range(nb + m, nb + k))
         )
     return t
-
-
-def _index_jvp(t: Any, ans: Any, x: Any, *, key: Any, mode: str) -> Any:
-    nb = _nb(t, x)
-    pkey, m = _batch_key(key, nb, mode)
-    r = _index(t, pkey, mode)
-    if m:
-        r = _transpose(
-            r, axes=tuple(range(m, m + nb)) + tuple(range(m)) + tuple(range(m + nb, r.ndim))
-        )
-    return r
-
-
-def _index_add_jvp(t: Any, ans: Any, g: Any, *, key: Any, shape: Any, mode: str) -> Any:
-    gshape = tuple(_shape_of(g))
-    nb = len(t.shape) - len(gshape)
-    batch = tuple(t.shape[:nb])
-    pkey, m = _batch_key(key, nb, mode)
-    t = _to_region(t, nb, gshape, _region_ndim(key, len(shape)), m)
-    return _index_add(t, key=pkey, shape=batch + shape, mode=mode)
-
-
-defjvp(_getitem, lambda t, ans, x, *, key: _index_jvp(t, ans, x, key=key, mode="basic"))
-defjvp(_getitem_adv, _index_jvp)
-defjvp(_index_add, _index_add_jvp)
 
 
 def _key_item(k: Any) -> tuple[Any, int]:
@@ -317,30 +314,20 @@ def _index_update_dvalue(g: Any, ans: Any, x: Any, value: Any, *, key: Any, mode
     return r
 
 
-_index_update: Primitive = defvjp(
+def _index_update_batch(nb: int, x: Any, value: Any, *, key: Any, mode: str) -> Any:
+    pkey, m = _batch_key(key, nb, mode)
+    v = _to_region(value, nb, tuple(value.shape[nb:]), _region_ndim(key, len(x.shape) - nb), m)
+    return _index_update(x, v, key=pkey, mode=mode)
+
+
+# Linear in (x, value) jointly: its jvp writes the value's tangent into the input's.
+_index_update: Primitive = deflinear(
     Primitive(
         "index_update", _index_update_impl, doc="``x`` with ``x[key] = value`` (out of place)."
     ),
     lambda g, ans, x, value, *, key, mode: _index_update(g, 0, key=key, mode=mode),
     _index_update_dvalue,
-)
-
-
-def _index_update_dvalue_jvp(t: Any, ans: Any, x: Any, value: Any, *, key: Any, mode: str) -> Any:
-    vshape = tuple(_shape_of(value))
-    nb = len(t.shape) - len(vshape)
-    pkey, m = _batch_key(key, nb, mode)
-    zeros = np.zeros(tuple(t.shape[:nb]) + ans.shape, ans.dtype)
-    t = _to_region(t, nb, vshape, _region_ndim(key, ans.ndim), m)
-    return _index_update(zeros, t, key=pkey, mode=mode)
-
-
-defjvp(
-    _index_update,
-    lambda t, ans, x, value, *, key, mode: _index_update(
-        t, 0, key=_batch_key(key, _nb(t, x), mode)[0], mode=mode
-    ),
-    _index_update_dvalue_jvp,
+    batch=_index_update_batch,
 )
 
 
@@ -468,7 +455,8 @@ def _flat_take_impl(x: Any, *, idx: Any, shape: tuple[int, ...]) -> Any:
     return _flat(np.asarray(x), shape)[..., idx]
 
 
-_copy_slices: Primitive = defvjp(
+# Linear in (base, value) jointly, and batched along leading axes already.
+_copy_slices: Primitive = deflinear(
     Primitive(
         "copy_slices",
         _copy_slices_impl,
@@ -478,7 +466,7 @@ _copy_slices: Primitive = defvjp(
     lambda g, ans, base, value, *, idx, shape: _copy_slices(g, 0, idx=idx, shape=shape),
     lambda g, ans, base, value, *, idx, shape: _flat_take(g, idx=idx, shape=shape),
 )
-_flat_take: Primitive = defvjp(
+_flat_take: Primitive = deflinear(
     Primitive(
         "flat_take",
         _flat_take_impl,
@@ -489,22 +477,6 @@ _flat_take: Primitive = defvjp(
         np.zeros(x.shape, x.dtype), g, idx=idx, shape=shape
     ),
 )
-
-
-def _copy_slices_dvalue_jvp(
-    t: Any, ans: Any, base: Any, value: Any, *, idx: Any, shape: Any
-) -> Any:
-    nb = len(t.shape) - len(_shape_of(value))
-    zeros = np.zeros(tuple(t.shape[:nb]) + tuple(shape), ans.dtype)
-    return _copy_slices(zeros, t, idx=idx, shape=shape)
-
-
-defjvp(
-    _copy_slices,
-    lambda t, ans, base, value, *, idx, shape: _copy_slices(t, 0, idx=idx, shape=shape),
-    _copy_slices_dvalue_jvp,
-)
-defjvp(_flat_take, lambda t, ans, x, *, idx, shape: _flat_take(t, idx=idx, shape=shape))
 
 
 def view_index_map(t: Any) -> Any:

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ..autograd import grad_mode
+from ..autograd import injected as _injected
 from ..autograd.dual import forward_call
 from ..autograd.node import MUTATIONS, Meta, Node
 from ..errors import InvalidArgumentError, complex_error, op_error
@@ -34,7 +35,20 @@ _asarray = np.asarray
 # Positions beyond this many inputs are treated as non-differentiable, unsaved.
 _MAX_ARGS = 16
 
-__all__ = ["Primitive", "primitive", "defvjp", "defjvp", "expose", "REGISTRY", "METHODS", "UFUNCS"]
+__all__ = [
+    "Primitive",
+    "primitive",
+    "defvjp",
+    "defjvp",
+    "deflinear",
+    "defbilinear",
+    "on_tangent",
+    "batch_ndim",
+    "expose",
+    "REGISTRY",
+    "METHODS",
+    "UFUNCS",
+]
 
 REGISTRY: dict[str, Primitive] = {}
 
@@ -593,4 +607,214 @@ def defjvp_joint(prim: Primitive, rule: Callable[..., Any]) -> Primitive:
     """Attach one forward-mode rule for all inputs: ``rule(tangents, ans, *inputs,
     **params)`` with ``tangents`` a tuple holding ``None`` for zero tangents."""
     prim.jvp = rule
+    return prim
+
+
+# --------------------------------------------------------------------------- derived rules
+# A linear op is its own derivative: its jvp is the op applied to the tangent, and its vjp is
+# its transpose, so one declaration (the transpose) gives both modes.  A bilinear (or
+# multilinear) op is linear in each input given the others: its jvp is the sum of the op
+# applied with one input replaced by its tangent.
+#
+# Forward-mode tangents may carry leading batch axes (``t.shape == B + x.shape``: a whole
+# basis of tangents in one pass).  How an op acts on such a stack is a property of the op,
+# declared once with ``batch=``:
+#   * None: the op already broadcasts over leading axes (conv2d, tril, matrix_transpose);
+#   * a name or tuple of names: params holding axes of the input (an int, a tuple of ints,
+#     or None), shifted by the number of batch axes;
+#   * a callable: ``batch(nb, *args, **params)`` (deflinear) or ``batch(nb, k, *args,
+#     **params)`` (defbilinear) returns the op applied to ``args``, where the tangent at
+#     position ``k`` (every linear position, for deflinear) carries ``nb`` leading batch axes.
+# The number of batch axes is computed here, by :func:`batch_ndim`, and nowhere else.
+
+
+def batch_ndim(t: Any, x: Any) -> int:
+    """The number of leading batch axes of the forward-mode tangent ``t`` of the primal ``x``
+    (``t.shape == B + x.shape``)."""
+    return len(t.shape) - (x.ndim if isinstance(x, (Tensor, _ndarray)) else np.ndim(x))
+
+
+def _shift_axes(params: dict[str, Any], names: tuple[str, ...], nb: int) -> dict[str, Any]:
+    p = dict(params)
+    for n in names:
+        a = p[n]
+        if a is not None:
+            p[n] = a + nb if isinstance(a, (int, np.integer)) else tuple(i + nb for i in a)
+    return p
+
+
+def _batch_spec(batch: Any) -> tuple[Any, tuple[str, ...]]:
+    """``batch=`` as ``(callable or None, axis param names)``."""
+    if batch is None or callable(batch):
+        return batch, ()
+    return None, (batch,) if isinstance(batch, str) else tuple(batch)
+
+
+def on_tangent(prim: Any, t: Any, x: Any, *rest: Any, **params: Any) -> Any:
+    """Apply the linear primitive ``prim`` (declared with :func:`deflinear`) to ``t``, the
+    tangent of the primal ``x``, whatever leading batch axes ``t`` carries (the op's
+    ``batch=`` declaration places them).  For jvp rules of non-linear ops that end in a
+    linear one, e.g. ``on_tangent(_sum, t * w, x, axis=axis, keepdims=keepdims)``."""
+    fn, names, zero = prim.batch
+    if zero:
+        params = dict(params, **zero)
+    nb = batch_ndim(t, x)
+    if nb:
+        if names:
+            return prim(t, *rest, **_shift_axes(params, names, nb))
+        if fn is not None:
+            return fn(nb, t, *rest, **params)
+    return prim(t, *rest, **params)
+
+
+def _cast(r: Any, ans: Any) -> Any:
+    return r if r.dtype == ans.dtype else r.astype(ans.dtype)
+
+
+def _full_tangents(tangents: Any, xs: Any) -> tuple[list[Any], int]:
+    """The tangents of ``xs`` with zeros for the absent ones, all with the same leading
+    batch axes (returned: how many)."""
+    batch: tuple[int, ...] = ()
+    for t, x in zip(tangents, xs):
+        if t is not None:
+            batch = np.broadcast_shapes(batch, tuple(t.shape[: batch_ndim(t, x)]))
+    out = []
+    for t, x in zip(tangents, xs):
+        full = batch + (x.shape if isinstance(x, (Tensor, _ndarray)) else np.shape(x))
+        if t is None:
+            dt = x.dtype if isinstance(x, (Tensor, _ndarray)) else np.result_type(x)
+            t = np.zeros(full, dt if dt.kind in "fc" else np.float64)
+        elif tuple(t.shape) != full:
+            t = (
+                np.broadcast_to(t, full)
+                if isinstance(t, _ndarray)
+                else _injected.OPS.broadcast_to(t, full)
+            )
+        out.append(t)
+    return out, len(batch)
+
+
+def deflinear(
+    prim: Primitive,
+    *transposes: Any,
+    batch: Any = None,
+    variadic: bool = False,
+    affine: Sequence[str] = (),
+) -> Primitive:
+    """Declare ``prim`` linear in its first input(s): both modes from one declaration.
+
+    The jvp is ``prim`` itself applied to the tangent (same params, other inputs unchanged);
+    the vjp is ``transpose(g, ans, *inputs, **params)``, the op's transpose (adjoint) applied
+    to the cotangent.  Several ``transposes`` declare ``prim`` jointly linear in that many
+    leading inputs (``x[key] = value`` is linear in ``(x, value)``): the jvp is ``prim``
+    applied to all their tangents at once (zeros where none flows).  ``variadic=True``: every
+    positional input is linear and ``transposes`` is the one reverse rule for all of them
+    (see :func:`defvjp_joint`); per-input rules still mark which positions differentiate.
+
+    ``batch``: how the op acts on tangents with leading batch axes; None (the op broadcasts
+    over leading axes), the name(s) of params holding input axes (shifted by the number of
+    batch axes), or ``batch(nb, *args, **params)`` returning the op applied to ``args`` whose
+    linear entries carry ``nb`` leading batch axes.  Inputs after the linear ones (indices,
+    masks) are constants: no tangent flows from them.  ``affine``: names of params that hold
+    an additive constant (``pad``'s fill value); the jvp applies the op with them set to 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tapegrad as tg
+    >>> from tapegrad.ops import Primitive, deflinear
+    >>> cs = Primitive("cumsum_last", lambda x: np.cumsum(x, -1), register=False)
+    >>> _ = deflinear(cs, lambda g, ans, x: np.flip(np.cumsum(np.flip(g, -1), -1), -1))
+    >>> x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> tg.sum(cs(x) * tg.tensor([1.0, 0.0, 0.0])).backward()
+    >>> x.grad
+    tensor([1., 0., 0.])
+    >>> tg.jvp(cs, (tg.tensor([1.0, 2.0, 3.0]),), (tg.tensor([1.0, 0.0, 0.0]),))[1]
+    tensor([1., 1., 1.])
+    """
+    fn, names = _batch_spec(batch)
+    zero = {a: 0 for a in affine}
+    p: Any = prim
+    p.batch = (fn, names, zero)
+    if variadic:
+        (rule,) = transposes
+        prim.joint = rule
+        n = -1
+    else:
+        defvjp(prim, *transposes)
+        n = len(transposes)
+    if n == 1:
+
+        def jvp1(t: Any, ans: Any, *args: Any, **params: Any) -> Any:
+            return on_tangent(prim, t, *args, **params)
+
+        prim.jvps = (jvp1,)
+        prim.jvp = None
+        return prim
+
+    def jvp(tangents: Any, ans: Any, *args: Any, **params: Any) -> Any:
+        if zero:
+            params = dict(params, **zero)
+        m = len(args) if n < 0 else n
+        ts, nb = _full_tangents(tangents[:m], args[:m])
+        if nb:
+            if names:
+                return _cast(prim(*ts, *args[m:], **_shift_axes(params, names, nb)), ans)
+            if fn is not None:
+                return _cast(fn(nb, *ts, *args[m:], **params), ans)
+        return _cast(prim(*ts, *args[m:], **params), ans)
+
+    prim.jvp = jvp
+    return prim
+
+
+def defbilinear(
+    prim: Primitive, lhs_rule: Any, rhs_rule: Any, *more_rules: Any, batch: Any = None
+) -> Primitive:
+    """Declare ``prim`` bilinear in inputs 0 and 1 (multilinear when ``more_rules`` follow:
+    linear in each input given the others): both modes from one declaration.
+
+    ``lhs_rule``/``rhs_rule`` are the vjp rules, the cotangent of each input given the other
+    (``rule(g, ans, *inputs, **params)``); the jvp is ``prim(tx, y) + prim(x, ty)``, the op
+    itself with one input replaced by its tangent.  ``batch``: as for :func:`deflinear`,
+    except that a callable is ``batch(nb, k, *args, **params)``: the op applied to ``args``
+    whose entry ``k`` is a tangent with ``nb`` leading batch axes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tapegrad as tg
+    >>> from tapegrad.ops import Primitive, defbilinear
+    >>> outer = Primitive("outer2", np.multiply.outer, register=False)
+    >>> _ = defbilinear(
+    ...     outer,
+    ...     lambda g, ans, x, y: tg.matmul(g, y),
+    ...     lambda g, ans, x, y: tg.matmul(x, g),
+    ... )
+    >>> x, y = tg.tensor([1.0, 2.0]), tg.tensor([3.0, 4.0])
+    >>> tg.jvp(lambda x: tg.sum(outer(x, y)), (x,), (tg.tensor([1.0, 0.0]),))[1]
+    tensor(7.)
+    """
+    fn, names = _batch_spec(batch)
+    p: Any = prim
+    p.batch = (fn, names, None)
+    rules = (lhs_rule, rhs_rule, *more_rules)
+    defvjp(prim, *rules)
+
+    def jvp_at(k: int) -> Any:
+        def jvp(t: Any, ans: Any, *args: Any, **params: Any) -> Any:
+            a = list(args)
+            a[k] = t
+            nb = batch_ndim(t, args[k])
+            if nb:
+                if names:
+                    return prim(*a, **_shift_axes(params, names, nb))
+                if fn is not None:
+                    return fn(nb, k, *a, **params)
+            return prim(*a, **params)
+
+        return jvp
+
+    prim.jvps = tuple(jvp_at(k) for k in range(len(rules)))
+    prim.jvp = None
     return prim

@@ -22,15 +22,7 @@ from ..errors import (
 )
 from ..tensor import Tensor
 from .reduce import sum as _sum
-from .registry import (
-    REGISTRY,
-    Primitive,
-    _mark_view,
-    defjvp,
-    defjvp_joint,
-    defvjp,
-    defvjp_joint,
-)
+from .registry import REGISTRY, Primitive, _mark_view, deflinear, defvjp
 
 __all__ = [
     "reshape",
@@ -99,31 +91,18 @@ def _axes(axis: Any, ndim: int, what: str = "axis", op: str | None = None) -> tu
     return out
 
 
-def _ensure_arity(
-    prim: Primitive, rule: Callable[..., Any], jvp_rule: Callable[..., Any], n: int
-) -> None:
-    """Variadic primitives: one vjp rule per input position, ``rule(i, g, ans, ...)``, and
-    one jvp rule, ``jvp_rule(i, t, ans, ...)``.  They mark the positions as differentiable
-    and pull back one input on its own; the engine and forward mode call the primitive's
-    joint rules instead, which handle all ``n`` inputs in one O(n) pass (each per-input
-    rule receives all ``n`` inputs, so calling them all would cost O(n**2))."""
+def _ensure_arity(prim: Primitive, rule: Callable[..., Any], n: int) -> None:
+    """Variadic primitives: one vjp rule per input position, ``rule(i, g, ans, ...)``.  They
+    mark the positions as differentiable and pull back one input on its own; the engine
+    and forward mode call the primitive's joint rules instead (declared with
+    ``deflinear(..., variadic=True)``), which handle all ``n`` inputs in one O(n) pass
+    (each per-input rule receives all ``n`` inputs, so calling them all would cost
+    O(n**2))."""
     if len(prim.vjps) < n:
         m = max(n, 2 * len(prim.vjps), 16)
         defvjp(prim, *(partial(rule, i) for i in range(m)))
-        defjvp(prim, *(partial(jvp_rule, i) for i in range(m)))
         if len(prim.savemask) < m:  # nothing is saved, at any position
             prim.savemask = prim.savemask + (False,) * (m - len(prim.savemask))
-
-
-def _nb(t: Any, x: Any) -> int:
-    """The number of leading batch axes of the tangent ``t`` of ``x``."""
-    return len(t.shape) - len(_shape_of(x))
-
-
-def _pad_axis(t: Any, axis: int, before: int, after: int) -> Any:
-    width = [(0, 0)] * len(t.shape)
-    width[axis] = (before, after)
-    return _pad(t, pad_width=tuple(width), constant_values=0)
 
 
 # =========================================================================== reshape family
@@ -131,7 +110,16 @@ def _reshape_impl(x: Any, *, shape: tuple[int, ...]) -> Any:
     return np.reshape(x, shape)
 
 
-_reshape: Primitive = defvjp(
+def _reshape_batch(nb: int, t: Any, *, shape: tuple[int, ...]) -> Any:
+    s = tuple(t.shape)
+    if -1 in shape:  # resolved from the primal's size (the batch may be empty)
+        size = int(np.prod(s[nb:], dtype=np.int64))
+        known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+        shape = tuple(size // known if d == -1 and known else d for d in shape)
+    return _reshape(t, shape=s[:nb] + shape)
+
+
+_reshape: Primitive = deflinear(
     Primitive(
         "reshape",
         _reshape_impl,
@@ -139,10 +127,7 @@ _reshape: Primitive = defvjp(
         doc="``x`` with a new shape (a view where NumPy can make one).",
     ),
     lambda g, ans, x, *, shape: _reshape(g, shape=x.shape),
-)
-defjvp(
-    _reshape,
-    lambda t, ans, x, *, shape: _reshape(t, shape=tuple(t.shape[: _nb(t, x)]) + ans.shape),
+    batch=_reshape_batch,
 )
 
 
@@ -175,7 +160,15 @@ def _broadcast_to_vjp(g: Any, ans: Any, x: Any, *, shape: Any) -> Any:
     return g  # the engine sums back over the broadcast axes
 
 
-_broadcast_to: Primitive = defvjp(
+def _broadcast_to_batch(nb: int, t: Any, *, shape: tuple[int, ...]) -> Any:
+    s = tuple(t.shape)
+    batch, xshape = s[:nb], s[nb:]
+    if len(shape) > len(xshape):
+        t = _reshape(t, shape=batch + (1,) * (len(shape) - len(xshape)) + xshape)
+    return _broadcast_to(t, shape=batch + shape)
+
+
+_broadcast_to: Primitive = deflinear(
     Primitive(
         "broadcast_to",
         lambda x, *, shape: np.broadcast_to(x, shape),
@@ -183,19 +176,8 @@ _broadcast_to: Primitive = defvjp(
         doc="A read-only broadcast view of ``x``.",
     ),
     _broadcast_to_vjp,
+    batch=_broadcast_to_batch,
 )
-
-
-def _broadcast_to_jvp(t: Any, ans: Any, x: Any, *, shape: tuple[int, ...]) -> Any:
-    nb = _nb(t, x)
-    batch = tuple(t.shape[:nb])
-    xshape = _shape_of(x)
-    if nb and len(shape) > len(xshape):
-        t = _reshape(t, shape=batch + (1,) * (len(shape) - len(xshape)) + tuple(xshape))
-    return _broadcast_to(t, shape=batch + shape)
-
-
-defjvp(_broadcast_to, _broadcast_to_jvp)
 
 
 def broadcast_to(x: Any, shape: Any) -> Any:
@@ -304,15 +286,10 @@ def _transpose_impl(x: Any, *, axes: tuple[int, ...]) -> Any:
     return np.transpose(x, axes)
 
 
-_transpose: Primitive = defvjp(
+_transpose: Primitive = deflinear(
     Primitive("transpose", _transpose_impl, view=True, doc="Permute the axes (a view)."),
     lambda g, ans, x, *, axes: _transpose(g, axes=tuple(np.argsort(axes).tolist())),
-)
-defjvp(
-    _transpose,
-    lambda t, ans, x, *, axes: _transpose(
-        t, axes=tuple(range(_nb(t, x))) + tuple(a + _nb(t, x) for a in axes)
-    ),
+    batch=lambda nb, t, *, axes: _transpose(t, axes=tuple(range(nb)) + tuple(a + nb for a in axes)),
 )
 
 
@@ -325,7 +302,7 @@ def _matrix_transpose_impl(x: Any) -> Any:
     return x.mT if isinstance(x, np.ndarray) else np.swapaxes(x, -1, -2)
 
 
-matrix_transpose: Primitive = defvjp(
+matrix_transpose: Primitive = deflinear(
     Primitive(
         "matrix_transpose",
         _matrix_transpose_impl,
@@ -335,7 +312,6 @@ matrix_transpose: Primitive = defvjp(
     ),
     lambda g, ans, x: matrix_transpose(g),
 )
-defjvp(matrix_transpose, lambda t, ans, x: matrix_transpose(t))
 
 
 def transpose(x: Any, axes: Any = None) -> Any:
@@ -406,10 +382,6 @@ def _concat_vjp(i: int, g: Any, ans: Any, *xs: Any, axis: int, offsets: tuple[in
     return _indexing._getitem(g, key=key)
 
 
-def _concat_jvp(i: int, t: Any, ans: Any, *xs: Any, axis: int, offsets: tuple[int, ...]) -> Any:
-    return _pad_axis(t, _nb(t, xs[i]) + axis, offsets[i], offsets[-1] - offsets[i + 1])
-
-
 def _concat_joint(g: Any, create_graph: bool, node: Any) -> Any:
     """Every input's cotangent in one pass: its slice of ``g`` (a view per input; on the
     tape, one ``split`` whose own backward is one ``concatenate``)."""
@@ -421,36 +393,12 @@ def _concat_joint(g: Any, create_graph: bool, node: Any) -> Any:
     return [g[pre + (slice(offsets[k], offsets[k + 1]),)] for k in range(len(offsets) - 1)]
 
 
-def _tangents_full(tangents: Any, xs: Any) -> tuple[list[Any], int]:
-    """The inputs' tangents with zeros for the absent ones, all with the same leading batch
-    axes (returned: how many)."""
-    batch: tuple[int, ...] = ()
-    for t, x in zip(tangents, xs):
-        if t is not None:
-            batch = np.broadcast_shapes(batch, tuple(t.shape[: _nb(t, x)]))
-    out = []
-    for t, x in zip(tangents, xs):
-        full = batch + _shape_of(x)
-        if t is None:
-            dt = x.dtype if isinstance(x, Tensor) else np.result_type(x)
-            t = np.zeros(full, dt if dt.kind in "fc" else np.float64)
-        elif tuple(t.shape) != full:
-            t = broadcast_to(t, full)
-        out.append(t)
-    return out, len(batch)
-
-
-def _concat_jvp_joint(tangents: Any, ans: Any, *xs: Any, axis: int, offsets: Any) -> Any:
-    ts, nb = _tangents_full(tangents, xs)
-    r = concatenate(ts, axis=nb + axis)
-    return r if r.dtype == ans.dtype else r.astype(ans.dtype)
-
-
-_concat = Primitive(
-    "concatenate", _concat_impl, doc="Join tensors along an existing axis (variadic)."
+_concat = deflinear(
+    Primitive("concatenate", _concat_impl, doc="Join tensors along an existing axis (variadic)."),
+    _concat_joint,
+    variadic=True,
+    batch="axis",
 )
-defvjp_joint(_concat, _concat_joint)
-defjvp_joint(_concat, _concat_jvp_joint)
 
 
 def concatenate(seq: Sequence[Any], axis: int | None = 0) -> Any:
@@ -488,7 +436,7 @@ def concatenate(seq: Sequence[Any], axis: int | None = 0) -> Any:
                 f"{shapes[0]}; all shapes must match except along the joined axis"
             )
         offsets.append(offsets[-1] + s[ax])
-    _ensure_arity(_concat, _concat_vjp, _concat_jvp, len(xs))
+    _ensure_arity(_concat, _concat_vjp, len(xs))
     return _concat(*xs, axis=ax, offsets=tuple(offsets))
 
 
@@ -498,13 +446,6 @@ def _stack_impl(*xs: Any, axis: int) -> Any:
 
 def _stack_vjp(i: int, g: Any, ans: Any, *xs: Any, axis: int) -> Any:
     return _indexing._getitem(g, key=(slice(None),) * axis + (i, Ellipsis))
-
-
-def _stack_jvp(i: int, t: Any, ans: Any, *xs: Any, axis: int) -> Any:
-    ax = _nb(t, xs[i]) + axis
-    s = tuple(t.shape)
-    t = _reshape(t, shape=s[:ax] + (1,) + s[ax:])
-    return _pad_axis(t, ax, i, len(xs) - 1 - i)
 
 
 def _stack_joint(g: Any, create_graph: bool, node: Any) -> Any:
@@ -518,15 +459,12 @@ def _stack_joint(g: Any, create_graph: bool, node: Any) -> Any:
     return list(np.moveaxis(g, axis, 0))
 
 
-def _stack_jvp_joint(tangents: Any, ans: Any, *xs: Any, axis: int) -> Any:
-    ts, nb = _tangents_full(tangents, xs)
-    r = stack(ts, axis=nb + axis)
-    return r if r.dtype == ans.dtype else r.astype(ans.dtype)
-
-
-_stack = Primitive("stack", _stack_impl, doc="Join same-shape tensors along a new axis.")
-defvjp_joint(_stack, _stack_joint)
-defjvp_joint(_stack, _stack_jvp_joint)
+_stack = deflinear(
+    Primitive("stack", _stack_impl, doc="Join same-shape tensors along a new axis."),
+    _stack_joint,
+    variadic=True,
+    batch="axis",
+)
 
 
 def stack(seq: Sequence[Any], axis: int = 0) -> Any:
@@ -549,7 +487,7 @@ def stack(seq: Sequence[Any], axis: int = 0) -> Any:
                 "all tensors must have the same shape"
             )
     ax = _axis(axis, len(shape0) + 1, op="stack")
-    _ensure_arity(_stack, _stack_vjp, _stack_jvp, len(xs))
+    _ensure_arity(_stack, _stack_vjp, len(xs))
     return _stack(*xs, axis=ax)
 
 
@@ -606,12 +544,6 @@ def _split_vjp(g: Any, ans: Any, x: Any, *, axis: int, bounds: tuple[tuple[int, 
     return out
 
 
-def _split_jvp(t: Any, ans: Any, x: Any, *, axis: int, bounds: tuple[tuple[int, int], ...]) -> Any:
-    pre = (slice(None),) * (_nb(t, x) + axis)
-    out = tuple(_indexing._getitem(t, key=pre + (slice(a, b), Ellipsis)) for a, b in bounds)
-    return out if len(bounds) != 1 else out[0]
-
-
 _SPLIT: dict[int, Primitive] = {}
 
 
@@ -620,7 +552,7 @@ def _split_prim(n: int) -> Primitive:
     # (made on first use); the one with two pieces is the registered representative.
     p = _SPLIT.get(n)
     if p is None:
-        p = _SPLIT[n] = defvjp(
+        p = _SPLIT[n] = deflinear(
             Primitive(
                 "split",
                 _split_impl if n != 1 else _split_impl1,
@@ -630,8 +562,8 @@ def _split_prim(n: int) -> Primitive:
                 doc="Split along an axis into views (one output per piece).",
             ),
             _split_vjp,
+            batch="axis",
         )
-        defjvp(p, _split_jvp)
     return p
 
 
@@ -739,25 +671,22 @@ def _tile_vjp(g: Any, ans: Any, x: Any, *, reps: tuple[int, ...]) -> Any:
     return _reshape(g, shape=x.shape)
 
 
-_tile: Primitive = defvjp(
+def _tile_batch(nb: int, t: Any, *, reps: tuple[int, ...]) -> Any:
+    s = tuple(t.shape)
+    if len(reps) > len(s) - nb:
+        t = _reshape(t, shape=s[:nb] + (1,) * (len(reps) - len(s) + nb) + s[nb:])
+    return _tile(t, reps=(1,) * nb + reps)
+
+
+_tile: Primitive = deflinear(
     Primitive(
         "tile",
         lambda x, *, reps: np.tile(x, reps),
         doc="Repeat the whole tensor ``reps[i]`` times along axis i.",
     ),
     _tile_vjp,
+    batch=_tile_batch,
 )
-
-
-def _tile_jvp(t: Any, ans: Any, x: Any, *, reps: tuple[int, ...]) -> Any:
-    nb = _nb(t, x)
-    xshape = tuple(_shape_of(x))
-    if nb and len(reps) > len(xshape):
-        t = _reshape(t, shape=tuple(t.shape[:nb]) + (1,) * (len(reps) - len(xshape)) + xshape)
-    return _tile(t, reps=(1,) * nb + reps)
-
-
-defjvp(_tile, _tile_jvp)
 
 
 def tile(x: Any, reps: Any) -> Any:
@@ -794,13 +723,10 @@ def _repeat_vjp(g: Any, ans: Any, x: Any, *, repeats: Any, axis: int) -> Any:
     return _segment_sum(g, repeats=repeats, axis=axis)
 
 
-_repeat: Primitive = defvjp(
+_repeat: Primitive = deflinear(
     Primitive("repeat", _repeat_impl, doc="Repeat each element along an axis (numpy.repeat)."),
     _repeat_vjp,
-)
-defjvp(
-    _repeat,
-    lambda t, ans, x, *, repeats, axis: _repeat(t, repeats=repeats, axis=axis + _nb(t, x)),
+    batch="axis",
 )
 
 
@@ -817,17 +743,14 @@ def _segment_sum_impl(g: Any, *, repeats: Any, axis: int) -> Any:
     return out
 
 
-_segment_sum: Primitive = defvjp(
+_segment_sum: Primitive = deflinear(
     Primitive(
         "segment_sum",
         _segment_sum_impl,
         doc="Sum runs of consecutive elements along an axis (the transpose of repeat).",
     ),
     lambda g, ans, x, *, repeats, axis: _repeat(g, repeats=repeats, axis=axis),
-)
-defjvp(
-    _segment_sum,
-    lambda t, ans, x, *, repeats, axis: _segment_sum(t, repeats=repeats, axis=axis + _nb(t, x)),
+    batch="axis",
 )
 
 
@@ -877,7 +800,7 @@ def repeat(x: Any, repeats: Any, axis: int | None = None) -> Any:
 
 
 # =========================================================================== reorderings
-_flip: Primitive = defvjp(
+_flip: Primitive = deflinear(
     Primitive(
         "flip",
         lambda x, *, axis: np.flip(x, axis),
@@ -885,8 +808,8 @@ _flip: Primitive = defvjp(
         doc="Reverse the order of elements along axes (a view).",
     ),
     lambda g, ans, x, *, axis: _flip(g, axis=axis),
+    batch="axis",
 )
-defjvp(_flip, lambda t, ans, x, *, axis: _flip(t, axis=tuple(a + _nb(t, x) for a in axis)))
 
 
 def flip(x: Any, axis: Any = None) -> Any:
@@ -904,7 +827,15 @@ def flip(x: Any, axis: Any = None) -> Any:
     return _flip(x, axis=tuple(range(nd)) if axis is None else _axes(axis, nd, op="flip"))
 
 
-_roll: Primitive = defvjp(
+def _roll_batch(nb: int, t: Any, *, shift: Any, axis: Any) -> Any:
+    if axis is not None:
+        return _roll(t, shift=shift, axis=tuple(a + nb for a in axis))
+    s = tuple(t.shape)
+    flat = _reshape(t, shape=s[:nb] + (int(np.prod(s[nb:], dtype=np.int64)),))
+    return _reshape(_roll(flat, shift=(shift,), axis=(nb,)), shape=s)
+
+
+_roll: Primitive = deflinear(
     Primitive(
         "roll",
         lambda x, *, shift, axis: np.roll(x, shift, axis),
@@ -913,22 +844,8 @@ _roll: Primitive = defvjp(
     lambda g, ans, x, *, shift, axis: _roll(
         g, shift=-shift if axis is None else tuple(-s for s in shift), axis=axis
     ),
+    batch=_roll_batch,
 )
-
-
-def _roll_jvp(t: Any, ans: Any, x: Any, *, shift: Any, axis: Any) -> Any:
-    nb = _nb(t, x)
-    if axis is not None:
-        return _roll(t, shift=shift, axis=tuple(a + nb for a in axis))
-    if not nb:
-        return _roll(t, shift=shift, axis=None)
-    batch = tuple(t.shape[:nb])
-    xshape = tuple(_shape_of(x))
-    flat = _reshape(t, shape=batch + (int(np.prod(xshape, dtype=np.int64)),))
-    return _reshape(_roll(flat, shift=(shift,), axis=(nb,)), shape=batch + xshape)
-
-
-defjvp(_roll, _roll_jvp)
 
 
 def roll(x: Any, shift: Any, axis: Any = None) -> Any:
@@ -975,14 +892,13 @@ def _pad_vjp(g: Any, ans: Any, x: Any, *, pad_width: Any, constant_values: Any) 
     return _indexing._getitem(g, key=key)
 
 
-_pad: Primitive = defvjp(
-    Primitive("pad", _pad_impl, doc="Pad with a constant (``numpy.pad``)."), _pad_vjp
-)
-defjvp(
-    _pad,
-    lambda t, ans, x, *, pad_width, constant_values: _pad(
-        t, pad_width=((0, 0),) * _nb(t, x) + pad_width, constant_values=0
+_pad: Primitive = deflinear(
+    Primitive("pad", _pad_impl, doc="Pad with a constant (``numpy.pad``)."),
+    _pad_vjp,
+    batch=lambda nb, t, *, pad_width, constant_values: _pad(
+        t, pad_width=((0, 0),) * nb + pad_width, constant_values=constant_values
     ),
+    affine=("constant_values",),
 )
 
 _PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
@@ -1063,7 +979,7 @@ def _diagonal_vjp(g: Any, ans: Any, x: Any, *, offset: int, axis1: int, axis2: i
     return _indexing._index_add(g, key=tuple(key), shape=shape, mode="unique")
 
 
-_diagonal: Primitive = defvjp(
+_diagonal: Primitive = deflinear(
     Primitive(
         "diagonal",
         _diagonal_impl,
@@ -1071,12 +987,7 @@ _diagonal: Primitive = defvjp(
         doc="The diagonal of the (axis1, axis2) planes, as a last axis.",
     ),
     _diagonal_vjp,
-)
-defjvp(
-    _diagonal,
-    lambda t, ans, x, *, offset, axis1, axis2: _diagonal(
-        t, offset=offset, axis1=axis1 + _nb(t, x), axis2=axis2 + _nb(t, x)
-    ),
+    batch=("axis1", "axis2"),
 )
 
 
@@ -1119,20 +1030,18 @@ def _tri_impl(fn: Any) -> Callable[..., Any]:
     return lambda x, *, k: fn(x, k)
 
 
-_tril: Primitive = defvjp(
+_tril: Primitive = deflinear(
     Primitive(
         "tril", _tri_impl(np.tril), doc="Zero the elements above the k-th diagonal (last two axes)."
     ),
     lambda g, ans, x, *, k: _tril(g, k=k),
 )
-_triu: Primitive = defvjp(
+_triu: Primitive = deflinear(
     Primitive(
         "triu", _tri_impl(np.triu), doc="Zero the elements below the k-th diagonal (last two axes)."
     ),
     lambda g, ans, x, *, k: _triu(g, k=k),
 )
-defjvp(_tril, lambda t, ans, x, *, k: _tril(t, k=k))
-defjvp(_triu, lambda t, ans, x, *, k: _triu(t, k=k))
 
 
 def _check_2d(x: Any, name: str) -> None:
