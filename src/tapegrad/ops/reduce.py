@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import AxisError, InvalidArgumentError, InvalidTypeError
 from ..tensor import Tensor
 from . import elementwise as _ew
-from .registry import Primitive, defjvp, defvjp
+from .registry import Primitive, batch_ndim, defjvp, deflinear, defvjp, on_tangent
 
 __all__ = [
     "sum",
@@ -139,34 +139,20 @@ def _need_nonempty(name: str, x: Any, axis: tuple[int, ...]) -> None:
             )
 
 
-# --------------------------------------------------------------------------- forward mode
-# A jvp rule's tangent ``t`` may carry leading batch axes (``t.shape == B + x.shape``): the
-# reduced axes are shifted by their number, and the primal values (no batch axes) broadcast
-# against ``t`` from the right.
-def _nbatch(t: Any, x: Any) -> int:
-    return len(t.shape) - _ndim(x)
-
-
-def _shift(axis: tuple[int, ...], nb: int) -> tuple[int, ...]:
-    return tuple(a + nb for a in axis) if nb else axis
-
-
+# Forward mode: a jvp rule's tangent ``t`` may carry leading batch axes (``t.shape == B +
+# x.shape``); the primal values (no batch axes) broadcast against ``t`` from the right, and
+# the reductions are applied to tangents with ``on_tangent``, which places the batch axes.
 # --------------------------------------------------------------------------- sum / mean
 _add_reduce = np.add.reduce  # np.sum without its Python wrapper (same promotion rules)
 
-_sum = defvjp(
+_sum = deflinear(
     Primitive(
         "sum",
         lambda x, *, axis, keepdims: _add_reduce(x, axis=axis, keepdims=keepdims),
         doc="Sum over the canonical axis tuple ``axis``.",
     ),
     lambda g, ans, x, *, axis, keepdims: expand_reduced(g, x.shape, axis, keepdims),
-)
-defjvp(
-    _sum,
-    lambda t, ans, x, *, axis, keepdims: _sum(
-        t, axis=_shift(axis, _nbatch(t, x)), keepdims=keepdims
-    ),
+    batch="axis",
 )
 
 
@@ -195,7 +181,7 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return _sum(x, axis=normalize_axis(axis, _ndim(x), op="sum"), keepdims=bool(keepdims))
 
 
-_mean = defvjp(
+_mean = deflinear(
     Primitive(
         "mean",
         lambda x, *, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
@@ -204,14 +190,15 @@ _mean = defvjp(
     lambda g, ans, x, *, axis, keepdims: expand_reduced(
         g / builtins.max(_count(x.shape, axis), 1), x.shape, axis, keepdims
     ),
+    batch="axis",
 )
 
 
 def _mean_jvp(t: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool) -> Any:
-    # An empty slice has mean nan but no input to vary: its tangent is 0 (the transpose of
-    # the vjp, which gives those no-element slices no gradient).
+    # Linear, but not the op itself on empty slices: they have mean nan but no input to
+    # vary, so their tangent is 0 (the transpose of the vjp, which gives them no gradient).
     prim = _mean if _count(_shape(x), axis) else _sum
-    return prim(t, axis=_shift(axis, _nbatch(t, x)), keepdims=keepdims)
+    return on_tangent(prim, t, x, axis=axis, keepdims=keepdims)
 
 
 defjvp(_mean, _mean_jvp)
@@ -309,10 +296,9 @@ def _prod_jvp(t: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool
     # No zeros: prod(x) * sum(t / x).  A slice with a zero at z (its first) is peeled as in
     # the vjp: prod(x) = x_z * prod(xp), xp = x with x_z := 1, so its tangent is
     # t_z * prod(xp) + x_z * (tangent of prod(xp) with t_z := 0) -- exact at every order.
-    nb = _nbatch(t, x)
-    ax = _shift(axis, nb)
     if not (_val(x) == 0).any():
-        return ans * _sum(t / x, axis=ax, keepdims=keepdims)
+        return ans * on_tangent(_sum, t / x, x, axis=axis, keepdims=keepdims)
+    nb = batch_ndim(t, x)
     from .shape import reshape
 
     acc = factor = None
@@ -323,13 +309,14 @@ def _prod_jvp(t: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool
         first = _first_in_slices(zero, axis)
         has = zero.any(axis=axis, keepdims=True)
         xp = _ew.where(first, 1.0, x)
-        term = _sum(_ew.where(first, t, 0.0), axis=ax, keepdims=True) * prod(xp, axis, True)
+        tz = on_tangent(_sum, _ew.where(first, t, 0.0), x, axis=axis, keepdims=True)
+        term = tz * prod(xp, axis, True)
         f = _ew.where(has, sum(_ew.where(first, x, 0.0), axis, keepdims=True), 1.0)
         term = term if factor is None else factor * term
         acc = term if acc is None else acc + term
         factor = f if factor is None else factor * f
         x, t = xp, _ew.where(first, 0.0, t)
-    base = prod(x, axis, keepdims=True) * _sum(t / x, axis=ax, keepdims=True)
+    base = prod(x, axis, keepdims=True) * on_tangent(_sum, t / x, x, axis=axis, keepdims=True)
     r = acc + factor * base
     return reshape(r, tuple(t.shape[:nb]) + _shape(ans)) if not keepdims else r
 
@@ -369,7 +356,7 @@ def _extremum_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: 
 
 def _extremum_jvp(t: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool) -> Any:
     w = _extremum_weights(ans, x, axis)
-    return _sum(t * w, axis=_shift(axis, _nbatch(t, x)), keepdims=keepdims)
+    return on_tangent(_sum, t * w, x, axis=axis, keepdims=keepdims)
 
 
 _max = defvjp(
@@ -531,7 +518,7 @@ def _std_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], ddof: Any, keep
 def _centered_dot(t: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
     """``sum(t * (x - mean(x)), axis)``: the tangent of ``sum((x - mean)**2) / 2``."""
     d = x - mean(x, axis, keepdims=True)
-    return _sum(t * d, axis=_shift(axis, _nbatch(t, x)), keepdims=keepdims)
+    return on_tangent(_sum, t * d, x, axis=axis, keepdims=keepdims)
 
 
 def _var_jvp(t: Any, ans: Any, x: Any, *, axis: tuple[int, ...], ddof: Any, keepdims: bool) -> Any:
@@ -640,9 +627,11 @@ _logsumexp = defvjp(
 )
 defjvp(
     _logsumexp,
-    lambda t, ans, x, *, axis, keepdims: _sum(
+    lambda t, ans, x, *, axis, keepdims: on_tangent(
+        _sum,
         t * _ew.exp(x - _keep(ans, _shape(x), axis, keepdims)),
-        axis=_shift(axis, _nbatch(t, x)),
+        x,
+        axis=axis,
         keepdims=keepdims,
     ),
 )
@@ -749,14 +738,13 @@ def _vector_norm_jvp(
     t: Any, ans: Any, x: Any, *, ord: float, axis: tuple[int, ...], keepdims: bool
 ) -> Any:
     # The transpose of _vector_norm_vjp, with the same conventions at kinks.
-    ax = _shift(axis, _nbatch(t, x))
     if ord == 1.0:
-        return _sum(t * _ew.sign(x), axis=ax, keepdims=keepdims)
+        return on_tangent(_sum, t * _ew.sign(x), x, axis=axis, keepdims=keepdims)
     xv = _val(x)
     if ord in (math.inf, -math.inf):
         hit = _norm_inf_weights(ans, xv, axis)
         w = _ew.sign(xv) * (hit / hit.sum(axis=axis, keepdims=True))
-        return _sum(t * w, axis=ax, keepdims=keepdims)
+        return on_tangent(_sum, t * w, x, axis=axis, keepdims=keepdims)
     if ord < 1.0:
         x0 = xv == 0
         if np.any(x0):
@@ -764,9 +752,9 @@ def _vector_norm_jvp(
             coef = _ew.where(x0, 0.0, _ew.sign(x) * _ew.abs(safe) ** (ord - 1.0))
         else:
             coef = _ew.sign(x) * _ew.abs(x) ** (ord - 1.0)
-        return _sum(t * coef, axis=ax, keepdims=keepdims) * ans ** (1.0 - ord)
+        return on_tangent(_sum, t * coef, x, axis=axis, keepdims=keepdims) * ans ** (1.0 - ord)
     coef = x if ord == 2.0 else _norm_coef(x, ord)
-    s = _sum(t * coef, axis=ax, keepdims=keepdims)
+    s = on_tangent(_sum, t * coef, x, axis=axis, keepdims=keepdims)
     n0 = _val(ans) == 0
     if np.any(n0):  # the zero vector: derivative 0 (PyTorch)
         return _ew.where(n0, 0.0, s / _ew.where(n0, 1.0, ans) ** (ord - 1.0))
@@ -910,15 +898,12 @@ def _cumsum_impl(x: Any, *, axis: int, reverse: bool) -> Any:
     return r
 
 
-_cumsum = defvjp(
+_cumsum = deflinear(
     Primitive(
         "cumsum", _cumsum_impl, doc="Cumulative sum along ``axis`` (from the end when ``reverse``)."
     ),
     lambda g, ans, x, *, axis, reverse: _cumsum(g, axis=axis, reverse=not reverse),
-)
-defjvp(
-    _cumsum,
-    lambda t, ans, x, *, axis, reverse: _cumsum(t, axis=axis + _nbatch(t, x), reverse=reverse),
+    batch="axis",
 )
 
 
@@ -968,9 +953,8 @@ def _cumprod_jvp(t: Any, ans: Any, x: Any, *, axis: int) -> Any:
     # vjp: y = where(k >= z, x_z, 1) * cumprod(xp), xp = x with x_z := 1, so the tangent is
     # where(k >= z, t_z, 0) * cumprod(xp) + where(k >= z, x_z, 1) * (that of cumprod(xp)
     # with t_z := 0) -- exact at every order.
-    ax = axis + _nbatch(t, x)
     if not (_val(x) == 0).any():
-        return ans * _cumsum(t / x, axis=ax, reverse=False)
+        return ans * on_tangent(_cumsum, t / x, x, axis=axis, reverse=False)
     acc = factor = None
     while True:
         zero = _val(x) == 0
@@ -980,14 +964,16 @@ def _cumprod_jvp(t: Any, ans: Any, x: Any, *, axis: int) -> Any:
         first = zero & (seen == 1)
         after = seen >= 1
         xp = _ew.where(first, 1.0, x)
-        tz = _sum(_ew.where(first, t, 0.0), axis=(ax,), keepdims=True)
+        tz = on_tangent(_sum, _ew.where(first, t, 0.0), x, axis=(axis,), keepdims=True)
         term = _ew.where(after, tz, 0.0) * _cumprod(xp, axis=axis)
         f = _ew.where(after, sum(_ew.where(first, x, 0.0), axis, keepdims=True), 1.0)
         term = term if factor is None else factor * term
         acc = term if acc is None else acc + term
         factor = f if factor is None else factor * f
         x, t = xp, _ew.where(first, 0.0, t)
-    return acc + factor * (_cumprod(x, axis=axis) * _cumsum(t / x, axis=ax, reverse=False))
+    return acc + factor * (
+        _cumprod(x, axis=axis) * on_tangent(_cumsum, t / x, x, axis=axis, reverse=False)
+    )
 
 
 defjvp(_cumprod, _cumprod_jvp)
