@@ -23,7 +23,7 @@ from ..errors import (
 from ..tensor import Tensor
 from .reduce import normalize_axis
 from .reduce import sum as _sum
-from .registry import Primitive, defjvp, defvjp, expose
+from .registry import Primitive, batch_ndim, defbilinear, defjvp, defvjp, expose
 from .shape import broadcast_to, matrix_transpose, moveaxis, reshape
 
 __all__ = ["matmul", "dot", "outer", "inner", "tensordot", "einsum"]
@@ -86,11 +86,6 @@ def _is_zero(t: Any) -> bool:
     return not np.any(t)
 
 
-def _nb(t: Any, x: Any) -> int:
-    """The number of leading batch axes of the tangent ``t`` of ``x``."""
-    return t.ndim - len(_shape(x))
-
-
 def _pad(t: Any, nb: int, k: int) -> Any:
     """Insert ``k`` size-1 axes after the first ``nb`` (batch) axes of ``t``."""
     if k <= 0:
@@ -149,36 +144,34 @@ def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
     return matmul(_mT(x), g)
 
 
-def _matmul_jvp_x(t: Any, ans: Any, x: Any, y: Any) -> Any:
-    nb = _nb(t, x)
-    if y.ndim == 1 or not nb:
-        return matmul(t, y)
-    if x.ndim == 1:  # a batch of row vectors: keep the row axis
-        r = matmul(_pad(t, nb, y.ndim - 1), y)
-        return reshape(r, r.shape[:-2] + r.shape[-1:])
-    return matmul(_pad(t, nb, ans.ndim - x.ndim), y)
-
-
-def _matmul_jvp_y(t: Any, ans: Any, x: Any, y: Any) -> Any:
-    nb = _nb(t, y)
-    if y.ndim >= 2:
-        return matmul(x, _pad(t, nb, ans.ndim - y.ndim) if x.ndim >= 2 else t)
+def _matmul_batch(nb: int, k: int, x: Any, y: Any) -> Any:
+    """``x @ y`` where operand ``k`` carries ``nb`` leading batch axes: they stay in front
+    (a 1-d operand is a vector per batch entry, not a matrix)."""
+    if k == 0:
+        xd = x.ndim - nb
+        if y.ndim == 1:
+            return matmul(x, y)
+        if xd == 1:  # a batch of row vectors: keep the row axis
+            r = matmul(_pad(x, nb, y.ndim - 1), y)
+            return reshape(r, r.shape[:-2] + r.shape[-1:])
+        return matmul(_pad(x, nb, max(xd, y.ndim) - xd), y)
+    yd = y.ndim - nb
+    if yd >= 2:
+        return matmul(x, _pad(y, nb, max(x.ndim, yd) - yd) if x.ndim >= 2 else y)
     if x.ndim == 1:
-        return matmul(t, x)
-    if not nb:
-        return matmul(x, t)
-    r = matmul(x, _unsq(_pad(t, nb, x.ndim - 2)))
+        return matmul(y, x)
+    r = matmul(x, _unsq(_pad(y, nb, x.ndim - 2)))  # a batch of vectors: as columns
     return reshape(r, r.shape[:-1])
 
 
-_matmul = defvjp(
+_matmul = defbilinear(
     Primitive(
         "matmul", np.matmul, save=(0, 1), doc="Matrix product (``numpy.matmul``).", ufunc=False
     ),
     _matmul_vjp_x,
     _matmul_vjp_y,
+    batch=_matmul_batch,
 )
-defjvp(_matmul, _matmul_jvp_x, _matmul_jvp_y)
 _matmul.save_for = {0: (1,), 1: (0,)}  # see multiply
 
 
@@ -298,19 +291,18 @@ def _einsum_vjp(k: int) -> Any:
     return rule
 
 
-def _einsum_jvp(k: int) -> Any:
-    def rule(t: Any, ans: Any, *ops: Any, subscripts: str, optimize: bool) -> Any:
-        lhs, out = subscripts.split("->")
-        ins = lhs.split(",")
-        nb = _nb(t, ops[k])
-        bl = "".join([c for c in _LETTERS if c not in subscripts][:nb])
-        ins[k] = bl + ins[k]
-        return _einsum_call(ins, bl + out, [t if j == k else o for j, o in enumerate(ops)])
-
-    return rule
+def _einsum_batch(nb: int, k: int, *ops: Any, subscripts: str, optimize: bool) -> Any:
+    """The product where operand ``k`` carries ``nb`` leading batch axes: fresh indices for
+    them, kept in front of the output."""
+    lhs, out = subscripts.split("->")
+    ins = lhs.split(",")
+    bl = "".join([c for c in _LETTERS if c not in subscripts][:nb])
+    ins[k] = bl + ins[k]
+    return _einsum_call(ins, bl + out, list(ops))
 
 
-_einsum = defvjp(
+# Multilinear: linear in each operand given the others.
+_einsum = defbilinear(
     Primitive(
         "einsum",
         _einsum_impl,
@@ -318,8 +310,8 @@ _einsum = defvjp(
         doc="Einstein summation over explicit subscripts (``numpy.einsum``).",
     ),
     *[_einsum_vjp(k) for k in range(_EINSUM_MAX)],
+    batch=_einsum_batch,
 )
-defjvp(_einsum, *[_einsum_jvp(k) for k in range(_EINSUM_MAX)])
 
 
 def _einsum_call(in_specs: list[str], out_spec: str, operands: list[Any]) -> Any:
@@ -669,7 +661,7 @@ def _solve_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
 
 
 def _solve_jvp_b(t: Any, ans: Any, a: Any, b: Any) -> Any:
-    nb = _nb(t, b)
+    nb = batch_ndim(t, b)
     if b.ndim > 1:
         return solve(a, _pad(t, nb, ans.ndim - b.ndim))
     if not nb:
@@ -679,7 +671,7 @@ def _solve_jvp_b(t: Any, ans: Any, a: Any, b: Any) -> Any:
 
 
 def _solve_jvp_a(t: Any, ans: Any, a: Any, b: Any) -> Any:
-    nb = _nb(t, a)
+    nb = batch_ndim(t, a)
     if ans.ndim < a.ndim:  # b is a vector
         r = solve(a, matmul(t, _unsq(ans)))
         return -reshape(r, r.shape[:-1])
