@@ -11,7 +11,7 @@ operand (so batched cotangents and tangents flow through in one call):
 - ``conv2d_weight_grad(x, g)``: its transpose in ``w`` (im2col, one matmul, a batch sum).
 
 Each is the transpose of the others, so their vjp rules are each other and second order
-works; their jvp rules are the ops themselves (bilinearity).  Pooling is built on these:
+works; they are declared bilinear, so their jvps are the ops themselves.  Pooling is built on these:
 max pooling gathers each window's argmax (``max_pool2d_gather``, whose transpose
 ``max_pool2d_scatter`` sends the gradient back to the argmax), average pooling is a depthwise
 convolution with a constant kernel, adaptive average pooling two matmuls with averaging
@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..errors import InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from ..tensor import Tensor
-from .registry import Primitive, defjvp, defvjp
+from .registry import Primitive, defbilinear, deflinear
 
 __all__ = [
     "conv1d",
@@ -181,16 +181,7 @@ def _conv_vjp_w(g: Any, ans: Any, x: Any, w: Any, **p: Any) -> Any:
     return _conv_weight_grad(x, g, ksize=_hw(w), **p)
 
 
-def _conv_jvp_x(t: Any, ans: Any, x: Any, w: Any, **p: Any) -> Any:
-    return _conv(t, w, **p)
-
-
-def _conv_jvp_w(t: Any, ans: Any, x: Any, w: Any, **p: Any) -> Any:
-    return _conv(x, t, **p)
-
-
-defvjp(_conv, _conv_vjp_x, _conv_vjp_w)
-defjvp(_conv, _conv_jvp_x, _conv_jvp_w)
+defbilinear(_conv, _conv_vjp_x, _conv_vjp_w)
 
 
 # conv2d_input_grad(g, w): <h, T(g, w)> = <conv(h, w), g>.
@@ -202,16 +193,7 @@ def _cig_vjp_w(h: Any, ans: Any, g: Any, w: Any, *, in_hw: _Pair, **p: Any) -> A
     return _conv_weight_grad(h, g, ksize=_hw(w), **p)
 
 
-def _cig_jvp_g(t: Any, ans: Any, g: Any, w: Any, **p: Any) -> Any:
-    return _conv_input_grad(t, w, **p)
-
-
-def _cig_jvp_w(t: Any, ans: Any, g: Any, w: Any, **p: Any) -> Any:
-    return _conv_input_grad(g, t, **p)
-
-
-defvjp(_conv_input_grad, _cig_vjp_g, _cig_vjp_w)
-defjvp(_conv_input_grad, _cig_jvp_g, _cig_jvp_w)
+defbilinear(_conv_input_grad, _cig_vjp_g, _cig_vjp_w)
 
 
 # conv2d_weight_grad(x, g): <h, T(x, g)> = <conv(x, h), g>.
@@ -223,16 +205,7 @@ def _cwg_vjp_g(h: Any, ans: Any, x: Any, g: Any, *, ksize: _Pair, **p: Any) -> A
     return _conv(x, h, **p)
 
 
-def _cwg_jvp_x(t: Any, ans: Any, x: Any, g: Any, **p: Any) -> Any:
-    return _conv_weight_grad(t, g, **p)
-
-
-def _cwg_jvp_g(t: Any, ans: Any, x: Any, g: Any, **p: Any) -> Any:
-    return _conv_weight_grad(x, t, **p)
-
-
-defvjp(_conv_weight_grad, _cwg_vjp_x, _cwg_vjp_g)
-defjvp(_conv_weight_grad, _cwg_jvp_x, _cwg_jvp_g)
+defbilinear(_conv_weight_grad, _cwg_vjp_x, _cwg_vjp_g)
 
 
 # --------------------------------------------------------------------------- pool gather
@@ -273,22 +246,12 @@ def _gather_vjp(g: Any, ans: Any, x: Any, **p: Any) -> Any:
     return _pool_scatter(g, **p)
 
 
-def _gather_jvp(t: Any, ans: Any, x: Any, **p: Any) -> Any:
-    return _pool_gather(t, **p)
-
-
 def _scatter_vjp(h: Any, ans: Any, g: Any, **p: Any) -> Any:
     return _pool_gather(h, **p)
 
 
-def _scatter_jvp(t: Any, ans: Any, g: Any, **p: Any) -> Any:
-    return _pool_scatter(t, **p)
-
-
-defvjp(_pool_gather, _gather_vjp)
-defjvp(_pool_gather, _gather_jvp)
-defvjp(_pool_scatter, _scatter_vjp)
-defjvp(_pool_scatter, _scatter_jvp)
+deflinear(_pool_gather, _gather_vjp)
+deflinear(_pool_scatter, _scatter_vjp)
 
 
 # --------------------------------------------------------------------------- argument checks

@@ -21,9 +21,10 @@ from ..errors import AxisError, InvalidArgumentError, InvalidTypeError, ShapeMis
 from ..tensor import Tensor
 from .elementwise import abs as _abs
 from .elementwise import exp, sigmoid, stop_gradient, where
+from .reduce import _sum as _sum_prim
 from .reduce import mean as _mean
 from .reduce import sum as _sum
-from .registry import Primitive, defjvp, defvjp
+from .registry import Primitive, batch_ndim, defjvp, deflinear, defvjp, on_tangent
 from .shape import broadcast_to, reshape
 
 __all__ = [
@@ -99,11 +100,6 @@ def _class_shape(ndim: int, axis: int, c: int) -> tuple[int, ...]:
     return tuple(c if i == axis else 1 for i in range(ndim))
 
 
-def _nbatch(t: Any, x: Any) -> int:
-    """The number of leading batch axes of the tangent ``t`` of the primal ``x``."""
-    return t.ndim - np.ndim(_data(x))
-
-
 def _batched_index(idx: Any, batch: tuple[int, ...]) -> np.ndarray:
     """Integer labels broadcast over a tangent's leading batch axes (read-only view)."""
     idx = _data(idx)
@@ -141,13 +137,13 @@ def _softmax_jvp(t: Any, ans: Any, x: Any, *, axis: Any) -> Any:
     if axis is None:  # 0-d input: softmax is the constant 1
         return t * 0.0
     st = ans * t
-    return st - ans * _sum(st, axis + _nbatch(t, ans), keepdims=True)
+    return st - ans * on_tangent(_sum_prim, st, ans, axis=(axis,), keepdims=True)
 
 
 def _log_softmax_jvp(t: Any, ans: Any, x: Any, *, axis: Any) -> Any:
     if axis is None:  # 0-d input: log_softmax is the constant 0
         return t * 0.0
-    return t - _sum(exp(ans) * t, axis + _nbatch(t, ans), keepdims=True)
+    return t - on_tangent(_sum_prim, exp(ans) * t, ans, axis=(axis,), keepdims=True)
 
 
 _softmax = defvjp(
@@ -270,7 +266,19 @@ def _scatter_impl(v: Any, idx: Any, *, axis: int, shape: tuple[int, ...]) -> Any
     return out
 
 
-_gather = defvjp(
+def _gather_batch(nb: int, t: Any, idx: Any, *, axis: int) -> Any:
+    return _gather(t, _batched_index(idx, tuple(t.shape[:nb])), axis=axis + nb)
+
+
+def _scatter_batch(nb: int, t: Any, idx: Any, *, axis: int, shape: tuple[int, ...]) -> Any:
+    batch = tuple(t.shape[:nb])
+    idx = _batched_index(idx, batch)
+    if t.ndim != idx.ndim:  # a 0-d v: one value per batch entry, spread over the labels
+        t = broadcast_to(reshape(t, batch + (1,) * (idx.ndim - nb)), idx.shape)
+    return _scatter(t, idx, axis=axis + nb, shape=batch + tuple(shape))
+
+
+_gather = deflinear(
     Primitive(
         "nn_gather",
         _gather_impl,
@@ -279,9 +287,9 @@ _gather = defvjp(
         "without ``axis``); the gradient goes back to those entries.",
     ),
     lambda g, ans, x, idx, *, axis: _scatter(g, idx, axis=axis, shape=x.shape),
-    None,
+    batch=_gather_batch,
 )
-_scatter = defvjp(
+_scatter = deflinear(
     Primitive(
         "nn_scatter",
         _scatter_impl,
@@ -290,28 +298,8 @@ _scatter = defvjp(
         "one index per position along ``axis``.",
     ),
     lambda g, ans, v, idx, *, axis, shape: _gather(g, idx, axis=axis),
-    None,
+    batch=_scatter_batch,
 )
-
-
-def _gather_jvp(t: Any, ans: Any, x: Any, idx: Any, *, axis: int) -> Any:
-    nb = _nbatch(t, x)
-    return _gather(t, _batched_index(idx, tuple(t.shape[:nb])), axis=axis + nb)
-
-
-def _scatter_jvp(t: Any, ans: Any, v: Any, idx: Any, *, axis: int, shape: tuple[int, ...]) -> Any:
-    nb = _nbatch(t, v)
-    if not nb:
-        return _scatter(t, idx, axis=axis, shape=shape)
-    batch = tuple(t.shape[:nb])
-    idx = _batched_index(idx, batch)
-    if t.ndim != idx.ndim:  # a 0-d v: one value per batch entry, spread over the labels
-        t = broadcast_to(reshape(t, batch + (1,) * (idx.ndim - nb)), idx.shape)
-    return _scatter(t, idx, axis=axis + nb, shape=batch + tuple(shape))
-
-
-defjvp(_gather, _gather_jvp, None)
-defjvp(_scatter, _scatter_jvp, None)
 
 
 # --------------------------------------------------------------------------- class labels
@@ -565,7 +553,7 @@ _ce_grad = defvjp(
 
 
 def _ce_grad_jvp_coef(t: Any, ans: Any, p: Any, idx: Any, coef: Any, hit: Any, *, axis: int) -> Any:
-    nb = _nbatch(t, coef)
+    nb = batch_ndim(t, coef)
     cshape = tuple(t.shape[nb:])
     nd = len(p.shape)
     kshape = cshape[:axis] + (1,) + cshape[axis:] if cshape else (1,) * nd
@@ -573,7 +561,7 @@ def _ce_grad_jvp_coef(t: Any, ans: Any, p: Any, idx: Any, coef: Any, hit: Any, *
 
 
 def _ce_grad_jvp_hit(t: Any, ans: Any, p: Any, idx: Any, coef: Any, hit: Any, *, axis: int) -> Any:
-    return -_scatter_jvp(t, None, hit, idx, axis=axis, shape=tuple(p.shape))
+    return -on_tangent(_scatter, t, hit, idx, axis=axis, shape=tuple(p.shape))
 
 
 defjvp(_ce_grad, _ce_grad_dp, None, _ce_grad_jvp_coef, _ce_grad_jvp_hit)
@@ -603,10 +591,11 @@ def _ce_jvp(t: Any, ans: Any, x: Any, target: Any, weight: Any, **params: Any) -
     dt = p.dtype
     ones = np.ones(loss.shape, dt)
     d = _ce_vjp((ones, np.zeros(p.shape, dt)), ans, x, target, weight, **params)
-    nb = _nbatch(t, p)
     axis = params["axis"]
-    red = (axis + nb,) if params["reduction"] == "none" else tuple(range(nb, t.ndim))
-    return _sum(d * t, red), _softmax_jvp(t, p, x, axis=axis)
+    red = (axis,) if params["reduction"] == "none" else tuple(range(p.ndim))
+    return on_tangent(_sum_prim, d * t, p, axis=red, keepdims=False), _softmax_jvp(
+        t, p, x, axis=axis
+    )
 
 
 defjvp(_cross_entropy, _ce_jvp, None, None)
