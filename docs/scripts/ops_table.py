@@ -49,6 +49,9 @@ stated per op.  `tg.linalg` holds the matrix decompositions
         - primitive
         - defvjp
         - defjvp
+        - deflinear
+        - defbilinear
+        - on_tangent
         - defvjp_joint
         - defjvp_joint
 """

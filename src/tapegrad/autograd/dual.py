@@ -48,6 +48,7 @@ __all__ = [
     "make_dual",
     "unpack_dual",
     "forward_call",
+    "batch_ndim",
     "new_level",
     "open_level",
     "close_level",
@@ -210,9 +211,14 @@ def _hidden_call(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> An
             a._fw = fw or None
 
 
+def batch_ndim(t: Any, x: Any) -> int:
+    """The number of leading batch axes of the tangent ``t`` of the primal ``x``
+    (``t.shape == B + x.shape``: a whole basis of tangents in one pass)."""
+    return len(t.shape) - (x.ndim if isinstance(x, (Tensor, np.ndarray)) else np.ndim(x))
+
+
 def _batch_shape(t: Any, primal: Any) -> tuple[int, ...]:
-    nb = len(t.shape) - np.ndim(primal.data if isinstance(primal, Tensor) else primal)
-    return tuple(t.shape[:nb])
+    return tuple(t.shape[: batch_ndim(t, primal)])
 
 
 def _push(
@@ -242,7 +248,7 @@ def _push(
         x = args[i]
         batch = _batch_shape(t, x)
         if prim.elementwise:
-            pad = outs[0].ndim - np.ndim(x.data if isinstance(x, Tensor) else x)
+            pad = outs[0].ndim - len(t.shape) + len(batch)
             if pad > 0 and batch:
                 t = OPS.reshape(t, batch + (1,) * pad + tuple(t.shape[len(batch) :]))
         r = rule(t, out, *args, **params)

@@ -14,7 +14,18 @@ from .nn import *  # noqa: F403
 from .nn import __all__ as _nn_all
 from .reduce import *  # noqa: F403
 from .reduce import __all__ as _red_all
-from .registry import METHODS, REGISTRY, UFUNCS, Primitive, defjvp, defvjp, expose, primitive
+from .registry import (
+    METHODS,
+    REGISTRY,
+    UFUNCS,
+    Primitive,
+    defbilinear,
+    defjvp,
+    deflinear,
+    defvjp,
+    expose,
+    primitive,
+)
 from .shape import *  # noqa: F403
 from .shape import __all__ as _shape_all
 
@@ -30,6 +41,8 @@ __all__ = [
     "Primitive",
     "defvjp",
     "defjvp",
+    "deflinear",
+    "defbilinear",
     "expose",
     "primitive",
 ]

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..autograd import grad_mode
 from ..autograd import injected as _injected
-from ..autograd.dual import forward_call
+from ..autograd.dual import batch_ndim, forward_call
 from ..autograd.node import MUTATIONS, Meta, Node
 from ..errors import InvalidArgumentError, complex_error, op_error
 from ..tensor import Tensor, new_tensor
@@ -625,13 +625,7 @@ def defjvp_joint(prim: Primitive, rule: Callable[..., Any]) -> Primitive:
 #   * a callable: ``batch(nb, *args, **params)`` (deflinear) or ``batch(nb, k, *args,
 #     **params)`` (defbilinear) returns the op applied to ``args``, where the tangent at
 #     position ``k`` (every linear position, for deflinear) carries ``nb`` leading batch axes.
-# The number of batch axes is computed here, by :func:`batch_ndim`, and nowhere else.
-
-
-def batch_ndim(t: Any, x: Any) -> int:
-    """The number of leading batch axes of the forward-mode tangent ``t`` of the primal ``x``
-    (``t.shape == B + x.shape``)."""
-    return len(t.shape) - (x.ndim if isinstance(x, (Tensor, _ndarray)) else np.ndim(x))
+# The number of batch axes is computed by one function, :func:`~tapegrad.autograd.dual.batch_ndim`.
 
 
 def _shift_axes(params: dict[str, Any], names: tuple[str, ...], nb: int) -> dict[str, Any]:
