@@ -11,8 +11,8 @@ operand (so batched cotangents and tangents flow through in one call):
 - ``conv2d_weight_grad(x, g)``: its transpose in ``w`` (im2col, one matmul, a batch sum).
 
 Each is the transpose of the others, so their vjp rules are each other and second order
-works; they are declared bilinear, so their jvps are the ops themselves.  Pooling is built on these:
-max pooling gathers each window's argmax (``max_pool2d_gather``, whose transpose
+works; they are declared bilinear, so their jvps are the ops themselves.  Pooling is built
+on these: max pooling gathers each window's argmax (``max_pool2d_gather``, whose transpose
 ``max_pool2d_scatter`` sends the gradient back to the argmax), average pooling is a depthwise
 convolution with a constant kernel, adaptive average pooling two matmuls with averaging
 matrices.
