@@ -35,6 +35,10 @@ Scale in the number of inputs (its own table; time per leaf, which should be fla
 
 * W10 (:mod:`benchmarks.w10_stack`): ``stack`` and ``concatenate`` of 1,000 to 100,000
   leaves, forward + backward.
+
+Import time (its own table; each call is a fresh interpreter):
+
+* W11 (:mod:`benchmarks.w11_import`): the cold ``import tapegrad`` against ``import numpy``.
 """
 
 from __future__ import annotations
@@ -60,4 +64,5 @@ WORKLOADS = {
     "W8": "benchmarks.w8_checkpoint",
     "W9": "benchmarks.w9_chain",
     "W10": "benchmarks.w10_stack",
+    "W11": "benchmarks.w11_import",
 }

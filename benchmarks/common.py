@@ -86,7 +86,9 @@ class Workload:
     * ``target_pair``: ``(impl_a, impl_b, goal)``, the target "median a / median b <= goal"
       (checked and printed like ``target_ratio``, described by ``target``);
     * ``reference``: the implementation the others are checked against ("numpy" unless a
-      workload has no hand-written baseline: W7 checks PyTorch against tapegrad).
+      workload has no hand-written baseline: W7 checks PyTorch against tapegrad);
+    * ``self_timed``: each call returns its own duration as ``SELF_TIME_KEY`` among its
+      outputs (not compared), timed instead of the call (W11: an import in a subprocess).
     """
 
     name: str
@@ -108,6 +110,11 @@ class Workload:
     columns: tuple[tuple[str, ...], ...] | None = None
     target_pair: tuple[str, str, float] | None = None
     reference: str = "numpy"
+    self_timed: bool = False
+
+
+# The output of a self-timed implementation that holds its duration in seconds.
+SELF_TIME_KEY = "seconds"
 
 
 def collect_impls(
@@ -219,7 +226,11 @@ def measure(
     outputs: dict[str, dict[str, Any]] = {}
     for name, fn in list(impls.items()):
         try:
-            outputs[name] = {k: np.array(v, copy=True) for k, v in fn().items()}
+            outputs[name] = {
+                k: np.array(v, copy=True)
+                for k, v in fn().items()
+                if not (wl.self_timed and k == SELF_TIME_KEY)
+            }
             for _ in range(max(warmup - 1, 0)):
                 fn()
         except Exception as exc:  # noqa: BLE001 - reported as an error of this run
@@ -250,6 +261,9 @@ def measure(
                 n += 1
             ts = times[name]
             for _ in range(per_block):
+                if wl.self_timed:
+                    ts.append(float(fn()[SELF_TIME_KEY]))
+                    continue
                 t0 = clock()
                 fn()
                 ts.append(clock() - t0)

@@ -22,6 +22,7 @@ from benchmarks import (
     w8_checkpoint,
     w9_chain,
     w10_stack,
+    w11_import,
 )
 from benchmarks.common import compare, measure, torch_or_none
 
@@ -366,3 +367,27 @@ def test_w10_quick_sizes_follow_the_runner_flag(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["python", "--quick"])
     assert w10_stack.quick_from_argv()
     assert [wl.n_ops for wl in w10_stack.build(sizes=None)] == list(w10_stack.QUICK_SIZES)
+
+
+# --------------------------------------------------------------------------- W11
+def test_w11_times_imports_in_fresh_interpreters_and_gets_its_own_table():
+    wl = w11_import.build(quick=True)
+    assert set(wl.impls) == {"numpy", "tapegrad"}, wl.skipped
+    assert wl.self_timed and wl.target_pair == ("tapegrad", "numpy", 1.5)
+    res = measure(wl, repeats=2, warmup=1)
+    assert res["errors"] == [], res["errors"]
+    assert all(len(ts) == 2 and all(0 < t < 60 for t in ts) for ts in res["times_s"].values())
+    out = runner.render([{"threads": 1, "results": [res]}], ["W11"], markdown=True)
+    tables = [b.strip() for b in out.split("\n\n") if b.strip().startswith("| workload |")]
+    assert len(tables) == 1, out
+    assert "| W11 | 1 |" in tables[0] and "import tapegrad ≤ 1.5x import numpy" in tables[0]
+    assert "ERROR" not in out and "| error |" not in tables[0]
+
+
+def test_w11_child_environment_writes_bytecode_and_finds_this_tapegrad(monkeypatch):
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    here = w11_import.package_dir("tapegrad")
+    env = w11_import.child_env(here)
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(here.parent), "/elsewhere"]

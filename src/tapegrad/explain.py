@@ -51,9 +51,9 @@ from .errors import (
     ShapeMismatchError,
     TapegradError,
 )
-from .forward_transforms import jvp
 from .ops.registry import REGISTRY, Primitive
 from .tensor import Tensor
+from .transforms import jvp
 
 if TYPE_CHECKING:
     from .viz import Graph

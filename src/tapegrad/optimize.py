@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MissingDependencyError, ShapeMismatchError
-from .forward_transforms import hessian, hvp
-from .transforms import value_and_grad
+from .transforms import hessian, hvp, value_and_grad
 
 __all__ = ["ScipyObjective", "scipy_objective", "minimize"]
 

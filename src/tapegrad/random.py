@@ -13,7 +13,8 @@ from .errors import InvalidTypeError
 
 __all__ = ["seed", "default_generator", "set_generator", "get_state", "set_state"]
 
-_gen: np.random.Generator = np.random.default_rng()
+# Made on first use: numpy.random takes longer to import than the rest of tapegrad's core.
+_gen: np.random.Generator | None = None
 
 
 def seed(s: int | None) -> np.random.Generator:
@@ -25,6 +26,9 @@ def seed(s: int | None) -> np.random.Generator:
 
 def default_generator() -> np.random.Generator:
     """The global generator used when no ``generator=`` is given."""
+    global _gen
+    if _gen is None:
+        _gen = np.random.default_rng()
     return _gen
 
 
@@ -38,9 +42,9 @@ def set_generator(gen: np.random.Generator) -> None:
 
 def get_state() -> dict:
     """The global generator's state (for exact replay)."""
-    return dict(_gen.bit_generator.state)
+    return dict(default_generator().bit_generator.state)
 
 
 def set_state(state: dict) -> None:
     """Restore a state returned by :func:`get_state`."""
-    _gen.bit_generator.state = state
+    default_generator().bit_generator.state = state

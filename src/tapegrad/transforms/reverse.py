@@ -1,11 +1,11 @@
-"""Functional transforms in the style of JAX and HIPS autograd.
+"""Reverse-mode transforms in the style of JAX and HIPS autograd: grad, value_and_grad, vjp,
+elementwise_grad, jacrev.
 
-``grad``, ``value_and_grad``, ``vjp`` and ``elementwise_grad`` take a function of arrays (or
-Tensors, or pytrees of them) and return a function.  They nest: ``grad(grad(f))`` is
-reverse-over-reverse.  Each transform makes fresh tape inputs for the arguments it
-differentiates, so nested transforms never confuse their perturbations: the inner one
-differentiates only with respect to its own inputs, and the outer one sees the inner result
-as an ordinary recorded function of its inputs.
+They take a function of arrays (or Tensors, or pytrees of them) and return a function.  They
+nest: ``grad(grad(f))`` is reverse-over-reverse.  Each transform makes fresh tape inputs for
+the arguments it differentiates, so nested transforms never confuse their perturbations: the
+inner one differentiates only with respect to its own inputs, and the outer one sees the
+inner result as an ordinary recorded function of its inputs.
 
 Return types: at top level with array or number inputs, results are NumPy arrays (0-d ones
 as NumPy scalars); with Tensor inputs, or inside another transform, they are Tensors.
@@ -13,48 +13,32 @@ as NumPy scalars); with Tensor inputs, or inside another transform, they are Ten
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from ._tree import tree_flatten, tree_unflatten
-from .autograd import engine
-from .autograd.grad_mode import enable_grad
-from .errors import (
-    InvalidArgumentError,
-    InvalidTypeError,
-    NotDifferentiableError,
-    ShapeMismatchError,
-    complex_error,
+from .._tree import tree_flatten, tree_unflatten
+from ..autograd import engine
+from ..autograd.dual import close_level, make_dual, open_level
+from ..autograd.grad_mode import enable_grad
+from ..errors import InvalidTypeError, ShapeMismatchError, complex_error
+from ..ops import identity, reshape
+from ..tensor import Tensor
+from .args import (
+    argnums_tuple,
+    bind_argnums,
+    check_float,
+    depth,
+    results_as_numpy,
+    rev_depth,
+    set_name,
+    split_aux,
+    to_numpy,
+    tree_numpy,
 )
-from .ops.elementwise import identity
-from .tensor import Tensor
 
-__all__ = ["grad", "value_and_grad", "vjp", "elementwise_grad"]
-
-
-class _Depth(threading.local):
-    value = 0
-
-
-# How many transforms enclose the current call (results are tensors inside one), and how
-# many of them are reverse mode (then an inner backward pass must be recorded, to be
-# differentiated again; inside forward mode only, its rules run on tensors unrecorded).
-_depth = _Depth()
-_rev_depth = _Depth()
-
-
-def _argnums_tuple(argnums: int | Sequence[int], nargs: int) -> tuple[int, ...]:
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    for a in nums:
-        if not -nargs <= a < nargs:
-            raise InvalidArgumentError(
-                f"argnums={argnums!r} refers to argument {a}, but the function was called with "
-                f"{nargs} positional arguments"
-            )
-    return tuple(a % nargs for a in nums)
+__all__ = ["grad", "value_and_grad", "vjp", "elementwise_grad", "jacrev"]
 
 
 class _Inputs:
@@ -67,7 +51,7 @@ class _Inputs:
         self.tensors: list[Tensor] = []
         self.was_tensor: list[bool] = []
         self.nested = nested
-        self.record = _rev_depth.value > 1  # this transform has counted itself already
+        self.record = rev_depth.value > 1  # this transform has counted itself already
         for a in argnums:
             leaves, d = tree_flatten(args[a])
             for leaf in leaves:
@@ -84,14 +68,7 @@ class _Inputs:
     def _wrap(self, leaf: Any) -> Tensor:
         is_tensor = isinstance(leaf, Tensor)
         arr = leaf.data if is_tensor else np.asarray(leaf)
-        if arr.dtype.kind == "c":
-            raise complex_error("a differentiated argument")
-        if arr.dtype.kind != "f":
-            raise NotDifferentiableError(
-                f"can only differentiate with respect to floating-point inputs, got dtype "
-                f"{arr.dtype}; pass floats (e.g. 1.0 instead of 1) or exclude the argument "
-                "from argnums"
-            )
+        check_float(arr.dtype, "a differentiated argument", " or exclude it from argnums")
         if is_tensor and leaf.requires_grad:
             t = identity(leaf)  # a new tape input, still connected to the outer graph
         else:
@@ -116,12 +93,7 @@ class _Inputs:
             g = np.zeros(t.shape, t.dtype)
         if as_tensor or self.nested or self.was_tensor[k]:
             return g if isinstance(g, Tensor) else Tensor._wrap(g)
-        return _to_numpy(g)
-
-
-def _to_numpy(v: Any) -> Any:
-    arr = v.data if isinstance(v, Tensor) else np.asarray(v)
-    return arr[()] if arr.ndim == 0 else arr
+        return to_numpy(g)
 
 
 def _scalar_output(out: Any, what: str) -> Tensor:
@@ -175,34 +147,28 @@ def value_and_grad(
     """
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        nums = _argnums_tuple(argnums, len(args))
-        nested = _depth.value > 0
-        _depth.value += 1
-        _rev_depth.value += 1
+        nums = argnums_tuple(argnums, len(args))
+        nested = depth.value > 0
+        depth.value += 1
+        rev_depth.value += 1
         try:
             with enable_grad():
                 inp = _Inputs(args, nums, nested)
-                res = f(*inp.args, **kwargs)
-                if has_aux:
-                    if not (isinstance(res, (tuple, list)) and len(res) == 2):
-                        raise InvalidTypeError(
-                            "has_aux=True needs the function to return (output, aux)"
-                        )
-                    res, aux = res
+                res, aux = split_aux(f(*inp.args, **kwargs), has_aux)
                 out = _scalar_output(res, "grad")
                 one = np.ones(out.shape, out.dtype)
                 flat = _backward(inp, [out], [Tensor._wrap(one) if inp.nested else one])
         finally:
-            _depth.value -= 1
-            _rev_depth.value -= 1
+            depth.value -= 1
+            rev_depth.value -= 1
         grads = inp.structure([inp.convert(g, k) for k, g in enumerate(flat)])
         grads = grads[0] if isinstance(argnums, int) else tuple(grads)
-        value = out if (inp.nested or any(inp.was_tensor)) else _to_numpy(out)
+        value = out if (inp.nested or any(inp.was_tensor)) else to_numpy(out)
         if has_aux:
             return (value, aux), grads
         return value, grads
 
-    _name(wrapped, f, "value_and_grad")
+    set_name(wrapped, f, "value_and_grad", doc=True)
     return wrapped
 
 
@@ -231,7 +197,7 @@ def grad(
             return g, res[1]
         return g
 
-    _name(wrapped, f, "grad")
+    set_name(wrapped, f, "grad", doc=True)
     return wrapped
 
 
@@ -250,18 +216,16 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
     (array([ 3., 30.]),)
     """
     nums = tuple(range(len(primals)))
-    nested = _depth.value > 0
-    _depth.value += 1
-    _rev_depth.value += 1
+    nested = depth.value > 0
+    depth.value += 1
+    rev_depth.value += 1
     try:
         with enable_grad():
             inp = _Inputs(primals, nums, nested)
-            res = f(*inp.args)
-            if has_aux:
-                res, aux = res
+            res, aux = split_aux(f(*inp.args), has_aux)
     finally:
-        _depth.value -= 1
-        _rev_depth.value -= 1
+        depth.value -= 1
+        rev_depth.value -= 1
     out_leaves, out_def = tree_flatten(res)
     for o in out_leaves:
         if not isinstance(o, Tensor):
@@ -292,7 +256,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
             elif not as_t and isinstance(c_arr, Tensor):
                 c_arr = c_arr.data
             cots.append(c_arr)
-        _depth.value += 1
+        depth.value += 1
         try:
             roots = [(o, c) for o, c in zip(out_leaves, cots) if o.requires_grad]
             if roots:
@@ -308,12 +272,12 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
             else:
                 flat = [None] * len(inp.tensors)
         finally:
-            _depth.value -= 1
+            depth.value -= 1
         assert flat is not None
         return tuple(inp.structure([inp.convert(g, k, as_t) for k, g in enumerate(flat)]))
 
     if not nested and not any(inp.was_tensor):
-        res_out = tree_unflatten(out_def, [_to_numpy(o) for o in out_leaves])
+        res_out = tree_unflatten(out_def, [to_numpy(o) for o in out_leaves])
     else:
         res_out = res
     if has_aux:
@@ -333,32 +297,92 @@ def elementwise_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) ->
     """
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        nums = _argnums_tuple(argnums, len(args))
+        nums = argnums_tuple(argnums, len(args))
         g, sel = bind_argnums(f, args, nums, kwargs)
         out, pullback = vjp(g, *sel)
         ones = np.ones(np.shape(out.data if isinstance(out, Tensor) else out))
         res = pullback(ones)
         return res[0] if isinstance(argnums, int) else res
 
-    _name(wrapped, f, "elementwise_grad")
+    set_name(wrapped, f, "elementwise_grad", doc=True)
     return wrapped
 
 
-def bind_argnums(
-    f: Callable[..., Any], args: tuple, nums: tuple[int, ...], kwargs: dict[str, Any]
-) -> tuple[Callable[..., Any], tuple]:
-    """``(g, selected)``: ``g(*xs)`` calls ``f`` with the arguments at ``nums`` replaced by
-    ``xs`` (the others and ``kwargs`` fixed), and the arguments it replaces."""
+def jacrev(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
+    """The Jacobian by reverse mode (result ``out.shape + in.shape``).
 
-    def g(*xs: Any) -> Any:
-        full = list(args)
-        for i, x in zip(nums, xs):
-            full[i] = x
-        return f(*full, **kwargs)
+    One forward pass, then one backward sweep for all rows at once: the cotangent is a dual
+    number whose tangent is the identity basis of the output (a leading batch axis of size
+    ``out.size``), and since the pullback is linear in its cotangent, that tangent comes out
+    of the sweep as every row of the Jacobian.
 
-    return g, tuple(args[i] for i in nums)
+    Examples
+    --------
+    >>> import numpy as np, tapegrad as tg
+    >>> tg.jacrev(lambda x: x[:2] * x[1:])(np.array([1.0, 2.0, 3.0]))
+    array([[2., 1., 0.],
+           [0., 3., 2.]])
+    """
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        nums = argnums_tuple(argnums, len(args))
+        g, sel = bind_argnums(f, args, nums, kwargs)
+        res = vjp(g, *sel, has_aux=has_aux)
+        out, pullback = res[0], res[1]
+        aux = res[2] if has_aux else None
+        o_leaves, o_def = tree_flatten(out)
+        shapes = [tuple(np.shape(o.data if isinstance(o, Tensor) else o)) for o in o_leaves]
+        dtypes = [np.result_type(o.data if isinstance(o, Tensor) else o) for o in o_leaves]
+        sizes = [int(np.prod(s)) if s else 1 for s in shapes]
+        m = sum(sizes)
+        level = open_level()
+        try:
+            cots = []
+            start = 0
+            for shape, dt, size in zip(shapes, dtypes, sizes):
+                basis = np.zeros((m, size), dtype=dt)
+                basis[start : start + size] = np.eye(size, dtype=dt)
+                start += size
+                cots.append(
+                    make_dual(
+                        Tensor._wrap(np.zeros(shape, dt)),
+                        Tensor._wrap(basis.reshape((m,) + shape)),
+                        level,
+                    )
+                )
+            grads = pullback(tree_unflatten(o_def, cots))
+            results = []
+            for x, gx in zip(sel, grads):
+                x_leaves, x_def = tree_flatten(x)
+                g_leaves, _ = tree_flatten(gx)
+                jl = []
+                for xl, gl in zip(x_leaves, g_leaves):
+                    xs = tuple(np.shape(xl.data if isinstance(xl, Tensor) else xl))
+                    rows = gl._fw.get(level) if isinstance(gl, Tensor) and gl._fw else None
+                    if rows is None:
+                        rows = Tensor._wrap(np.zeros((m,) + xs))
+                    jl.append(tree_unflatten(o_def, _split_rows(rows, shapes, sizes, xs)))
+                results.append(tree_unflatten(x_def, jl))
+        finally:
+            close_level(level)
+        result = results[0] if isinstance(argnums, int) else tuple(results)
+        if results_as_numpy(args):
+            result = tree_numpy(result)
+        return (result, aux) if has_aux else result
+
+    set_name(wrapped, f, "jacrev", doc=False)
+    return wrapped
 
 
-def _name(wrapped: Callable[..., Any], f: Callable[..., Any], what: str) -> None:
-    wrapped.__name__ = f"{what}({getattr(f, '__name__', 'f')})"
-    wrapped.__doc__ = getattr(f, "__doc__", None)
+def _split_rows(
+    rows: Any, shapes: list[tuple[int, ...]], sizes: list[int], in_shape: tuple[int, ...]
+) -> list[Any]:
+    """(m, *in_shape) Jacobian rows -> one out_shape + in_shape block per output leaf."""
+    blocks = []
+    start = 0
+    for shape, size in zip(shapes, sizes):
+        blocks.append(reshape(rows[start : start + size], shape + in_shape))
+        start += size
+    return blocks

@@ -1,11 +1,9 @@
-"""Forward-mode and Jacobian transforms: jvp, linearize, jacfwd, jacrev, jacobian, hessian,
-hvp, vhp.
+"""Forward-mode transforms: jvp, linearize, jacfwd.
 
 Forward mode pushes tangents through the primitives' jvp rules (see
 :mod:`tapegrad.autograd.dual`).  A whole basis of tangents goes through one pass as a
 leading batch axis, so ``jacfwd`` of an R^n -> R^m map costs one forward pass of batched
-NumPy calls, not n passes.  ``hessian`` and ``hvp`` are forward-over-reverse: the tangents
-flow through the reverse sweep of :func:`tapegrad.grad`.
+NumPy calls, not n passes.
 """
 
 from __future__ import annotations
@@ -15,24 +13,24 @@ from typing import Any
 
 import numpy as np
 
-from ._tree import tree_flatten, tree_unflatten
-from .autograd.dual import close_level, make_dual, open_level
-from .errors import InvalidArgumentError, NotDifferentiableError, ShapeMismatchError, complex_error
-from .tensor import Tensor
-from .transforms import _argnums_tuple, _depth, _to_numpy, bind_argnums, grad, vjp
+from .._tree import tree_flatten, tree_unflatten
+from ..autograd.dual import close_level, make_dual, open_level
+from ..errors import InvalidArgumentError, ShapeMismatchError, complex_error
+from ..ops import identity, moveaxis, reshape
+from ..tensor import Tensor
+from .args import (
+    argnums_tuple,
+    as_float_tensor,
+    depth,
+    raw_inputs,
+    results_as_numpy,
+    set_name,
+    split_aux,
+    to_numpy,
+    tree_numpy,
+)
 
-__all__ = ["jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "vhp"]
-
-
-def _as_float_tensor(leaf: Any, what: str) -> Tensor:
-    t = leaf if isinstance(leaf, Tensor) else Tensor._wrap(np.asarray(leaf))
-    if t.dtype.kind == "c":
-        raise complex_error(what)
-    if t.dtype.kind != "f":
-        raise NotDifferentiableError(
-            f"{what} must be floating point, got dtype {t.dtype}; pass floats (e.g. 1.0)"
-        )
-    return t
+__all__ = ["jvp", "linearize", "jacfwd"]
 
 
 def _push_forward(
@@ -62,7 +60,7 @@ def _run_on_duals(
     kwargs: dict[str, Any] | None,
     level: int,
 ) -> tuple[Any, list[Any], int, bool]:
-    nested = _depth.value > 0
+    nested = depth.value > 0
     duals = []
     for p, t in zip(primals, tangents):
         if t is None:  # an argument that is not differentiated: passed as it is
@@ -72,7 +70,7 @@ def _run_on_duals(
         t_leaves = _leaves_like(t, p)
         new = []
         for pl, tl in zip(p_leaves, t_leaves):
-            pt = _as_float_tensor(pl, "each primal")
+            pt = as_float_tensor(pl, "each primal")
             if isinstance(pl, Tensor) and (pl.requires_grad or pl._fw is not None):
                 nested = True
             if tl is None:
@@ -88,11 +86,11 @@ def _run_on_duals(
                 )
             new.append(make_dual(pt, tt, level))
         duals.append(tree_unflatten(p_def, new))
-    _depth.value += 1
+    depth.value += 1
     try:
         res = f(*duals, **(kwargs or {}))
     finally:
-        _depth.value -= 1
+        depth.value -= 1
     return res, duals, level, nested
 
 
@@ -119,7 +117,7 @@ def _leaves_like(t: Any, p: Any) -> list[Any]:
 
 
 def _split(
-    res: Any, level: int, batch: tuple[int, ...], nested: bool, to_numpy: bool
+    res: Any, level: int, batch: tuple[int, ...], nested: bool, as_numpy: bool
 ) -> tuple[Any, Any]:
     """Output pytree -> (primal outputs without the level, tangent outputs)."""
     leaves, d = tree_flatten(res)
@@ -132,22 +130,16 @@ def _split(
             t = Tensor._wrap(np.zeros(batch + o.shape, o.dtype))
         p = o
         if o._fw and level in o._fw:
-            from .ops import identity
-
             p = identity(o) if o.requires_grad else Tensor._wrap(o.data)
             rest = {k: v for k, v in o._fw.items() if k != level}
             p._fw = rest or None
-        if to_numpy and not nested:
-            prim_out.append(_to_numpy(p))
-            tan_out.append(_to_numpy(t))
+        if as_numpy and not nested:
+            prim_out.append(to_numpy(p))
+            tan_out.append(to_numpy(t))
         else:
             prim_out.append(p)
             tan_out.append(t)
     return tree_unflatten(d, prim_out), tree_unflatten(d, tan_out)
-
-
-def _raw_inputs(primals: Sequence[Any]) -> bool:
-    return not any(isinstance(leaf, Tensor) for p in primals for leaf in tree_flatten(p)[0])
 
 
 def jvp(
@@ -174,10 +166,8 @@ def jvp(
         )
     res, _, level, nested = _push_forward(f, primals, tangents, ())
     try:
-        aux = None
-        if has_aux:
-            res, aux = res
-        out, t_out = _split(res, level, (), nested, _raw_inputs(primals))
+        res, aux = split_aux(res, has_aux)
+        out, t_out = _split(res, level, (), nested, raw_inputs(primals))
     finally:
         close_level(level)
     return (out, t_out, aux) if has_aux else (out, t_out)
@@ -214,8 +204,6 @@ def _jac_from_batched(
     t: Any, out_shape: tuple[int, ...], in_shape: tuple[int, ...], nested: bool
 ) -> Any:
     """(n_in, *out_shape) batched tangents -> Jacobian of shape out_shape + in_shape."""
-    from .ops import moveaxis, reshape
-
     nd = len(out_shape)
     j = moveaxis(t, 0, -1) if nd else t
     return reshape(j, out_shape + in_shape)
@@ -240,14 +228,14 @@ def jacfwd(
     """
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        nums = _argnums_tuple(argnums, len(args))
+        nums = argnums_tuple(argnums, len(args))
         per_arg = []
         aux = None
         for a in nums:
             leaves, d = tree_flatten(args[a])
             jac_leaves = []
             for k, leaf in enumerate(leaves):
-                x = _as_float_tensor(leaf, "each differentiated input")
+                x = as_float_tensor(leaf, "each differentiated input")
                 basis = _basis(x.shape, x.dtype)
                 n = basis.shape[0]
                 tangents = []
@@ -260,8 +248,7 @@ def jacfwd(
                     tangents.append(tree_unflatten(d, tl))
                 res, _, level, nested = _push_forward_partial(f, args, tangents, (n,), kwargs)
                 try:
-                    if has_aux:
-                        res, aux = res
+                    res, aux = split_aux(res, has_aux)
                     out, t_out = _split(res, level, (n,), nested, False)
                 finally:
                     close_level(level)
@@ -274,17 +261,12 @@ def jacfwd(
                 jac_leaves.append(tree_unflatten(o_def, js))
             per_arg.append(tree_unflatten(d, jac_leaves))
         result = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
-        if not _depth.value and _raw_inputs(args):
-            result = _tree_numpy(result)
+        if results_as_numpy(args):
+            result = tree_numpy(result)
         return (result, aux) if has_aux else result
 
-    wrapped.__name__ = f"jacfwd({getattr(f, '__name__', 'f')})"
+    set_name(wrapped, f, "jacfwd", doc=False)
     return wrapped
-
-
-def _tree_numpy(tree: Any) -> Any:
-    leaves, d = tree_flatten(tree)
-    return tree_unflatten(d, [_to_numpy(x) if isinstance(x, Tensor) else x for x in leaves])
 
 
 def _none_tree(arg: Any) -> Any:
@@ -303,161 +285,3 @@ def _push_forward_partial(
     unchanged (they may be non-float, e.g. indices)."""
     tans = [None if all(t is None for t in tree_flatten(tan)[0]) else tan for tan in tangents]
     return _push_forward(f, args, tans, batch, kwargs)
-
-
-def jacrev(
-    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
-) -> Callable[..., Any]:
-    """The Jacobian by reverse mode (result ``out.shape + in.shape``).
-
-    One forward pass, then one backward sweep for all rows at once: the cotangent is a dual
-    number whose tangent is the identity basis of the output (a leading batch axis of size
-    ``out.size``), and since the pullback is linear in its cotangent, that tangent comes out
-    of the sweep as every row of the Jacobian.
-
-    Examples
-    --------
-    >>> import numpy as np, tapegrad as tg
-    >>> tg.jacrev(lambda x: x[:2] * x[1:])(np.array([1.0, 2.0, 3.0]))
-    array([[2., 1., 0.],
-           [0., 3., 2.]])
-    """
-
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        nums = _argnums_tuple(argnums, len(args))
-        g, sel = bind_argnums(f, args, nums, kwargs)
-        res = vjp(g, *sel, has_aux=has_aux)
-        out, pullback = res[0], res[1]
-        aux = res[2] if has_aux else None
-        o_leaves, o_def = tree_flatten(out)
-        shapes = [tuple(np.shape(o.data if isinstance(o, Tensor) else o)) for o in o_leaves]
-        dtypes = [np.result_type(o.data if isinstance(o, Tensor) else o) for o in o_leaves]
-        sizes = [int(np.prod(s)) if s else 1 for s in shapes]
-        m = sum(sizes)
-        level = open_level()
-        try:
-            cots = []
-            start = 0
-            for shape, dt, size in zip(shapes, dtypes, sizes):
-                basis = np.zeros((m, size), dtype=dt)
-                basis[start : start + size] = np.eye(size, dtype=dt)
-                start += size
-                cots.append(
-                    make_dual(
-                        Tensor._wrap(np.zeros(shape, dt)),
-                        Tensor._wrap(basis.reshape((m,) + shape)),
-                        level,
-                    )
-                )
-            grads = pullback(tree_unflatten(o_def, cots))
-            results = []
-            for x, gx in zip(sel, grads):
-                x_leaves, x_def = tree_flatten(x)
-                g_leaves, _ = tree_flatten(gx)
-                jl = []
-                for xl, gl in zip(x_leaves, g_leaves):
-                    xs = tuple(np.shape(xl.data if isinstance(xl, Tensor) else xl))
-                    rows = gl._fw.get(level) if isinstance(gl, Tensor) and gl._fw else None
-                    if rows is None:
-                        rows = Tensor._wrap(np.zeros((m,) + xs))
-                    jl.append(tree_unflatten(o_def, _split_rows(rows, shapes, sizes, xs)))
-                results.append(tree_unflatten(x_def, jl))
-        finally:
-            close_level(level)
-        result = results[0] if isinstance(argnums, int) else tuple(results)
-        if not _depth.value and _raw_inputs(args):
-            result = _tree_numpy(result)
-        return (result, aux) if has_aux else result
-
-    wrapped.__name__ = f"jacrev({getattr(f, '__name__', 'f')})"
-    return wrapped
-
-
-def _split_rows(
-    rows: Any, shapes: list[tuple[int, ...]], sizes: list[int], in_shape: tuple[int, ...]
-) -> list[Any]:
-    """(m, *in_shape) Jacobian rows -> one out_shape + in_shape block per output leaf."""
-    from .ops import reshape
-
-    blocks = []
-    start = 0
-    for shape, size in zip(shapes, sizes):
-        blocks.append(reshape(rows[start : start + size], shape + in_shape))
-        start += size
-    return blocks
-
-
-def jacobian(
-    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
-) -> Callable[..., Any]:
-    """The Jacobian, by forward mode when the inputs have fewer elements than the outputs
-    (:func:`jacfwd`), else by reverse mode (:func:`jacrev`).  Decided at call time."""
-
-    fwd = jacfwd(f, argnums, has_aux)
-    rev = jacrev(f, argnums, has_aux)
-
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        nums = _argnums_tuple(argnums, len(args))
-        n_in = sum(
-            int(np.size(leaf.data if isinstance(leaf, Tensor) else leaf))
-            for i in nums
-            for leaf in tree_flatten(args[i])[0]
-        )
-        out = f(*args, **kwargs)
-        if has_aux:
-            out = out[0]
-        n_out = sum(
-            int(np.size(o.data if isinstance(o, Tensor) else o)) for o in tree_flatten(out)[0]
-        )
-        return (fwd if n_in < n_out else rev)(*args, **kwargs)
-
-    wrapped.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
-    return wrapped
-
-
-def hessian(
-    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
-) -> Callable[..., Any]:
-    """The Hessian of a scalar function: ``jacfwd(grad(f))`` (forward-over-reverse; the whole
-    basis of tangents goes through one reverse sweep).
-
-    Examples
-    --------
-    >>> import numpy as np, tapegrad as tg
-    >>> tg.hessian(lambda x: tg.sum(x ** 3))(np.array([1.0, 2.0]))
-    array([[ 6.,  0.],
-           [ 0., 12.]])
-    """
-    g = grad(f, argnums, has_aux)
-    return jacfwd(g, argnums, has_aux)
-
-
-def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple:
-    """``(grad f(primals), H(primals) @ tangents)`` by forward-over-reverse: about the cost
-    of one gradient with tangents riding along.
-
-    Examples
-    --------
-    >>> import numpy as np, tapegrad as tg
-    >>> g, hv = tg.hvp(lambda x: tg.sum(x ** 3), (np.array([1.0, 2.0]),), (np.ones(2),))
-    >>> hv
-    array([ 6., 12.])
-    """
-    primals, tangents = tuple(primals), tuple(tangents)
-    argnums = tuple(range(len(primals)))
-    gf = grad(f, argnums=argnums)
-    out, t_out = jvp(gf, primals, tangents)
-    if len(primals) == 1:
-        return out[0], t_out[0]
-    return out, t_out
-
-
-def vhp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple:
-    """``(f(primals), v^T H)``; for a scalar twice-differentiable ``f`` the Hessian is
-    symmetric, so this equals :func:`hvp`'s product (PyTorch's ``vhp`` returns the value)."""
-    primals = tuple(primals)
-    val = f(*primals)
-    _, hv = hvp(f, primals, tangents)
-    if not _depth.value and _raw_inputs(primals):
-        val = _to_numpy(val)
-    return val, hv
