@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .autograd import engine
-from .autograd.grad_mode import _state as _grad_state
-from .autograd.grad_mode import collecting, enable_grad
-from .autograd.node import Meta, Node
-from .errors import (
+from ..autograd import engine
+from ..autograd.grad_mode import _state as _grad_state
+from ..autograd.grad_mode import collecting, enable_grad
+from ..autograd.node import Meta, Node
+from ..errors import (
     InvalidArgumentError,
     InvalidKeyError,
     InvalidStateError,
@@ -51,12 +51,12 @@ from .errors import (
     ShapeMismatchError,
     TapegradError,
 )
-from .forward_transforms import jvp
-from .ops.registry import REGISTRY, Primitive
-from .tensor import Tensor
+from ..forward_transforms import jvp
+from ..ops.registry import REGISTRY, Primitive
+from ..tensor import Tensor
 
 if TYPE_CHECKING:
-    from .viz import Graph
+    from ..viz import Graph
 
 __all__ = [
     "explain",
@@ -1241,7 +1241,7 @@ class Explanation:
         op0 -> op2 [label="∂w5/∂w3\\n= 1"];
         op1 -> op2 [label="∂w5/∂w4\\n= 1"];
         """
-        from . import viz
+        from .. import viz
 
         if self._picture is None:
             raise InvalidArgumentError(
@@ -1440,7 +1440,7 @@ class ExpressionError(TapegradError, ValueError):
 
 
 def _functions() -> dict[str, tuple[Callable[..., Any], int]]:
-    from . import ops
+    from .. import ops
 
     unary = (
         "sin cos tan exp exp2 expm1 log log2 log10 log1p sqrt cbrt square reciprocal abs "
