@@ -78,7 +78,7 @@ def _parse_value(name: str, text: str) -> Any:
 
 def _explain(args: argparse.Namespace) -> int:
     from .explain import ExpressionError, compile_expression, explain
-    from .explain.table import _fmt
+    from .explain.notation import _fmt
 
     p = args.parser
     try:

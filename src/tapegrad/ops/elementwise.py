@@ -181,14 +181,18 @@ add = defvjp(
         np.add,
         elementwise=True,
         doc="Elementwise ``x + y`` (broadcasting).",
-        explain=("1", "1"),
+        explain={"text": "{0} + {1}", "partials": ("1", "1")},
     ),
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: g,
 )
 subtract = defvjp(
     Primitive(
-        "subtract", np.subtract, elementwise=True, doc="Elementwise ``x - y``.", explain=("1", "-1")
+        "subtract",
+        np.subtract,
+        elementwise=True,
+        doc="Elementwise ``x - y``.",
+        explain={"text": "{0} - {1}", "partials": ("1", "-1")},
     ),
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: -g,
@@ -200,7 +204,7 @@ multiply = defvjp(
         elementwise=True,
         save=(0, 1),
         doc="Elementwise ``x * y``.",
-        explain=("{1}", "{0}"),
+        explain={"text": "{0} * {1}", "partials": ("{1}", "{0}")},
     ),
     lambda g, ans, x, y: g * y,
     lambda g, ans, x, y: g * x,
@@ -215,7 +219,7 @@ divide = defvjp(
         elementwise=True,
         save=(1, "ans"),
         doc="Elementwise true division ``x / y``.",
-        explain=("1/{1}", "-{0}/{1}**2"),
+        explain={"text": "{0} / {1}", "partials": ("1/{1}", "-{0}/{1}**2")},
     ),
     lambda g, ans, x, y: g / y,
     # PyTorch's div_tensor_other_backward: -g * ((x / y) / y), in that order (ans / y may
@@ -243,6 +247,19 @@ def _pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
     return g * where((x == 0) & (y >= 0), 0.0, ans * log(x))
 
 
+def _power_explain(call: Any) -> Any:
+    # tapegrad.explain writes d/dx with a constant scalar exponent c as c·x**(c - 1).
+    c = call.args[1]
+    if call.const[1] and c is not None and np.ndim(c) == 0:
+        c = float(np.asarray(c))
+        dx = "0" if c == 0 else "1" if c == 1 else "2·{0}" if c == 2 else None
+        if dx is None:
+            dx = f"{call.number(c)}·{{0}}**{call.number(c - 1)}"
+    else:
+        dx = "{1}·{0}**({1} - 1)"
+    return {"text": "{0} ** {1}", "partials": (dx, "log({0})·{0}**{1}")}
+
+
 power = defvjp(
     Primitive(
         "power",
@@ -253,6 +270,7 @@ power = defvjp(
         "PyTorch's conventions: d/dx is 0 where y == 0 (also at x == 0), else "
         "``g * (y * x ** (y - 1))``; d/dy is ``g * 0`` where x == 0 and y >= 0, else "
         "``g * (x ** y * log(x))`` (-inf at x == 0 with y < 0, NaN for x < 0).",
+        explain=_power_explain,
     ),
     _pow_dx,
     _pow_dy,
@@ -278,6 +296,7 @@ mod = defvjp(
         "Differentiable almost everywhere as in PyTorch's remainder: "
         "d/dx = 1, d/dy = -(x // y) (floor division: NaN for an infinite x).",
         ufunc=np.remainder,
+        explain={"text": "{0} % {1}"},
     ),
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: -g * floor_divide(x, y),
@@ -364,7 +383,7 @@ negative = defvjp(
         elementwise=True,
         doc="Elementwise ``-x``.",
         method=True,
-        explain=("-1",),
+        explain={"text": "-{0}", "partials": ("-1",)},
     ),
     lambda g, ans, x: -g,
 )

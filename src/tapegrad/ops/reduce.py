@@ -159,6 +159,7 @@ _sum = defvjp(
         "sum",
         lambda x, *, axis, keepdims: _add_reduce(x, axis=axis, keepdims=keepdims),
         doc="Sum over the canonical axis tuple ``axis``.",
+        explain={"partials": ("1",), "tangent": ("sum({t})",)},
     ),
     lambda g, ans, x, *, axis, keepdims: expand_reduced(g, x.shape, axis, keepdims),
 )
@@ -195,11 +196,19 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return _sum(x, axis=normalize_axis(axis, _ndim(x), op="sum"), keepdims=bool(keepdims))
 
 
+def _mean_explain(call: Any) -> Any:
+    # tapegrad.explain writes the partial as 1/n, n the number of elements averaged.
+    n_in = np.size(call.args[0])
+    n_out = 1 if call.value is None else builtins.max(np.size(call.value), 1)
+    return {"partials": (f"1/{n_in // n_out}",), "tangent": ("mean({t})",)}
+
+
 _mean = defvjp(
     Primitive(
         "mean",
         lambda x, *, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
         doc="Arithmetic mean over the canonical axis tuple ``axis``.",
+        explain=_mean_explain,
     ),
     lambda g, ans, x, *, axis, keepdims: expand_reduced(
         g / builtins.max(_count(x.shape, axis), 1), x.shape, axis, keepdims
