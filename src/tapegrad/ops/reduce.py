@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import AxisError, InvalidArgumentError, InvalidTypeError
 from ..tensor import Tensor
 from . import elementwise as _ew
-from .registry import Primitive, defjvp, defvjp
+from .registry import Primitive, defjvp, defvjp, expose
 
 __all__ = [
     "sum",
@@ -387,6 +387,8 @@ _max = defvjp(
         lambda x, *, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
         save=(0, "ans"),
         doc="Maximum over ``axis``; ties share the gradient evenly.",
+        kink="Ties share the gradient evenly: each of k maximal elements gets 1/k (PyTorch's "
+        "amax); a slice holding NaN has a NaN gradient.",
     ),
     _extremum_vjp,
 )
@@ -397,6 +399,8 @@ _min = defvjp(
         lambda x, *, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
         save=(0, "ans"),
         doc="Minimum over ``axis``; ties share the gradient evenly.",
+        kink="Ties share the gradient evenly: each of k minimal elements gets 1/k (PyTorch's "
+        "amin); a slice holding NaN has a NaN gradient.",
     ),
     _extremum_vjp,
 )
@@ -574,6 +578,7 @@ _std = defvjp(
         lambda x, *, axis, ddof, keepdims: np.std(x, axis=axis, ddof=ddof, keepdims=keepdims),
         save=(0, "ans"),
         doc="Standard deviation over ``axis``; std'(at 0) = 0.",
+        kink="Where the standard deviation is 0 its derivative is taken as 0 (PyTorch).",
     ),
     _std_vjp,
 )
@@ -749,6 +754,8 @@ _vector_norm = defvjp(
         "PyTorch's conventions: gradient 0 at the zero vector (and at zero entries for "
         "p < 1); for p = +-inf the elements attaining the norm share the gradient evenly, "
         "and a NaN attains it (its gradient is g * sign(NaN) = 0).",
+        kink="Gradient 0 at the zero vector (and at zero entries for p < 1); for p = +-inf the "
+        "elements attaining the norm share the gradient evenly (PyTorch).",
     ),
     _vector_norm_vjp,
 )
@@ -1179,6 +1186,13 @@ def sort(x: Any, axis: Any = -1, *, descending: bool = False) -> Any:
     return _gather(x, idx, ax)
 
 
+expose(
+    sort,
+    kink="Ties keep their order (a stable sort); each sorted value's gradient goes back to the "
+    "element it came from (PyTorch).",
+)
+
+
 def _sort_with_indices(x: Any, axis: int, descending: bool) -> tuple[Any, Any]:
     x, ax = _sort_axis("sort", x, axis)
     idx = _argsort(x, axis=ax, descending=bool(descending))
@@ -1221,6 +1235,13 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
     return values_indices("topk", _gather(x, idx, ax), idx)
 
 
+expose(
+    topk,
+    kink="Ties are taken in their original order; the gradient goes back to the selected elements"
+    " (PyTorch).",
+)
+
+
 def median(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Median over ``axis`` (None: all axes), like ``numpy.median``.
 
@@ -1261,6 +1282,13 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     if keepdims:
         mid = reshape(mid, _kshape(shape, ax))
     return mid
+
+
+expose(
+    median,
+    kink="An even count: the two middle values get half the gradient each; a slice holding NaN: "
+    "its last NaN gets it (torch.quantile).",
+)
 
 
 def lower_median(x: Any, axis: Any, keepdims: bool) -> Any:

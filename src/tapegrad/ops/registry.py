@@ -57,7 +57,8 @@ def expose(
     kink: str | None = None,
 ) -> Any:
     """Attach an op's surface metadata to ``fn`` (a :class:`Primitive` or a public function
-    built on one) and enter it in the generated tables; returns ``fn``.
+    built on one) and enter it in the generated tables; returns ``fn``.  Metadata given
+    earlier is kept where an argument is None.
 
     Parameters
     ----------
@@ -85,8 +86,6 @@ def expose(
     kink : str, optional
         The convention at points where the op is not differentiable (relu'(0) = 0, ties
         of max split evenly), as PyTorch's; listed in the docs' op table.
-
-    Metadata given earlier is kept where an argument is None.
     """
     name = getattr(fn, "name", None) or fn.__name__
     if method:
