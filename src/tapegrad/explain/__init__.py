@@ -12,17 +12,23 @@ both modes.
 Every number comes from tapegrad itself: the forward values are the recorded ones, the
 adjoints are computed by the engine (:func:`tapegrad.autograd.grad` w.r.t. every step,
 which sums the contributions of a value used several times), the local partials and the
-tangents by each op's own rules (:func:`tapegrad.grad`, :func:`tapegrad.jvp`).  Only the
-symbolic formulas shown beside them (``cos(w1)``, ``w̄3·cos(w1) + w̄4·w2``) are written here.
+tangents by each op's own rules (:func:`tapegrad.grad`, :func:`tapegrad.jvp`).  The
+symbolic formulas shown beside them (``cos(w1)``, ``w̄3·cos(w1) + w̄4·w2``) are assembled
+from what each op declares (``explain=``, see :func:`tapegrad.ops.registry.expose`).
 
 :func:`compile_expression` turns a text such as ``"sin(x) + x*y"`` into a function of its
 variables without ``eval``: it accepts numbers, variables, ``+ - * / ** @``, unary minus,
-parentheses and calls to a fixed set of tapegrad functions, and nothing else (this is what
-``tapegrad explain`` on the command line uses).
+parentheses and calls to tapegrad's ops (the names are generated from the op registry), and
+nothing else (this is what ``tapegrad explain`` on the command line uses).
 
 :meth:`Explanation.graph` draws the same story as a picture: the explained tape with each
 vertex labelled by its step (``w3 = sin(w1)``), its forward value and its adjoint ``w̄3`` (or
 its tangents in forward mode), the inputs under their names.
+
+The modules: :mod:`.record` (the run's tape and what each call saw), :mod:`.table` (the
+steps, partials, adjoints and tangents), :mod:`.formulas` (the ops' declarations read into
+texts), :mod:`.notation` (numbers and step names), :mod:`.render` (text, Markdown, HTML),
+:mod:`.picture` (the graph), :mod:`.explanation` and :mod:`.expression`.
 """
 
 from .explanation import Explanation

@@ -115,9 +115,14 @@ _DESCRIBE = {
 _MAX_NODES = 500
 
 
-def _check(tree: ast.Expression, source: str) -> list[str]:
+def _check(
+    tree: ast.Expression,
+    source: str,
+    funcs: dict[str, tuple[Callable[..., Any], int]] | None = None,
+) -> list[str]:
     """Validate ``tree``; return the variable names in order of first use."""
-    funcs = _functions()
+    if funcs is None:
+        funcs = _functions()
     names: list[str] = []
     count = 0
 
@@ -194,8 +199,9 @@ def compile_expression(source: str) -> tuple[Callable[..., Any], tuple[str, ...]
     """Turn ``"sin(x) + x*y"`` into a function of its variables, without ``eval``.
 
     The expression may use numbers, variables, ``+ - * / ** @``, unary ``-`` and ``+``,
-    parentheses, the constant ``pi`` and calls to the functions in
-    :data:`EXPRESSION_FUNCTIONS` (tapegrad's, by name).  Anything else (attribute access,
+    parentheses, the constant ``pi`` and calls to tapegrad's ops by name, each with its array
+    operands (:data:`EXPRESSION_FUNCTIONS`; an op declared later counts too: the names are
+    read from the registry at each call).  Anything else (attribute access,
     subscripts, lambdas, keyword arguments, unknown names, strings) raises
     :class:`ExpressionError` naming it.  The tree is checked first, then walked by a small
     interpreter that only knows these constructs.
@@ -238,8 +244,8 @@ def compile_expression(source: str) -> tuple[Callable[..., Any], tuple[str, ...]
         raise ExpressionError(f"not a valid expression: {source!r} ({e.msg})") from None
     except (RecursionError, MemoryError):
         raise ExpressionError("the expression is nested too deeply") from None
-    names = tuple(_check(tree, source))
     funcs = _functions()
+    names = tuple(_check(tree, source, funcs))
 
     def run(node: ast.AST, env: dict[str, Any]) -> Any:
         if isinstance(node, ast.Constant):
