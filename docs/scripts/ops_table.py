@@ -130,9 +130,7 @@ def _modes(prim: Any) -> str:
     if prim is None:
         return "composite"
     reverse = any(prim.vjps) or prim.joint is not None
-    forward = (
-        prim.jvp is not None or any(prim.jvps) or (bool(prim.elementwise) and any(prim.vjps))
-    )
+    forward = prim.jvp is not None or any(prim.jvps) or (bool(prim.elementwise) and any(prim.vjps))
     modes = [m for m, ok in (("reverse", reverse), ("forward", forward)) if ok]
     return ", ".join(modes) or "—"
 
