@@ -1,7 +1,15 @@
-"""Write docs/api/ops.md: every public op of ``tapegrad.ops``, grouped by family.
+"""Write docs/api/ops.md: every op, generated from the registry.
 
-The per-op documentation of a primitive lives on the object (``tg.sin.__doc__``), where a
-static reader of the source cannot see it, so this page is generated from the live package.
+One row per public op of ``tapegrad.ops`` (grouped by family), then the registered
+primitives that no public name shows: whether it is a primitive or a composite, its Tensor
+method and the NumPy ufuncs dispatched to it (``expose``'s ``method=``/``ufunc=``), which
+modes differentiate it (a vjp rule: reverse; a jvp rule, or an elementwise vjp: forward),
+the partials :func:`tapegrad.explain` shows (``explain=``), its convention at
+non-differentiable points (``kink=``) and the first paragraph of its documentation.
+
+The page is generated from the live package (a primitive's documentation lives on the
+object, where a static reader of the source cannot see it) and committed, so that the
+README and GitHub link to it and a change of an op's surface shows in review;
 ``tests/test_docs.py`` fails when the committed page differs from what this script writes.
 
 Run from the repository root::
@@ -14,6 +22,7 @@ from __future__ import annotations
 import inspect
 import sys
 from pathlib import Path
+from typing import Any
 
 OUT = Path(__file__).resolve().parents[1] / "api" / "ops.md"
 
@@ -39,6 +48,13 @@ and at 0, -0.0, ±inf and NaN (rules select where PyTorch selects) follow PyTorc
 stated per op.  `tg.linalg` holds the matrix decompositions
 ([tapegrad.linalg](linalg.md)).
 
+The columns come from each op's declaration (see `expose` below): **method**, the Tensor
+method it is (`x.sin()`); **ufunc**, the NumPy ufuncs that dispatch to it (`np.sin(x)` keeps
+the tape); **modes**, whether reverse mode (a vjp rule) and forward mode (a jvp rule)
+differentiate it (`—`: not differentiable; a composite follows its primitives);
+**explain**, the local partial derivatives that [`tg.explain`](explain.md) shows, one per
+operand; **at kinks**, the convention where the op is not differentiable.
+
 ## Declaring primitives
 
 ::: tapegrad.ops.registry
@@ -47,6 +63,7 @@ stated per op.  `tg.linalg` holds the matrix decompositions
       members:
         - Primitive
         - primitive
+        - expose
         - defvjp
         - defjvp
         - deflinear
@@ -56,29 +73,158 @@ stated per op.  `tg.linalg` holds the matrix decompositions
         - defjvp_joint
 """
 
+COLUMNS = "| op | kind | method | ufunc | modes | explain | at kinks | description |\n"
+RULE = "|---|---|---|---|---|---|---|---|\n"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
 
 def _summary(obj: object) -> str:
     doc = inspect.getdoc(obj) or ""
-    para = doc.split("\n\n", 1)[0]
-    return " ".join(para.split()).replace("|", "\\|")
+    return _cell(doc.split("\n\n", 1)[0])
+
+
+def _code(text: str) -> str:
+    return f"`{text}`" if text else ""
+
+
+def _operands(prim: Any, n: int) -> list[str]:
+    """Names for the operands of an explain formula: a NumPy ufunc's documented ones (``x``;
+    ``x1, x2``), else the impl's parameters, else x, y, z."""
+    import numpy as np
+
+    impl = prim.impl
+    if isinstance(impl, np.ufunc):
+        return ["x"] if n == 1 else [f"x{i + 1}" for i in range(n)]
+    try:
+        params = list(inspect.signature(impl).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(names) < n:
+        names = ["x", "y", "z"][:n] if n <= 3 else [f"x{i + 1}" for i in range(n)]
+    return names[:n]
+
+
+def _explain(prim: Any) -> str:
+    """The declared partials (or adjoint terms), one per operand, in the operands' names."""
+    spec = getattr(prim, "explain", None) if prim is not None else None
+    if spec is None:
+        return ""
+    if callable(spec):
+        return "from each call"
+    if isinstance(spec, dict):
+        terms = spec.get("partials") or spec.get("adjoint") or ()
+    else:
+        terms = spec
+    terms = tuple(terms)
+    if not terms:
+        return ""
+    names = _operands(prim, len(terms))
+    out = []
+    for t in terms:
+        if t is not None:
+            out.append(_code(t.replace("{g}", "ḡ").format(*names)))
+    return "; ".join(out)
+
+
+def _modes(prim: Any) -> str:
+    if prim is None:
+        return "composite"
+    reverse = any(prim.vjps) or prim.joint is not None
+    forward = prim.jvp is not None or any(prim.jvps) or (bool(prim.elementwise) and any(prim.vjps))
+    modes = [m for m, ok in (("reverse", reverse), ("forward", forward)) if ok]
+    return ", ".join(modes) or "—"
+
+
+def _method(name: str, obj: Any, prim: Any) -> str:
+    from tapegrad.ops.registry import METHODS
+    from tapegrad.tensor import Tensor
+
+    names = [m for m, f in METHODS.items() if f is obj or (prim is not None and f is prim)]
+    if not names and callable(getattr(Tensor, name, None)):
+        names = [name]
+    return ", ".join(f"`x.{m}()`" for m in sorted(set(names)))
+
+
+def _ufuncs(obj: Any, prim: Any) -> str:
+    from tapegrad.ops.registry import UFUNCS
+
+    names = [u for u, f in UFUNCS.items() if f is obj or (prim is not None and f is prim)]
+    return ", ".join(f"`np.{u}`" for u in sorted(set(names)))
+
+
+def _row(name: str, obj: Any, prim: Any) -> str:
+    from tapegrad.ops.registry import Primitive
+
+    if isinstance(obj, Primitive):
+        kind = "primitive" if obj.name == name else f"primitive `{obj.name}`"
+    else:
+        kind = "composite"
+    kink = getattr(obj, "kink", None) or (getattr(prim, "kink", None) if prim else None)
+    cells = [
+        f"`{name}`",
+        kind,
+        _method(name, obj, prim),
+        _ufuncs(obj, prim),
+        _modes(prim),
+        _explain(prim),
+        _cell(kink or ""),
+        _summary(obj),
+    ]
+    return "| " + " | ".join(cells) + " |\n"
+
+
+def _family_of(prim: Any) -> str:
+    """The family module holding ``prim`` (under any name), or "other"."""
+    import tapegrad.ops as ops
+
+    for module, _ in FAMILIES:
+        if any(v is prim for v in vars(getattr(ops, module)).values()):
+            return module
+    return "other"
 
 
 def render() -> str:
     """The page's Markdown text."""
     import tapegrad.ops as ops
-    from tapegrad.ops.registry import Primitive
+    from tapegrad.ops.registry import REGISTRY, Primitive
 
     parts = [HEADER]
+    shown: set[int] = set()
     for module, title in FAMILIES:
         mod = getattr(ops, module)
-        parts.append(f"\n## {title}\n\n| op | kind | description |\n|---|---|---|\n")
+        parts.append(f"\n## {title}\n\n{COLUMNS}{RULE}")
         for name in mod.__all__:
             obj = getattr(mod, name)
-            if isinstance(obj, Primitive):
-                kind = "primitive" if obj.name == name else f"primitive `{obj.name}`"
-            else:
-                kind = "composite"
-            parts.append(f"| `{name}` | {kind} | {_summary(obj)} |\n")
+            prim = obj if isinstance(obj, Primitive) else REGISTRY.get(name)
+            if prim is not None:
+                shown.add(id(prim))
+            parts.append(_row(name, obj, prim))
+    rest = sorted(
+        ((_family_of(p), n, p) for n, p in REGISTRY.items() if id(p) not in shown),
+        key=lambda t: (t[0], t[1]),
+    )
+    if rest:
+        parts.append(
+            "\n## Other registered primitives\n\nThe registered primitives without a row "
+            "above, by family: the decompositions of [tapegrad.linalg](linalg.md) and the "
+            "primitives that the public ops are written with.\n\n"
+            "| op | family | modes | explain | at kinks | description |\n"
+            "|---|---|---|---|---|---|\n"
+        )
+        for family, name, prim in rest:
+            cells = [
+                f"`{name}`",
+                family,
+                _modes(prim),
+                _explain(prim),
+                _cell(getattr(prim, "kink", None) or ""),
+                _summary(prim),
+            ]
+            parts.append("| " + " | ".join(cells) + " |\n")
     return "".join(parts)
 
 

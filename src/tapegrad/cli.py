@@ -77,7 +77,8 @@ def _parse_value(name: str, text: str) -> Any:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from .explain import ExpressionError, _fmt, compile_expression, explain
+    from .explain import ExpressionError, compile_expression, explain
+    from .explain.notation import _fmt
 
     p = args.parser
     try:

@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..errors import InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from ..tensor import Tensor
-from .registry import Primitive, defbilinear, deflinear
+from .registry import Primitive, defbilinear, deflinear, expose
 
 __all__ = [
     "conv1d",
@@ -565,6 +565,13 @@ def max_pool2d(
     xin = reshape(x, (1,) + xs) if unbatched else x
     out = _pool_gather(xin, index=index, in_shape=lead + (h, w), out_shape=lead + (ho, wo))
     return reshape(out, _shape(out)[1:]) if unbatched else out
+
+
+expose(
+    max_pool2d,
+    kink="Ties: the first maximum of a window in row-major order gets the whole gradient "
+    "(PyTorch's CPU convention); overlapping windows add up.",
+)
 
 
 def avg_pool2d(

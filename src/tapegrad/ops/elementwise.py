@@ -181,14 +181,18 @@ add = defvjp(
         np.add,
         elementwise=True,
         doc="Elementwise ``x + y`` (broadcasting).",
-        explain=("1", "1"),
+        explain={"text": "{0} + {1}", "partials": ("1", "1")},
     ),
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: g,
 )
 subtract = defvjp(
     Primitive(
-        "subtract", np.subtract, elementwise=True, doc="Elementwise ``x - y``.", explain=("1", "-1")
+        "subtract",
+        np.subtract,
+        elementwise=True,
+        doc="Elementwise ``x - y``.",
+        explain={"text": "{0} - {1}", "partials": ("1", "-1")},
     ),
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: -g,
@@ -200,7 +204,7 @@ multiply = defvjp(
         elementwise=True,
         save=(0, 1),
         doc="Elementwise ``x * y``.",
-        explain=("{1}", "{0}"),
+        explain={"text": "{0} * {1}", "partials": ("{1}", "{0}")},
     ),
     lambda g, ans, x, y: g * y,
     lambda g, ans, x, y: g * x,
@@ -215,7 +219,7 @@ divide = defvjp(
         elementwise=True,
         save=(1, "ans"),
         doc="Elementwise true division ``x / y``.",
-        explain=("1/{1}", "-{0}/{1}**2"),
+        explain={"text": "{0} / {1}", "partials": ("1/{1}", "-{0}/{1}**2")},
     ),
     lambda g, ans, x, y: g / y,
     # PyTorch's div_tensor_other_backward: -g * ((x / y) / y), in that order (ans / y may
@@ -243,6 +247,19 @@ def _pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
     return g * where((x == 0) & (y >= 0), 0.0, ans * log(x))
 
 
+def _power_explain(call: Any) -> Any:
+    # tapegrad.explain writes d/dx with a constant scalar exponent c as c·x**(c - 1).
+    c = call.args[1]
+    if call.const[1] and c is not None and np.ndim(c) == 0:
+        c = float(np.asarray(c))
+        dx = "0" if c == 0 else "1" if c == 1 else "2·{0}" if c == 2 else None
+        if dx is None:
+            dx = f"{call.number(c)}·{{0}}**{call.number(c - 1)}"
+    else:
+        dx = "{1}·{0}**({1} - 1)"
+    return {"text": "{0} ** {1}", "partials": (dx, "log({0})·{0}**{1}")}
+
+
 power = defvjp(
     Primitive(
         "power",
@@ -253,6 +270,9 @@ power = defvjp(
         "PyTorch's conventions: d/dx is 0 where y == 0 (also at x == 0), else "
         "``g * (y * x ** (y - 1))``; d/dy is ``g * 0`` where x == 0 and y >= 0, else "
         "``g * (x ** y * log(x))`` (-inf at x == 0 with y < 0, NaN for x < 0).",
+        explain=_power_explain,
+        kink="d/dx is 0 where y == 0 (also at x == 0); d/dy is 0 where x == 0 and y >= 0, -inf at"
+        " x == 0 with y < 0 (PyTorch).",
     ),
     _pow_dx,
     _pow_dy,
@@ -278,6 +298,9 @@ mod = defvjp(
         "Differentiable almost everywhere as in PyTorch's remainder: "
         "d/dx = 1, d/dy = -(x // y) (floor division: NaN for an infinite x).",
         ufunc=np.remainder,
+        explain={"text": "{0} % {1}"},
+        kink="d/dx = 1 and d/dy = -(x // y) at the jumps too, as PyTorch's remainder (NaN for an "
+        "infinite x).",
     ),
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: -g * floor_divide(x, y),
@@ -303,6 +326,7 @@ arctan2 = defvjp(
         "``g * x * r`` and ``g * -y * r`` with ``r = 1 / (x*x + y*y)``, and r taken as 0 "
         "where x*x + y*y is 0: 0 at the origin (PyTorch's convention).",
         explain=("{1}/({0}**2 + {1}**2)", "-{0}/({0}**2 + {1}**2)"),
+        kink="The gradient at the origin is 0 (1 / (x*x + y*y) taken as 0 there, as PyTorch).",
     ),
     lambda g, ans, y, x: g * x * _atan2_recip(y, x),
     lambda g, ans, y, x: g * -y * _atan2_recip(y, x),
@@ -327,6 +351,8 @@ maximum = defvjp(
         doc="Elementwise maximum; NaN if either is NaN. At ties the gradient is split "
         "evenly (half to each argument); where either is NaN both get the full gradient "
         "(PyTorch's conventions).",
+        kink="Ties split the gradient evenly (half to each argument); where either is NaN both "
+        "get the full gradient (PyTorch).",
     ),
     _max_vjp,
     lambda g, ans, x, y: _max_vjp(g, ans, y, x),
@@ -339,6 +365,8 @@ minimum = defvjp(
         save=(0, 1),
         doc="Elementwise minimum; NaN if either is NaN. At ties the gradient is split "
         "evenly; where either is NaN both get the full gradient (PyTorch's conventions).",
+        kink="Ties split the gradient evenly (half to each argument); where either is NaN both "
+        "get the full gradient (PyTorch).",
     ),
     _min_vjp,
     lambda g, ans, x, y: _min_vjp(g, ans, y, x),
@@ -350,6 +378,8 @@ where = defvjp(
         elementwise=True,
         save=(0,),
         doc="``where(cond, x, y)``: x where cond is true, else y. cond is not differentiable.",
+        kink="The gradient selects: g goes to x where cond holds and to y elsewhere, +0 (not g * "
+        "0) in the other branch (PyTorch).",
     ),
     None,
     lambda g, ans, c, x, y: _select(c, g),
@@ -364,7 +394,7 @@ negative = defvjp(
         elementwise=True,
         doc="Elementwise ``-x``.",
         method=True,
-        explain=("-1",),
+        explain={"text": "-{0}", "partials": ("-1",)},
     ),
     lambda g, ans, x: -g,
 )
@@ -376,6 +406,7 @@ abs = unary(
     "abs'(NaN) = 0 (PyTorch's conventions).",
     method=True,
     explain=("sign({0})",),
+    kink="abs'(0) = 0, and 0 at NaN: the gradient is g * sign(x) (PyTorch).",
 )
 absolute = abs
 
@@ -397,6 +428,8 @@ sign = defvjp(
         method=True,
         ufunc=np.sign,
         explain=("0",),
+        kink="Derivative 0 everywhere, at the jump at 0 too (+0, also for an infinite cotangent),"
+        " as PyTorch.",
     ),
     _zero,
 )
@@ -462,6 +495,7 @@ sqrt = unary(
     doc="Elementwise square root; its derivative at 0 is inf (as in PyTorch).",
     method=True,
     explain=("1/(2·sqrt({0}))",),
+    kink="sqrt'(0) = inf (PyTorch).",
 )
 cbrt = unary(
     "cbrt",
@@ -577,6 +611,8 @@ relu = defvjp(
         "and an inf cotangent there gives 0, not NaN; ``g`` elsewhere, NaN inputs included.",
         method=True,
         explain=("[{0} > 0]",),
+        kink="relu'(0) = 0: the gradient selects g where the output is > 0 and 0 elsewhere, an "
+        "infinite cotangent at 0 included (PyTorch's threshold_backward).",
     ),
     lambda g, ans, x: _select(ans <= 0, g, invert=True),
 )
@@ -587,7 +623,10 @@ def _leaky_impl(x: Any, *, negative_slope: float) -> Any:
 
 
 _leaky = unary(
-    "leaky_relu", _leaky_impl, lambda ans, x, negative_slope: where(x > 0, 1.0, negative_slope)
+    "leaky_relu",
+    _leaky_impl,
+    lambda ans, x, negative_slope: where(x > 0, 1.0, negative_slope),
+    kink="The derivative at 0 is negative_slope, and so is the factor at NaN (PyTorch).",
 )
 
 
@@ -622,7 +661,16 @@ def _elu_vjp(g: Any, ans: Any, x: Any, *, alpha: float) -> Any:
     return where(neg, g * alpha * exp(where(neg, x, 0.0)), where(x == 0, g * alpha, g))
 
 
-_elu = defvjp(Primitive("elu", _elu_impl, elementwise=True, save=(0,)), _elu_vjp)
+_elu = defvjp(
+    Primitive(
+        "elu",
+        _elu_impl,
+        elementwise=True,
+        save=(0,),
+        kink="The derivative at 0 is alpha; at NaN the gradient passes unchanged (PyTorch).",
+    ),
+    _elu_vjp,
+)
 
 
 def elu(x: Any, alpha: float = 1.0) -> Any:
@@ -719,7 +767,14 @@ def _clip_deriv(ans: Any, x: Any, a_min: Any, a_max: Any) -> Any:
 
 
 _clip = defvjp(
-    Primitive("clip", _clip_impl, elementwise=True, save=(0,)),
+    Primitive(
+        "clip",
+        _clip_impl,
+        elementwise=True,
+        save=(0,),
+        kink="The gradient passes at the bounds (a_min <= x <= a_max, as PyTorch's clamp) and is "
+        "+0 outside and at NaN; tensor bounds get it where they are the result.",
+    ),
     lambda g, ans, x, a_min, a_max: _select(_clip_deriv(ans, x, a_min, a_max), g),
 )
 
@@ -826,6 +881,7 @@ floor = defvjp(
         doc="Elementwise floor; derivative 0 (PyTorch).",
         method=True,
         explain=("0",),
+        kink="Derivative 0 everywhere, at the jumps too (PyTorch).",
     ),
     _zero,
 )
@@ -837,6 +893,7 @@ ceil = defvjp(
         doc="Elementwise ceiling; derivative 0.",
         method=True,
         explain=("0",),
+        kink="Derivative 0 everywhere, at the jumps too (PyTorch).",
     ),
     _zero,
 )
@@ -849,6 +906,7 @@ round = defvjp(
         method=True,
         ufunc=np.rint,
         explain=("0",),
+        kink="Derivative 0 everywhere, at the jumps too (PyTorch).",
     ),
     _zero,
 )
@@ -860,6 +918,7 @@ trunc = defvjp(
         doc="Round toward 0; derivative 0.",
         method=True,
         explain=("0",),
+        kink="Derivative 0 everywhere, at the jumps too (PyTorch).",
     ),
     _zero,
 )

@@ -106,12 +106,19 @@ def _getitem_adv_impl(x: Any, *, key: Any, mode: str) -> Any:
     return x[key]
 
 
+def _index_explain(call: Any) -> Any:
+    # tapegrad.explain writes the step as a subscript: w1[0, 1:].
+    key = call.params.get("key")
+    return None if "key" not in call.params else {"text": "{0}" + call.index_text(key)}
+
+
 _getitem: Primitive = deflinear(
     Primitive(
         "getitem",
         _getitem_impl,
         view=True,
         doc="Basic indexing (ints, slices, None, Ellipsis): a view.",
+        explain=_index_explain,
     ),
     lambda g, ans, x, *, key: _index_add(g, key=key, shape=x.shape, mode="basic"),
     batch=lambda nb, t, *, key: _getitem(t, key=(slice(None),) * nb + key),
@@ -130,7 +137,10 @@ def _index_batch(nb: int, t: Any, *, key: Any, mode: str) -> Any:
 
 _getitem_adv: Primitive = deflinear(
     Primitive(
-        "index", _getitem_adv_impl, doc="Advanced indexing (integer or boolean arrays): a copy."
+        "index",
+        _getitem_adv_impl,
+        doc="Advanced indexing (integer or boolean arrays): a copy.",
+        explain=_index_explain,
     ),
     lambda g, ans, x, *, key, mode: _index_add(g, key=key, shape=x.shape, mode=mode),
     batch=_index_batch,

@@ -166,7 +166,16 @@ def _matmul_batch(nb: int, k: int, x: Any, y: Any) -> Any:
 
 _matmul = defbilinear(
     Primitive(
-        "matmul", np.matmul, save=(0, 1), doc="Matrix product (``numpy.matmul``).", ufunc=False
+        "matmul",
+        np.matmul,
+        save=(0, 1),
+        doc="Matrix product (``numpy.matmul``).",
+        ufunc=False,
+        explain={
+            "text": "{0} @ {1}",
+            "adjoint": ("{g} @ {1}ᵀ", "{0}ᵀ @ {g}"),
+            "tangent": ("{t} @ {1}", "{0} @ {t}"),
+        },
     ),
     _matmul_vjp_x,
     _matmul_vjp_y,

@@ -24,7 +24,7 @@ from .elementwise import exp, sigmoid, stop_gradient, where
 from .reduce import _sum as _sum_prim
 from .reduce import mean as _mean
 from .reduce import sum as _sum
-from .registry import Primitive, batch_ndim, defjvp, deflinear, defvjp, on_tangent
+from .registry import Primitive, batch_ndim, defjvp, deflinear, defvjp, expose, on_tangent
 from .shape import broadcast_to, reshape
 
 __all__ = [
@@ -886,6 +886,9 @@ def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
     return _reduce(_abs(x - t), reduction)
 
 
+expose(l1_loss, kink="At input == target the gradient is 0 (PyTorch's abs'(0) = 0).")
+
+
 def _huber_impl(d: Any, *, delta: float) -> Any:
     a = np.abs(d)
     return np.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
@@ -908,6 +911,7 @@ _huber = defvjp(
         "``|d| < delta``, else ``delta (|d| - delta/2)``; derivative "
         "``clip(d, -delta, delta)`` (NaN at NaN). PyTorch's second derivative: 1 for "
         "``|d| < delta``, 0 elsewhere, also at ``|d| == delta``.",
+        kink="At |d| == delta the gradient is +-delta and the second derivative 0 (PyTorch).",
     ),
     lambda g, ans, d, *, delta: g * _huber_slope(d, delta),
 )
@@ -947,6 +951,13 @@ def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float
         return l1_loss(input, target, reduction)
     x, t = _pair(input, target, "smooth_l1_loss")
     return _reduce(_huber(x - t, delta=float(beta)) * (1.0 / beta), reduction)
+
+
+expose(
+    smooth_l1_loss,
+    kink="At |d| == beta the gradient is +-1 and the second derivative 0; beta == 0 is l1_loss "
+    "(PyTorch).",
+)
 
 
 def binary_cross_entropy_with_logits(

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import AxisError, InvalidArgumentError, InvalidTypeError
 from ..tensor import Tensor
 from . import elementwise as _ew
-from .registry import Primitive, batch_ndim, defjvp, deflinear, defvjp, on_tangent
+from .registry import Primitive, batch_ndim, defjvp, deflinear, defvjp, expose, on_tangent
 
 __all__ = [
     "sum",
@@ -148,6 +148,7 @@ _sum = deflinear(
         "sum",
         lambda x, *, axis, keepdims: _add_reduce(x, axis=axis, keepdims=keepdims),
         doc="Sum over the canonical axis tuple ``axis``.",
+        explain={"partials": ("1",), "tangent": ("sum({t})",)},
     ),
     lambda g, ans, x, *, axis, keepdims: expand_reduced(g, x.shape, axis, keepdims),
     batch="axis",
@@ -179,11 +180,19 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return _sum(x, axis=normalize_axis(axis, _ndim(x), op="sum"), keepdims=bool(keepdims))
 
 
+def _mean_explain(call: Any) -> Any:
+    # tapegrad.explain writes the partial as 1/n, n the number of elements averaged.
+    n_in = np.size(call.args[0])
+    n_out = 1 if call.value is None else builtins.max(np.size(call.value), 1)
+    return {"partials": (f"1/{n_in // n_out}",), "tangent": ("mean({t})",)}
+
+
 _mean = deflinear(
     Primitive(
         "mean",
         lambda x, *, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
         doc="Arithmetic mean over the canonical axis tuple ``axis``.",
+        explain=_mean_explain,
     ),
     lambda g, ans, x, *, axis, keepdims: expand_reduced(
         g / builtins.max(_count(x.shape, axis), 1), x.shape, axis, keepdims
@@ -362,6 +371,8 @@ _max = defvjp(
         lambda x, *, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
         save=(0, "ans"),
         doc="Maximum over ``axis``; ties share the gradient evenly.",
+        kink="Ties share the gradient evenly: each of k maximal elements gets 1/k (PyTorch's "
+        "amax); a slice holding NaN has a NaN gradient.",
     ),
     _extremum_vjp,
 )
@@ -372,6 +383,8 @@ _min = defvjp(
         lambda x, *, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
         save=(0, "ans"),
         doc="Minimum over ``axis``; ties share the gradient evenly.",
+        kink="Ties share the gradient evenly: each of k minimal elements gets 1/k (PyTorch's "
+        "amin); a slice holding NaN has a NaN gradient.",
     ),
     _extremum_vjp,
 )
@@ -549,6 +562,7 @@ _std = defvjp(
         lambda x, *, axis, ddof, keepdims: np.std(x, axis=axis, ddof=ddof, keepdims=keepdims),
         save=(0, "ans"),
         doc="Standard deviation over ``axis``; std'(at 0) = 0.",
+        kink="Where the standard deviation is 0 its derivative is taken as 0 (PyTorch).",
     ),
     _std_vjp,
 )
@@ -726,6 +740,8 @@ _vector_norm = defvjp(
         "PyTorch's conventions: gradient 0 at the zero vector (and at zero entries for "
         "p < 1); for p = +-inf the elements attaining the norm share the gradient evenly, "
         "and a NaN attains it (its gradient is g * sign(NaN) = 0).",
+        kink="Gradient 0 at the zero vector (and at zero entries for p < 1); for p = +-inf the "
+        "elements attaining the norm share the gradient evenly (PyTorch).",
     ),
     _vector_norm_vjp,
 )
@@ -1150,6 +1166,13 @@ def sort(x: Any, axis: Any = -1, *, descending: bool = False) -> Any:
     return _gather(x, idx, ax)
 
 
+expose(
+    sort,
+    kink="Ties keep their order (a stable sort); each sorted value's gradient goes back to the "
+    "element it came from (PyTorch).",
+)
+
+
 def _sort_with_indices(x: Any, axis: int, descending: bool) -> tuple[Any, Any]:
     x, ax = _sort_axis("sort", x, axis)
     idx = _argsort(x, axis=ax, descending=bool(descending))
@@ -1187,6 +1210,13 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
         empty = Tensor._wrap(np.zeros((0,), np.int64))
         return values_indices("topk", _shape_ops.reshape(x, (1,))[:0], empty)
     return values_indices("topk", _gather(x, idx, ax), idx)
+
+
+expose(
+    topk,
+    kink="Ties are taken in their original order; the gradient goes back to the selected elements"
+    " (PyTorch).",
+)
 
 
 def median(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -1228,6 +1258,13 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     if keepdims:
         mid = _shape_ops.reshape(mid, _kshape(shape, ax))
     return mid
+
+
+expose(
+    median,
+    kink="An even count: the two middle values get half the gradient each; a slice holding NaN: "
+    "its last NaN gets it (torch.quantile).",
+)
 
 
 def lower_median(x: Any, axis: Any, keepdims: bool) -> Any:

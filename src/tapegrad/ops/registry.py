@@ -14,7 +14,7 @@ shape; the engine sums it back to the input's shape and casts it to the input's 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
@@ -58,23 +58,48 @@ METHODS: dict[str, Callable[..., Any]] = {}
 UFUNCS: dict[str, Callable[..., Any]] = {}
 
 
+# What ``explain=`` takes (see :func:`expose`).
+ExplainSpec = Sequence[str | None] | Mapping[str, Any] | Callable[[Any], Any]
+
+
 def expose(
     fn: Any,
     *,
     method: bool | str | None = None,
     ufunc: Any = None,
-    explain: Sequence[str] | None = None,
+    explain: ExplainSpec | None = None,
     kink: str | None = None,
 ) -> Any:
     """Attach an op's surface metadata to ``fn`` (a :class:`Primitive` or a public function
-    built on one) and enter it in the generated tables; returns ``fn``.
+    built on one) and enter it in the generated tables; returns ``fn``.  Metadata given
+    earlier is kept where an argument is None.
 
-    ``method``: ``True`` makes it the Tensor method of the same name (a string: that name).
-    ``ufunc``: a NumPy ufunc (or a tuple of them) dispatched to ``fn`` by
-    ``Tensor.__array_ufunc__``.  ``explain``: the local partial derivative with respect to
-    each operand as a formula in ``{0}``, ``{1}``, ... (shown by :func:`tapegrad.explain`).
-    ``kink``: the convention at points where the op is not differentiable (the docs' op
-    table).  Metadata given earlier is kept where an argument is None.
+    Parameters
+    ----------
+    fn : Primitive or callable
+        The op.
+    method : bool or str, optional
+        ``True`` makes it the Tensor method of the same name (a string: that name).
+    ufunc : numpy.ufunc or tuple of them, optional
+        Dispatched to ``fn`` by ``Tensor.__array_ufunc__`` (``np.sin(t)`` keeps the tape).
+    explain : sequence, mapping or callable, optional
+        How :func:`tapegrad.explain` writes the op.  A sequence: the local partial
+        derivative with respect to each operand, as a formula in the operands' texts
+        ``{0}``, ``{1}``, ... (``("cos({0})",)`` for ``sin``; None: no formula, the value is
+        still shown).  A mapping may give, besides ``"partials"`` (that sequence):
+        ``"text"``, the step's right-hand side (``"{0} + {1}"``; used when the call has no
+        keyword parameters); ``"adjoint"``, per operand the term it receives in the
+        backward pass, ``{g}`` standing for the step's adjoint (``"{g} @ {1}ᵀ"``; default
+        the adjoint times the partial); ``"tangent"``, per operand its term of the step's
+        tangent, ``{t}`` standing for the operand's tangent (``"sum({t})"``; default the
+        partial times the tangent).  A callable is called with each call as explain saw it
+        (:class:`tapegrad.explain.formulas.OpCall`: ``ops``, the operands' texts;
+        ``args``, their values; ``const``, True where an operand is a constant;
+        ``params``; ``value``, the output) and returns a sequence or mapping as above, or
+        None (its ``"text"`` is used even with parameters).
+    kink : str, optional
+        The convention at points where the op is not differentiable (relu'(0) = 0, ties
+        of max split evenly), as PyTorch's; listed in the docs' op table.
     """
     name = getattr(fn, "name", None) or fn.__name__
     if method:
@@ -104,7 +129,22 @@ def expose(
     elif not hasattr(fn, "ufuncs") or ufunc is False:
         fn.ufuncs = ()
     if explain is not None:
-        fn.explain = tuple(explain)
+        if callable(explain):
+            fn.explain = explain
+        elif isinstance(explain, Mapping):
+            unknown = set(explain) - {"text", "partials", "adjoint", "tangent"}
+            if unknown:
+                raise InvalidArgumentError(
+                    f"explain= for {name!r}: unknown keys {sorted(unknown)} (known: text, "
+                    "partials, adjoint, tangent)"
+                )
+            fn.explain = dict(explain)
+        elif isinstance(explain, str):
+            raise InvalidArgumentError(
+                f"explain= for {name!r} takes one formula per operand: write ({explain!r},)"
+            )
+        else:
+            fn.explain = tuple(explain)
     elif not hasattr(fn, "explain"):
         fn.explain = None
     if kink is not None:
@@ -182,7 +222,7 @@ class Primitive:
         register: bool = True,
         method: bool | str | None = None,
         ufunc: Any = None,
-        explain: Sequence[str] | None = None,
+        explain: ExplainSpec | None = None,
         kink: str | None = None,
     ) -> None:
         if register and name in REGISTRY:
@@ -548,7 +588,7 @@ def primitive(
     doc: str | None = None,
     method: bool | str | None = None,
     ufunc: Any = None,
-    explain: Sequence[str] | None = None,
+    explain: ExplainSpec | None = None,
     kink: str | None = None,
 ) -> Callable[[Callable[..., Any]], Primitive]:
     """Decorator form: ``@primitive("sin", save=(0,))`` over the NumPy impl."""

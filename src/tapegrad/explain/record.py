@@ -1,0 +1,88 @@
+"""Recording one run for :func:`~tapegrad.explain.explain`: the tape entries, and what each
+primitive call received and returned (values and constants, which the tape itself does not
+keep).
+
+Recorded nodes are read through their read API (``prim``, ``params``, ``inputs``,
+``output_meta``); :func:`node_inputs` and :func:`node_output_meta` are the two places that
+read a node's own fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ..autograd.grad_mode import _state as _grad_state
+from ..autograd.grad_mode import collecting, enable_grad
+from ..tensor import Tensor
+
+
+def node_inputs(node: Any) -> tuple[tuple[Any, int], ...]:
+    """``(producer, output index)`` per positional input of a recorded node; the producer is
+    a node, a leaf Tensor, or None (a constant, or an input no gradient flows to)."""
+    pidx = node.pidx
+    return tuple((p, pidx[i] if pidx else 0) for i, p in enumerate(node.parents))
+
+
+def node_output_meta(node: Any) -> Any:
+    """The shapes and dtypes of a multi-output node's outputs (None for one output)."""
+    return node.out_meta
+
+
+class _Call:
+    """What the explainer saw of one primitive call: the op, its arguments, its outputs."""
+
+    __slots__ = ("node", "prim", "args", "was_tensor", "params", "outputs")
+
+    def __init__(self, node: Any, prim: Any, args: tuple[Any, ...], params: dict[str, Any]):
+        self.node = node
+        self.prim = prim
+        self.args = [np.array(a.data) if isinstance(a, Tensor) else a for a in args]
+        self.was_tensor = [isinstance(a, Tensor) for a in args]
+        self.params = dict(params)
+        self.outputs: dict[int, np.ndarray] = {}
+
+
+class _Recorder:
+    """Collects the tape entries of one run (the engine's ``collecting`` hook) and what the
+    primitive calls received and returned (values and constants, which the tape itself
+    does not keep)."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Any] = []
+        self.calls: dict[int, _Call] = {}
+        self.seen: dict[tuple[int, int], np.ndarray] = {}  # tensor values met as arguments
+        self.keep: list[Any] = []  # keeps every id() above unique while we hold them
+        self.outer: Any = _grad_state.collector
+
+    def append(self, node: Any, args: tuple[Any, ...], out: Any) -> None:
+        """The engine's collector hook: a node was recorded by a call of ``args`` that
+        returned ``out``; keep the node and the values and constants of the call, which
+        the tape itself does not keep."""
+        self.nodes.append(node)
+        if self.outer is not None:
+            self.outer.append(node, args, out)
+        for a in args:
+            if isinstance(a, Tensor) and a.grad_fn is not None:
+                k = (id(a.grad_fn), a._idx)
+                if k not in self.seen:
+                    self.seen[k] = np.array(a.data)
+                    self.keep.append(a.grad_fn)
+        if id(node) in self.calls:
+            return
+        call = _Call(node, node.prim, args, node.params)
+        for o in out if isinstance(out, tuple) else (out,):
+            if isinstance(o, Tensor) and o.grad_fn is node:
+                call.outputs[o._idx] = np.array(o.data)
+        self.calls[id(node)] = call
+        self.keep.append(node)
+
+
+@contextmanager
+def _observe(rec: _Recorder) -> Iterator[None]:
+    """Record the tape of the block into ``rec`` through the engine's ``collecting`` hook."""
+    with enable_grad(), collecting(rec):
+        yield
