@@ -23,9 +23,9 @@ from ..errors import (
     ShapeMismatchError,
     TapegradError,
 )
-from ..transforms import jvp
 from ..ops.registry import Primitive
 from ..tensor import Tensor
+from ..transforms import jvp
 from .explanation import Explanation
 from .formulas import NOTHING, Declared, OpCall, _sum_terms, _times, _times_right, declared
 from .notation import _const_text, _fmt, _fmt_param, _wbar, _wdot
