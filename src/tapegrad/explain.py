@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .autograd import engine
-from .autograd.grad_mode import _state as _grad_state
 from .autograd.grad_mode import collecting, enable_grad
 from .autograd.node import Meta, Node
 from .errors import (
@@ -360,7 +359,7 @@ class _Recorder:
         self.calls: dict[int, _Call] = {}
         self.seen: dict[tuple[int, int], np.ndarray] = {}  # tensor values met as arguments
         self.keep: list[Any] = []  # keeps every id() above unique while we hold them
-        self.outer: Any = _grad_state.collector
+        self.outer: Any = None  # every active observer hears of each node itself
 
     def append(self, node: Node, args: tuple[Any, ...], out: Any) -> None:
         """The engine's collector hook: a node was recorded by a call of ``args`` that
