@@ -513,10 +513,10 @@ class _Builder:
             stack: list[tuple[Node, int]] = [(fn, 0)]
             while stack:  # iterative post-order: a graph may be 10**5 nodes deep
                 node, i = stack[-1]
-                ins = node.inputs
-                if i < len(ins):
+                edges_in = node.inputs
+                if i < len(edges_in):
                     stack[-1] = (node, i + 1)
-                    p = ins[i][0]
+                    p = edges_in[i][0]
                     if _is_node(p) and id(p) not in seen:
                         seen.add(id(p))
                         stack.append((p, 0))
@@ -547,7 +547,7 @@ class _Builder:
 
         for node in order:
             me = self.vid[id(node)]
-            ins = []
+            ins: list[tuple[str, int]] = []
             for i, (p, k) in enumerate(node.inputs):
                 if _is_node(p):
                     src = self.vid[id(p)]
@@ -840,7 +840,9 @@ class _Builder:
                         continue
                     dedupe.add((t, h))
                 node = self.obj.get(src)
-                multi = _is_node(node) and node.output_meta is not None and not boxed
+                multi = (
+                    _is_node(node) and getattr(node, "output_meta", None) is not None and not boxed
+                )
                 text = f"[{k}]" if multi else ""
                 if self.edge_text is not None and not boxed and self.kind.get(src) != "const":
                     if (head, pos) not in self.edge_memo:  # edges() runs again after truncate()

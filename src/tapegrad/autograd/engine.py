@@ -673,9 +673,7 @@ def _strong_mask(r: Any, zmask: Any, create_graph: bool) -> Any:
     """Zero the entries of an elementwise rule's result whose cotangent is zero."""
     if create_graph:
         rt = _as_tensor(r)
-        return OPS.where(
-            Tensor._wrap(zmask), Tensor._wrap(np.zeros((), rt.dtype)), rt
-        )
+        return OPS.where(Tensor._wrap(zmask), Tensor._wrap(np.zeros((), rt.dtype)), rt)
     r = np.asarray(r)
     return np.where(zmask, np.zeros((), r.dtype), r)
 

@@ -253,4 +253,3 @@ def peak_saved_bytes() -> SavedBytes:
     (16000, 0)
     """
     return SavedBytes()
-

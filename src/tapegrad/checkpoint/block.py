@@ -85,9 +85,7 @@ class Block(Observer):
         self.mutations = -1
         self.dirty: str | None = None
         self.prints: list[bytes] = []
-        self.tensor_inputs = [
-            a for a in tree_flatten((args, kwargs))[0] if isinstance(a, Tensor)
-        ]
+        self.tensor_inputs = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, Tensor)]
         # A block made inside another (nested checkpoints) drops its inputs when the outer
         # block drops its values, and gets them back from the outer block's recomputation.
         # The enclosing block (or rerun) adopts it when it hears of its scope.

@@ -325,7 +325,9 @@ class Module:
             sc.outputs = self._call_forward(d, args, kwargs)
         return sc.outputs
 
-    def _call_forward(self, d: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _call_forward(
+        self, d: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         out = self.forward(*args, **kwargs)
         for hook in list(d["_forward_hooks"].values()):
             res = hook(self, args, out)
