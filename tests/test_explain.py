@@ -579,8 +579,8 @@ def test_graph_keeps_no_recorded_values_or_closed_over_tensors_alive():
             assert v.grad_fn is None
         else:
             # No saved arrays: nothing for the inputs, a small constant at most.
-            assert v.ans is None and v.params == {}
-            for a, parent in zip(v.args, v.parents):
+            assert v.saved_output is None and v.params == {}
+            for a, (parent, _) in zip(v.saved_inputs, v.inputs):
                 assert a is None if parent is not None else np.size(a) == 1
 
 

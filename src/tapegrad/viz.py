@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd.node import FREED, Meta, Node
+from .autograd.node import Meta, Node
 from .errors import InvalidArgumentError, InvalidTypeError, TapegradError
 from .tensor import Tensor
 
@@ -316,8 +316,14 @@ def _note_lines(lines: Any, where: str) -> list[str]:
     )
 
 
+def _is_node(obj: Any) -> bool:
+    """Whether ``obj`` is a tape entry: anything with the node read API (``inputs``,
+    ``saved_inputs``, ...), a :class:`~tapegrad.autograd.node.Node` or a stand-in."""
+    return obj is not None and not isinstance(obj, Tensor) and hasattr(obj, "saved_inputs")
+
+
 def _vertex_text(obj: Any) -> str:
-    if isinstance(obj, Node):
+    if _is_node(obj):
         return f"the {obj.name} node"
     return "a leaf tensor" if isinstance(obj, Tensor) else type(obj).__name__
 
@@ -332,7 +338,7 @@ def _annotator(annotate: Any) -> Callable[[Any], list[str]] | None:
         for key, lines in annotate.items():
             if isinstance(key, Tensor) and key.grad_fn is not None:
                 vertex: Any = key.grad_fn  # a recorded tensor stands for its operation
-            elif isinstance(key, (Node, Tensor)):
+            elif isinstance(key, Tensor) or _is_node(key):
                 vertex = key
             else:
                 raise InvalidTypeError(
@@ -364,7 +370,7 @@ def _edge_vertex(obj: Any, role: str) -> Any:
     """A key's producer or consumer as a vertex: a recorded Tensor stands for its Node."""
     if isinstance(obj, Tensor) and obj.grad_fn is not None:
         return obj.grad_fn
-    if isinstance(obj, Node) or (isinstance(obj, Tensor) and role == "producer"):
+    if _is_node(obj) or (isinstance(obj, Tensor) and role == "producer"):
         return obj
     what = "a Node or a leaf Tensor" if role == "producer" else "a Node or a recorded Tensor"
     raise InvalidTypeError(
@@ -507,11 +513,11 @@ class _Builder:
             stack: list[tuple[Node, int]] = [(fn, 0)]
             while stack:  # iterative post-order: a graph may be 10**5 nodes deep
                 node, i = stack[-1]
-                parents = node.parents
-                if i < len(parents):
+                edges_in = node.inputs
+                if i < len(edges_in):
                     stack[-1] = (node, i + 1)
-                    p = parents[i]
-                    if isinstance(p, Node) and id(p) not in seen:
+                    p = edges_in[i][0]
+                    if _is_node(p) and id(p) not in seen:
                         seen.add(id(p))
                         stack.append((p, 0))
                 else:
@@ -541,10 +547,9 @@ class _Builder:
 
         for node in order:
             me = self.vid[id(node)]
-            ins = []
-            for i, p in enumerate(node.parents):
-                k = node.pidx[i] if node.pidx else 0
-                if isinstance(p, Node):
+            ins: list[tuple[str, int]] = []
+            for i, (p, k) in enumerate(node.inputs):
+                if _is_node(p):
                     src = self.vid[id(p)]
                 elif isinstance(p, Tensor):
                     src = leaf_vertex(p)
@@ -578,26 +583,25 @@ class _Builder:
             if t.grad_fn is not None:
                 put(t.grad_fn, t._idx, t.data, t.data.shape, t.data.dtype)
         for node in self.order:
-            ans = node.ans
+            ans = node.saved_output
             if ans is not None:
                 if isinstance(ans, tuple):
                     for k, a in enumerate(ans):
                         put(node, k, a, np.shape(a), np.asarray(a).dtype)
                 else:
                     put(node, 0, ans, np.shape(ans), np.asarray(ans).dtype)
-            if node.out_meta is not None:
-                for k, m in enumerate(node.out_meta):
+            if node.output_meta is not None:
+                for k, m in enumerate(node.output_meta):
                     if isinstance(m, Meta):
                         put(node, k, None, m.shape, m.dtype)
         for node in reversed(self.order):  # consumers before producers
-            args = node.args
-            if args is FREED or args is None:
+            if node.freed:
                 continue
+            args = node.saved_inputs
             mine = info.get((id(node), 0))
-            for i, p in enumerate(node.parents):
-                if not isinstance(p, Node) or i >= len(args):
+            for i, (p, k) in enumerate(node.inputs):
+                if not _is_node(p) or i >= len(args):
                     continue
-                k = node.pidx[i] if node.pidx else 0
                 a = args[i]
                 if isinstance(a, Meta):
                     put(p, k, None, a.shape, a.dtype)
@@ -612,16 +616,12 @@ class _Builder:
 
     # -- module clusters
     def find_clusters(self) -> None:
-        try:
-            from .nn.module import MODULE_CALLS
-        except ImportError:  # pragma: no cover - nn is part of the package
-            MODULE_CALLS = {}
+        # The module calls come from the log that observes every Module call's scope.
+        from .nn.module import MODULE_LOG
+
         calls: dict[int, tuple[Any, list[Node]]] = {}  # id(entry) -> (entry, output nodes)
         for node in self.order:
-            rec = MODULE_CALLS.get(id(node))
-            if rec is None or rec[0]() is not node:
-                continue
-            for entry in rec[1]:
+            for entry in MODULE_LOG.calls(node):
                 got = calls.get(id(entry))
                 if got is None:
                     calls[id(entry)] = (entry, [node])
@@ -638,9 +638,9 @@ class _Builder:
                 if id(o) in members:
                     continue
                 members.add(id(o))
-                if isinstance(o, Node):
-                    for p in o.parents:
-                        if (isinstance(p, (Node, Tensor))) and id(p) not in stop:
+                if _is_node(o):
+                    for p, _ in o.inputs:
+                        if p is not None and id(p) not in stop:
                             stack.append(p)
             if members:
                 clusters.append(_Cluster(mref(), cls.__name__, outs, members, seq))
@@ -840,7 +840,9 @@ class _Builder:
                         continue
                     dedupe.add((t, h))
                 node = self.obj.get(src)
-                multi = isinstance(node, Node) and node.out_meta is not None and not boxed
+                multi = (
+                    _is_node(node) and getattr(node, "output_meta", None) is not None and not boxed
+                )
                 text = f"[{k}]" if multi else ""
                 if self.edge_text is not None and not boxed and self.kind.get(src) != "const":
                     if (head, pos) not in self.edge_memo:  # edges() runs again after truncate()
@@ -907,8 +909,8 @@ class _Builder:
             return lines
         if kind == "const":
             node, i = self.obj[v]
-            args = node.args
-            a = args[i] if args is not FREED and args is not None and i < len(args) else None
+            args = node.saved_inputs
+            a = args[i] if i < len(args) else None
             if isinstance(a, Meta):
                 return ["const", _shape_text(a.shape, a.dtype)]
             if a is not None and _is_array(a):
@@ -916,15 +918,15 @@ class _Builder:
             return ["const"]
         node = self.obj[v]
         nout = getattr(node.prim, "nout", 1) or 1
-        if node.out_meta is not None:
-            nout = len(node.out_meta)
+        if node.output_meta is not None:
+            nout = len(node.output_meta)
         lines = [node.name if nout == 1 else f"{node.name} ({nout} outputs)"]
         if nout == 1:
             got = self.info.get((id(node), 0))
             d = _describe(got[0], got[1], got[2], sv) if got is not None else None
             if d is not None:
                 lines.append(d)
-            elif node.args is FREED:
+            elif node.freed:
                 lines.append("(freed)")
         else:
             outs = []
@@ -932,14 +934,14 @@ class _Builder:
                 got = self.info.get((id(node), k))
                 outs.append(_describe(None, got[1], None, False) if got and got[1] else "?")
             lines.append(" ".join(str(o) for o in outs))
-        if node.args is FREED:
+        if node.freed:
             lines.append("saved: freed")
         else:
             saved = []
-            for a in node.args or ():
+            for a in node.saved_inputs:
                 if isinstance(a, (np.ndarray, np.generic)):
                     saved.append(_shape_text(a.shape, None) if a.ndim else "scalar")
-            if node.ans is not None:
+            if node.saved_output is not None:
                 saved.append("out")
             if saved:
                 lines.append("saved: " + ", ".join(saved))
@@ -1204,7 +1206,7 @@ def graph(
     Extra lines, here the local derivative of ``sin``, below tapegrad's own; with
     ``details=False`` an annotated vertex shows its annotation alone:
 
-    >>> sin_node = L.grad_fn.parents[0]
+    >>> sin_node = L.grad_fn.inputs[0][0]
     >>> g = viz.graph(L, params={"x": x, "y": y}, annotate={sin_node: "d/dx = cos(x)"})
     >>> print(next(ln for ln in g.source.splitlines() if "cos" in ln).strip())
     op0 [label="sin\\n(freed)\\nsaved: freed\\nd/dx = cos(x)"];
@@ -1215,7 +1217,7 @@ def graph(
     Labels on the arrows, by (producer, consumer) or, for ``x * y`` read at two positions,
     by (producer, consumer, position):
 
-    >>> mul_node = L.grad_fn.parents[1]
+    >>> mul_node = L.grad_fn.inputs[1][0]
     >>> g = viz.graph(
     ...     L,
     ...     params={"x": x, "y": y},

@@ -1,7 +1,11 @@
-"""Reverse-mode machinery: grad mode, the tape's nodes, the engine, custom functions."""
+"""Reverse-mode machinery: grad mode and the Observer protocol, the tape's nodes, the engine,
+custom functions, memory accounting."""
 
 from ..errors import InvalidAttributeError
 from .grad_mode import (
+    Observer,
+    Scope,
+    current_scope,
     detect_anomaly,
     enable_grad,
     is_anomaly_check_nan_enabled,
@@ -9,6 +13,9 @@ from .grad_mode import (
     is_grad_enabled,
     is_strong_zeros_enabled,
     no_grad,
+    observe,
+    observe_everywhere,
+    scope,
     set_detect_anomaly,
     set_grad_enabled,
     set_strong_zeros,
@@ -27,6 +34,12 @@ __all__ = [
     "strong_zeros",
     "set_strong_zeros",
     "is_strong_zeros_enabled",
+    "Observer",
+    "observe",
+    "observe_everywhere",
+    "scope",
+    "Scope",
+    "current_scope",
     "backward",
     "grad",
     "Function",

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import tensor as _tensor_module
 from ..errors import (
     AnomalyError,
     DtypeMismatchError,
@@ -38,7 +37,7 @@ from ..errors import (
 )
 from ..tensor import Tensor
 from . import grad_mode
-from . import recompute as _recompute
+from .injected import OPS
 from .node import FREED, MUTATIONS, Meta, Node, version_key
 
 __all__ = ["backward", "grad", "register_hook", "retain_grad", "run_backward", "unbroadcast"]
@@ -58,11 +57,10 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     axes = tuple(range(lead)) + tuple(
         i + lead for i, d in enumerate(shape) if d == 1 and gshape[i + lead] != 1
     )
-    ops = _tensor_module._ops  # the op library sits above the engine; loaded by now
     if axes:
-        g = ops.reduce._sum(g, axis=axes, keepdims=False)  # axes are canonical already
+        g = OPS.sum(g, axis=axes, keepdims=False)  # axes are canonical already
     if g.shape != shape:
-        g = ops.reshape(g, shape)
+        g = OPS.reshape(g, shape)
     return g
 
 
@@ -144,12 +142,30 @@ def _unread(node: Node, t: Tensor) -> bool:
     return False
 
 
-def _unsaved(node: Node, args: Any) -> list[Any]:
+def _unsaved(node: Node, args: Any, pending: list[Any]) -> list[Any]:
     """The saved values of a node whose ``args`` is not a list: an error when a backward
-    pass freed them, else (a checkpointed block) recompute them now."""
+    pass freed them, else they are deferred (see :class:`~tapegrad.autograd.node.Node`):
+    materialize them now, and settle the deferral when the pass ends."""
     if args is FREED:
         raise _freed_error(node)
-    return args.materialize(node)
+    args.materialize(node)
+    pending.append(args)
+    return node.args
+
+
+def _settle(pending: list[Any]) -> None:
+    """End of a backward pass: the deferred values it materialized go back to waiting."""
+    seen: set[int] = set()
+    for d in pending:
+        if id(d) not in seen:
+            seen.add(id(d))
+            d.settle()
+
+
+def _releasers() -> tuple[Any, ...]:
+    """The active observers that want to hear of freed nodes."""
+    base = grad_mode.Observer.release
+    return tuple(o for o in grad_mode._state.observers if type(o).release is not base)
 
 
 def _freed_error(node: Node) -> GraphFreedError:
@@ -189,22 +205,40 @@ def _hook_name(h: Any) -> str:
     return getattr(h, "__qualname__", None) or repr(h)
 
 
-def _collect(roots: list[Node]) -> dict[Node, int]:
-    """Consumer-edge counts of every node reachable from ``roots``."""
+def _collect(
+    roots: list[Node], needed: set[Node] | None, targets_node: dict[Node, list[int]]
+) -> dict[Node, int]:
+    """Consumer-edge counts of the nodes that will run (or be captured): every node
+    reachable from ``roots``, or with ``needed`` only those (and the captured
+    ``targets_node``), not walking past the captured ones."""
     deps: dict[Node, int] = {}
     stack = []
     for r in roots:
         if r not in deps:
             deps[r] = 0
-            stack.append(r)
+            if needed is None or r in needed:
+                stack.append(r)
+    if needed is None:
+        while stack:
+            n = stack.pop()
+            for p in n.parents:
+                if p.__class__ is Node:
+                    c = deps.get(p)
+                    if c is None:
+                        deps[p] = 1
+                        stack.append(p)
+                    else:
+                        deps[p] = c + 1
+        return deps
     while stack:
         n = stack.pop()
         for p in n.parents:
-            if p.__class__ is Node:
+            if p.__class__ is Node and (p in needed or p in targets_node):
                 c = deps.get(p)
                 if c is None:
                     deps[p] = 1
-                    stack.append(p)
+                    if p in needed:
+                        stack.append(p)
                 else:
                     deps[p] = c + 1
     return deps
@@ -271,17 +305,16 @@ def run_backward(
     ``tensors=True`` runs the rules on tensors without recording them: forward-mode
     tangents then flow through the sweep (``create_graph`` implies it).
     """
-    refilled = _recompute.refilled()
-    mark = len(refilled)
+    pending: list[Any] = []
     try:
         return _run_backward(
-            roots, root_grads, retain_graph, create_graph, inputs, accumulate, tensors
+            roots, root_grads, retain_graph, create_graph, inputs, accumulate, tensors, pending
         )
     finally:
-        if len(refilled) > mark:
-            # Checkpointed blocks recomputed during this pass: what did not run (or was
-            # retained) goes back to waiting, so memory drops to the blocks' inputs again.
-            _recompute.release(refilled, mark)
+        if pending:
+            _settle(pending)
+        for o in grad_mode._state.observers:
+            o.backward_done()
 
 
 def _run_backward(
@@ -292,6 +325,7 @@ def _run_backward(
     inputs: Sequence[Tensor] | None,
     accumulate: bool,
     tensors: bool,
+    pending: list[Any],
 ) -> list[Any] | None:
     as_tensors = create_graph or tensors
     leaf_grads, buf, root_nodes = _seed(roots, root_grads, as_tensors)
@@ -313,30 +347,21 @@ def _run_backward(
         # branches that reach no input; their cotangents are simply not kept).
 
     st = grad_mode._state
-    if needed is None and not as_tensors and not (st.anomaly or st.strong_zeros):
-        deps = _collect(root_nodes)
-        ready = [n for n in dict.fromkeys(root_nodes) if deps[n] == 0]
-        prev_mode = grad_mode._state.enabled
-        grad_mode._state.enabled = False
-        try:
-            _sweep(ready, deps, buf, leaf_grads, retain_graph)
-        finally:
-            grad_mode._state.enabled = prev_mode
-    else:
-        _sweep_general(
-            root_nodes,
-            buf,
-            leaf_grads,
-            retain_graph,
-            as_tensors,
-            create_graph,
-            needed,
-            targets_leaf,
-            targets_node,
-            capture,
-            st.anomaly,
-            st.strong_zeros,
-        )
+    _sweep(
+        root_nodes,
+        buf,
+        leaf_grads,
+        retain_graph,
+        as_tensors,
+        create_graph,
+        needed,
+        targets_leaf,
+        targets_node,
+        capture,
+        st.anomaly,
+        st.strong_zeros,
+        pending,
+    )
 
     if not accumulate:
         assert inputs is not None and capture is not None
@@ -420,18 +445,26 @@ def grads_to(
         targets_node.setdefault(node, []).append(idx)
     needed = _prune(root_nodes, targets_leaf, set(targets_node), set(targets_node))
     capture: dict[tuple[int, int], Any] = {}
-    _sweep_general(
-        root_nodes,
-        buf,
-        leaf_grads,
-        False,
-        False,
-        False,
-        needed,
-        targets_leaf,
-        targets_node,
-        capture,
-    )
+    pending: list[Any] = []
+    try:
+        _sweep(
+            root_nodes,
+            buf,
+            leaf_grads,
+            False,
+            False,
+            False,
+            needed,
+            targets_leaf,
+            targets_node,
+            capture,
+            False,
+            False,
+            pending,
+        )
+    finally:
+        if pending:
+            _settle(pending)
     out = []
     for t in leaves:
         entry = leaf_grads.get(id(t))
@@ -440,90 +473,6 @@ def grads_to(
 
 
 def _sweep(
-    ready: list[Node],
-    deps: dict[Node, int],
-    buf: dict[Node, Any],
-    leaf_grads: dict[int, list[Any]],
-    retain_graph: bool,
-) -> None:
-    """The first-order sweep over every reachable node (``backward()`` without ``inputs``).
-
-    Same bookkeeping as :func:`_sweep_general` without its pruning and create_graph
-    branches: this loop is the hot path of every training step.
-    """
-    pop = ready.pop
-    push = ready.append
-    tracker = grad_mode._state.tracker
-    bpop = buf.pop
-    bget = buf.get
-    while ready:
-        node = pop()
-        g = bpop(node, None)
-        parents = node.parents
-        prim = node.prim
-        if g is not None:
-            if node.hooks is not None:
-                g = _run_node_hooks(node, g, False)
-            args = node.args
-            if args.__class__ is not list:  # freed, or waiting to be recomputed
-                args = _unsaved(node, args)
-                prim = node.prim
-            vs = node.versions
-            if vs is not None and vs[0] != MUTATIONS[0]:
-                _check_versions(node)
-            if prim.nout != 1:
-                g = _fill_zeros(g, node.out_meta, False)
-            ans = node.ans
-            vjps = prim.vjps
-            params = node.params
-            joint = prim.joint
-            if joint is not None:
-                joint_out = joint(g, False, node)
-            i = -1
-            for p in parents:
-                i += 1
-                if p is None:
-                    continue
-                r = vjps[i](g, ans, *args, **params) if joint is None else joint_out[i]
-                if r is not None:
-                    meta = args[i]
-                    if meta is not None:  # None: shaped and typed like the output
-                        if r.shape != meta.shape:
-                            r = unbroadcast(r, meta.shape)
-                        dt = meta.dtype
-                        if r.dtype is not dt and r.dtype != dt:
-                            r = r.astype(dt)
-                if p.__class__ is Node:
-                    if r is not None:
-                        if p.prim.nout == 1:
-                            prev = bget(p)
-                            buf[p] = r if prev is None else prev + r
-                        else:
-                            _add_node(buf, p, node.pidx[i] if node.pidx else 0, r)
-                    c = deps[p]
-                    if c == 1:
-                        push(p)
-                    deps[p] = c - 1
-                elif r is not None:
-                    _add_leaf(leaf_grads, p, r)
-        else:  # no cotangent reached this node: release its inputs all the same
-            for p in parents:
-                if p.__class__ is Node:
-                    c = deps[p]
-                    if c == 1:
-                        push(p)
-                    deps[p] = c - 1
-        if not retain_graph:
-            node.args = FREED
-            node.ans = None
-            node.versions = None
-            if prim.joint is not None:
-                prim.free()
-            if tracker is not None:
-                tracker.release(node)
-
-
-def _sweep_general(
     root_nodes: list[Node],
     buf: dict[Node, Any],
     leaf_grads: dict[int, list[Any]],
@@ -534,46 +483,39 @@ def _sweep_general(
     targets_leaf: set[int],
     targets_node: dict[Node, list[int]],
     capture: dict[tuple[int, int], Any] | None,
-    anomaly: bool = False,
-    strong: bool = False,
+    anomaly: bool,
+    strong: bool,
+    pending: list[Any],
 ) -> None:
-    """The backward sweep with every feature: rules on tensors (``create_graph``: here, run
-    the rules on tensors; ``record``: also record them), ``inputs`` (pruning and
-    capturing the cotangents of non-leaf inputs), anomaly detection (each rule's result
-    checked for NaN; errors carry the stack of the node's forward call) and strong zeros
-    (see :class:`~tapegrad.autograd.grad_mode.strong_zeros`)."""
-    check_nan = anomaly and grad_mode._state.anomaly_check_nan
-    check_inf = anomaly and grad_mode._state.anomaly_check_inf
-    # Dependency counts over the nodes that will run (or be captured).
-    deps: dict[Node, int] = {}
-    stack = []
-    for r in root_nodes:
-        if r not in deps:
-            deps[r] = 0
-            if needed is None or r in needed:
-                stack.append(r)
-    while stack:
-        n = stack.pop()
-        for p in n.parents:
-            if p.__class__ is Node and (needed is None or p in needed or p in targets_node):
-                c = deps.get(p)
-                if c is None:
-                    deps[p] = 1
-                    if needed is None or p in needed:
-                        stack.append(p)
-                else:
-                    deps[p] = c + 1
-
+    """The backward sweep: each node runs once its consumers have delivered (dependency
+    counting, iterative).  ``create_graph``: the rules run on tensors; ``record``: they
+    are also recorded.  ``needed`` (with ``inputs=``): only the nodes that lead to an
+    input run, and the cotangents of the non-leaf inputs ``targets_node`` are kept in
+    ``capture``.  ``anomaly``: each rule's result is checked for NaN and errors carry the
+    stack of the node's forward call; ``strong``: strong zeros (see
+    :class:`~tapegrad.autograd.grad_mode.strong_zeros`).  Deferred saved values that it
+    materializes go to ``pending``."""
+    st = grad_mode._state
+    check_nan = anomaly and st.anomaly_check_nan
+    check_inf = anomaly and st.anomaly_check_inf
+    check = check_nan or check_inf
+    deps = _collect(root_nodes, needed, targets_node)
     ready = [n for n in dict.fromkeys(root_nodes) if deps[n] == 0]
-    tracker = grad_mode._state.tracker
-    prev_mode = grad_mode._state.enabled
-    grad_mode._state.enabled = grad_mode.recording(record)
+    releasers = _releasers()
+    pop = ready.pop
+    push = ready.append
+    bpop = buf.pop
+    bget = buf.get
+    dget = deps.get
+    mutations = MUTATIONS
+    prev_mode = st.enabled
+    st.enabled = grad_mode.recording(record)
     node = None
     try:
         while ready:
-            node = ready.pop()
-            g = buf.pop(node, None)
-            if node.hooks is not None and g is not None:
+            node = pop()
+            g = bpop(node, None)
+            if g is not None and node.hooks is not None:
                 g = _run_node_hooks(node, g, create_graph)
             if capture is not None and node in targets_node:
                 for k in targets_node[node]:
@@ -583,13 +525,21 @@ def _sweep_general(
                 continue
             parents = node.parents
             prim = node.prim
-            if g is not None:
+            if g is None:  # no cotangent reached this node: release its inputs all the same
+                for p in parents:
+                    if p.__class__ is Node:
+                        c = dget(p)
+                        if c is not None:
+                            if c == 1:
+                                push(p)
+                            deps[p] = c - 1
+            else:
                 args = node.args
-                if args.__class__ is not list:  # freed, or waiting to be recomputed
-                    args = _unsaved(node, args)
+                if args.__class__ is not list:  # freed, or deferred
+                    args = _unsaved(node, args, pending)
                     prim = node.prim
                 vs = node.versions
-                if vs is not None and vs[0] != MUTATIONS[0]:
+                if vs is not None and vs[0] != mutations[0]:
                     _check_versions(node)
                 ans = node.ans
                 zmask = None
@@ -604,7 +554,6 @@ def _sweep_general(
                     g = _fill_zeros(g, node.out_meta, create_graph)
                 vjps = prim.vjps
                 params = node.params
-                pidx = node.pidx
                 joint = prim.joint
                 if joint is not None and not zero:
                     joint_out = joint(g, create_graph, node)
@@ -613,11 +562,19 @@ def _sweep_general(
                     i += 1
                     if p is None:
                         continue
-                    is_node = p.__class__ is Node
-                    if needed is not None and not (
-                        (p in needed or p in targets_node) if is_node else id(p) in targets_leaf
-                    ):
-                        continue
+                    if p.__class__ is Node:
+                        is_node = True
+                        c = dget(p)
+                        if c is not None:
+                            if c == 1:
+                                push(p)
+                            deps[p] = c - 1
+                        if needed is not None and p not in needed and p not in targets_node:
+                            continue
+                    else:
+                        is_node = False
+                        if needed is not None and id(p) not in targets_leaf:
+                            continue
                     if zero:  # strong zeros: an all-zero cotangent gives exact zeros
                         r = _zeros_like_input(metas[i], g, create_graph)
                     elif zmask is not None:  # strong zeros, some cotangent entries zero
@@ -627,38 +584,32 @@ def _sweep_general(
                             r = _strong_mask(r, zmask, create_graph)
                     else:
                         r = vjps[i](g, ans, *args, **params) if joint is None else joint_out[i]
-                    if r is not None:
-                        meta = args[i]
-                        if meta is not None:  # None: shaped and typed like the output
-                            if r.shape != meta.shape:
-                                r = unbroadcast(r, meta.shape)
-                            dt = meta.dtype
-                            if r.dtype is not dt and r.dtype != dt:
-                                r = r.astype(dt)
-                        if check_nan or check_inf:
-                            _check_nan(node, i, r, check_nan, check_inf)
-                        if not is_node:
-                            _add_leaf(leaf_grads, p, r)
-                        elif p.prim.nout == 1:
-                            prev = buf.get(p)
-                            buf[p] = r if prev is None else prev + r
-                        else:
-                            _add_node(buf, p, pidx[i] if pidx else 0, r)
-            for p in parents:
-                if p.__class__ is Node:
-                    c = deps.get(p)
-                    if c is not None:
-                        if c == 1:
-                            ready.append(p)
-                        deps[p] = c - 1
+                    if r is None:
+                        continue
+                    meta = args[i]
+                    if meta is not None:  # None: shaped and typed like the output
+                        if r.shape != meta.shape:
+                            r = unbroadcast(r, meta.shape)
+                        dt = meta.dtype
+                        if r.dtype is not dt and r.dtype != dt:
+                            r = r.astype(dt)
+                    if check:
+                        _check_nan(node, i, r, check_nan, check_inf)
+                    if not is_node:
+                        _add_leaf(leaf_grads, p, r)
+                    elif p.prim.nout == 1:
+                        prev = bget(p)
+                        buf[p] = r if prev is None else prev + r
+                    else:
+                        _add_node(buf, p, node.pidx[i] if node.pidx else 0, r)
             if not retain_graph:
                 node.args = FREED
                 node.ans = None
                 node.versions = None
                 if prim.joint is not None:
                     prim.free()
-                if tracker is not None:
-                    tracker.release(node)
+                for o in releasers:
+                    o.release(node)
     except Exception as e:
         if anomaly and node is not None and not isinstance(e, AnomalyError):
             trace = grad_mode.forward_stack(node)
@@ -669,7 +620,7 @@ def _sweep_general(
                 )
         raise
     finally:
-        grad_mode._state.enabled = prev_mode
+        st.enabled = prev_mode
 
 
 def _check_nan(node: Node, i: int, r: Any, nan: bool = True, inf: bool = False) -> None:
@@ -722,9 +673,7 @@ def _strong_mask(r: Any, zmask: Any, create_graph: bool) -> Any:
     """Zero the entries of an elementwise rule's result whose cotangent is zero."""
     if create_graph:
         rt = _as_tensor(r)
-        return _tensor_module._ops.where(
-            Tensor._wrap(zmask), Tensor._wrap(np.zeros((), rt.dtype)), rt
-        )
+        return OPS.where(Tensor._wrap(zmask), Tensor._wrap(np.zeros((), rt.dtype)), rt)
     r = np.asarray(r)
     return np.where(zmask, np.zeros((), r.dtype), r)
 

@@ -18,6 +18,14 @@ __all__ = [
     "enable_grad",
     "set_grad_enabled",
     "is_grad_enabled",
+    "Observer",
+    "observe",
+    "observe_everywhere",
+    "scope",
+    "Scope",
+    "current_scope",
+    "active_observers",
+    "record_node",
     "collecting",
     "detect_anomaly",
     "set_detect_anomaly",
@@ -33,13 +41,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class _State(threading.local):
     # Class attributes = the defaults seen by every new thread.
-    # ``enabled`` is False, True, or (while recording with a collector active) the
-    # collector itself: it is truthy, and the primitives hand it every node they record.
+    # ``enabled`` is False, True, or (while recording with an observer that wants record
+    # events) the dispatcher ``recorder``: it is truthy, and the primitives hand it every
+    # node they record (``en.append(node, args, out)``).
     enabled: Any = True
-    # The innermost active collector (see ``collecting``), or None.
-    collector: Any = None
-    # The active memory account (``autograd.memory.peak_saved_bytes``), or None.
-    tracker: Any = None
+    # The active observers (see ``observe``), outermost first; the process-wide ones
+    # (``observe_everywhere``) come first in every thread.
+    observers: tuple[Any, ...] = ()
+    # The dispatcher of record events to those of ``observers`` that want them, or None.
+    recorder: Any = None
+    # The active scopes (see ``scope``), innermost last.
+    scopes: tuple[Any, ...] = ()
     # Anomaly detection (``detect_anomaly``): on, and whether backward checks for NaN.
     anomaly: bool = False
     anomaly_check_nan: bool = False
@@ -57,25 +69,269 @@ def is_grad_enabled() -> bool:
 
 
 def recording(flag: Any) -> Any:
-    """The value of ``_state.enabled`` that means "recording is ``flag``": the active
-    collector when there is one (so that turning grad on inside a collected block keeps
-    collecting), else True; False for off."""
+    """The value of ``_state.enabled`` that means "recording is ``flag``": the record
+    dispatcher when an active observer wants record events (so that turning grad on
+    inside an observed block keeps observing), else True; False for off."""
     if not flag:
         return False
-    c = _state.collector
-    return True if c is None else c
+    r = _state.recorder
+    return True if r is None else r
 
 
-class collecting:
-    """Hand every tape entry recorded inside the block to ``collector.append(node, args,
-    out)``: the new node, the arguments of the call that recorded it, and its output (a
-    tuple for several outputs).  A plain list collects the nodes alone.
+# ----------------------------------------------------------------------------- observers
+class Observer:
+    """Watches the tape: subclass it, override the events you want, and activate it with
+    :func:`observe`.  Every method is a no-op here.
 
-    This is the engine's one observation hook: checkpointing (which records the nodes of a
-    recomputable block), memory accounting and the tape explainer use it.  Collectors
-    nest; the innermost one receives the nodes (and may pass them on outwards).  Grad mode
-    switches (``no_grad``, ``enable_grad``) inside the block keep the collector.  The
-    collector must be truthy (recording tests it); a list is wrapped.
+    This is the one way to watch what autograd does: checkpointing, memory accounting,
+    the explainer, ``tg.viz``'s module frames and the compiler's tracer all observe through
+    it.  An observer that does not override :meth:`record` costs nothing on the recording
+    path; while none that does is active, recording a node costs one truth test.
+
+    Events
+    ------
+    ``record(node, inputs, outputs)``
+        A primitive call recorded ``node`` (see :class:`~tapegrad.autograd.node.Node` for
+        its read API: ``name``, ``prim``, ``params``, ``inputs``, ``saved_inputs``,
+        ``saved_output``, ``output_meta``).  ``inputs`` is the call's positional arguments
+        exactly as passed: tensors (their ``.data`` is the value; those that do not require
+        grad are constants of the node) and plain values (Python numbers, arrays);
+        ``outputs`` is the tuple of the output tensors (one for most primitives).  With
+        ``node.prim`` (whose ``impl`` recomputes the outputs from the raw inputs and
+        ``node.params``) that is a complete record of the call: a tracer that marks its
+        inputs as requiring grad sees every operation that depends on them, and can
+        rebuild the computation from these events alone.  Only calls with an input that
+        requires grad, in grad mode, are recorded.
+    ``release(node)``
+        A backward pass freed ``node``'s saved values (``node.freed`` is then True), or a
+        checkpoint dropped them for recomputation.
+    ``update(owner)``
+        What ``owner`` keeps for the backward pass changed: a node whose values were
+        recomputed, a checkpoint block that now keeps its inputs, a chain's snapshots.
+        Memory accounting recounts it.
+    ``backward_done()``
+        A backward pass (``backward``, ``grad`` or a transform's) finished.
+    ``scope_enter(kind, obj)`` / ``scope_exit(kind, obj, outputs)``
+        A labelled region began or ended (see :func:`scope`): ``kind`` ``"module"`` for a
+        ``tg.nn.Module`` call (``obj`` the module), ``"checkpoint"`` for a checkpointed
+        block (``obj`` the block); ``outputs`` what the region returned.  While a scope is
+        active, :func:`current_scope` gives its inputs too.
+
+    Observers nest: every active one receives every event, in the order they were
+    activated.  Events happen in the thread that caused them; ``observe`` is per thread,
+    like grad mode.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> from tapegrad.autograd import Observer, observe
+    >>> class Names(Observer):
+    ...     def __init__(self):
+    ...         self.names = []
+    ...     def record(self, node, inputs, outputs):
+    ...         self.names.append(node.name)
+    >>> x = tg.tensor(1.0, requires_grad=True)
+    >>> with observe(Names()) as seen:
+    ...     y = tg.sin(x) * x
+    >>> seen.names
+    ['sin', 'multiply']
+    """
+
+    __slots__ = ()
+
+    def record(self, node: Any, inputs: tuple[Any, ...], outputs: tuple[Any, ...]) -> None:
+        """A primitive call recorded ``node`` from ``inputs``; ``outputs`` its results."""
+
+    def release(self, node: Any) -> None:
+        """``node``'s saved values were freed (or dropped for recomputation)."""
+
+    def update(self, owner: Any) -> None:
+        """What ``owner`` (a node, a checkpoint block, a chain) keeps changed."""
+
+    def backward_done(self) -> None:
+        """A backward pass finished."""
+
+    def scope_enter(self, kind: str, obj: Any) -> None:
+        """A scope of ``kind`` for ``obj`` began."""
+
+    def scope_exit(self, kind: str, obj: Any, outputs: Any) -> None:
+        """The scope of ``kind`` for ``obj`` ended, returning ``outputs``."""
+
+
+class _Dispatch:
+    """The value of ``_state.enabled`` while observers that want record events are active:
+    truthy, and ``append`` (what a primitive calls for each node it records) hands the
+    node to each of them."""
+
+    __slots__ = ("targets",)
+
+    def __init__(self, targets: tuple[Any, ...]) -> None:
+        self.targets = targets
+
+    def append(self, node: Any, args: Any, out: Any) -> None:
+        outputs = out if out.__class__ is tuple else (out,)
+        for o in self.targets:
+            o.record(node, args, outputs)
+
+
+def _wants_record(o: Any) -> bool:
+    return type(o).record is not Observer.record
+
+
+def _set_observers(observers: tuple[Any, ...]) -> None:
+    """Make ``observers`` the active ones (and the record dispatcher to match)."""
+    st = _state
+    rec = tuple(o for o in observers if _wants_record(o))
+    st.observers = observers
+    st.recorder = _Dispatch(rec) if rec else None
+    if st.enabled:
+        st.enabled = True if st.recorder is None else st.recorder
+
+
+class observe:
+    """Context manager: activate ``observer`` (an :class:`Observer`) in this thread for
+    the block; returns it from ``with``.
+
+    Observers nest; grad-mode switches (``no_grad``, ``enable_grad``) inside the block
+    keep them.  ``alone=True`` suspends the other active observers (the process-wide ones
+    included) for the block, so that only ``observer`` sees what happens inside: a
+    checkpoint's recomputation, or a tracer's private run.
+    """
+
+    __slots__ = ("observer", "alone", "_prev")
+
+    def __init__(self, observer: Observer, *, alone: bool = False) -> None:
+        if not isinstance(observer, Observer):
+            raise InvalidTypeError(
+                f"observe() needs an Observer (a subclass of tapegrad.autograd.Observer), got "
+                f"{type(observer).__name__}"
+            )
+        self.observer = observer
+        self.alone = alone
+
+    def __enter__(self) -> Any:
+        st = _state
+        self._prev = (st.observers, st.recorder, st.enabled, st.scopes)
+        if self.alone:
+            st.scopes = ()
+            _set_observers((self.observer,))
+        else:
+            _set_observers(st.observers + (self.observer,))
+        return self.observer
+
+    def __exit__(self, *exc: object) -> None:
+        st = _state
+        st.observers, st.recorder, st.enabled, st.scopes = self._prev
+
+
+def observe_everywhere(observer: Observer) -> None:
+    """Activate ``observer`` in every thread for the life of the process (before the
+    observers of :func:`observe`).  For logs that must exist before anyone asks, such as
+    the module calls that ``tg.viz`` draws as frames; such an observer should not override
+    :meth:`Observer.record` (it would slow every recorded operation)."""
+    if not isinstance(observer, Observer):
+        raise InvalidTypeError(
+            f"observe_everywhere() needs an Observer, got {type(observer).__name__}"
+        )
+    _State.observers = _State.observers + (observer,)
+    if "observers" in _state.__dict__:  # this thread has its own list: add it there too
+        _set_observers((observer,) + _state.observers)
+    else:
+        _set_observers(_State.observers)
+
+
+def active_observers() -> tuple[Any, ...]:
+    """The observers active in this thread, outermost first (empty tuple: none)."""
+    return _state.observers
+
+
+def record_node(node: Any, inputs: tuple[Any, ...], outputs: tuple[Any, ...]) -> None:
+    """Announce ``node``, recorded by code other than a primitive call (a tape entry built
+    by hand), to the observers that want record events.  A primitive call does the same
+    with ``en.append(node, args, out)`` on the truthy ``_state.enabled``."""
+    r = _state.recorder
+    if r is not None and _state.enabled:
+        r.append(node, inputs, outputs)
+
+
+def notify_release(node: Any) -> None:
+    """Tell the active observers that ``node``'s saved values were dropped."""
+    for o in _state.observers:
+        o.release(node)
+
+
+def notify_update(owner: Any) -> None:
+    """Tell the active observers that what ``owner`` keeps for backward changed."""
+    for o in _state.observers:
+        o.update(owner)
+
+
+class Scope:
+    """One active labelled region (see :func:`scope`): ``kind``, ``obj``, ``inputs`` (what
+    the region was called with, or None), and ``outputs`` (set by the code inside before
+    the region ends; handed to ``scope_exit``)."""
+
+    __slots__ = ("kind", "obj", "inputs", "outputs", "_prev")
+
+    def __init__(self, kind: str, obj: Any, inputs: Any = None) -> None:
+        self.kind = kind
+        self.obj = obj
+        self.inputs = inputs
+        self.outputs: Any = None
+
+    def __enter__(self) -> Scope:
+        st = _state
+        self._prev = st.scopes
+        st.scopes = self._prev + (self,)
+        for o in st.observers:
+            o.scope_enter(self.kind, self.obj)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        st = _state
+        try:
+            for o in st.observers:
+                o.scope_exit(self.kind, self.obj, self.outputs)
+        finally:
+            st.scopes = self._prev
+
+    def __repr__(self) -> str:
+        return f"Scope({self.kind!r}, {type(self.obj).__name__})"
+
+
+def scope(kind: str, obj: Any, inputs: Any = None) -> Scope:
+    """Context manager: a labelled region of the program, announced to the active
+    observers (``scope_enter(kind, obj)`` at the start, ``scope_exit(kind, obj,
+    outputs)`` at the end).  Set ``.outputs`` on the returned :class:`Scope` to what the
+    region computed.  ``tg.nn.Module`` calls are scopes of kind ``"module"``, checkpointed
+    blocks of kind ``"checkpoint"``.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> from tapegrad.autograd import Observer, observe, scope
+    >>> class Log(Observer):
+    ...     def scope_exit(self, kind, obj, outputs):
+    ...         print(kind, obj, outputs)
+    >>> with observe(Log()):
+    ...     with scope("stage", "encoder") as s:
+    ...         s.outputs = 42
+    stage encoder 42
+    """
+    return Scope(kind, obj, inputs)
+
+
+def current_scope() -> Scope | None:
+    """The innermost active :class:`Scope` of this thread, or None."""
+    sc = _state.scopes
+    return sc[-1] if sc else None
+
+
+class collecting(Observer):
+    """Observe the nodes recorded inside the block with a collector: ``collector.append(
+    node, args, out)`` receives each new node, the arguments of the call that recorded it,
+    and its outputs (a tuple); a plain list collects the nodes alone.  A shorthand for
+    :func:`observe` with an observer whose ``record`` appends.
 
     Examples
     --------
@@ -89,37 +345,29 @@ class collecting:
     ['sin', 'multiply']
     """
 
-    __slots__ = ("collector", "_prev")
+    __slots__ = ("collector", "_list", "_scope")
 
     def __init__(self, collector: Any) -> None:
         if not hasattr(collector, "append"):
             raise InvalidTypeError(
                 "a collector needs an append(node, args, out) method, or is a list"
             )
-        self.collector = _Truthy(collector) if isinstance(collector, list) else collector
+        self.collector = collector
+        self._list = isinstance(collector, list)
+
+    def record(self, node: Any, inputs: tuple[Any, ...], outputs: tuple[Any, ...]) -> None:
+        if self._list:
+            self.collector.append(node)
+        else:
+            self.collector.append(node, inputs, outputs)
 
     def __enter__(self) -> Any:
-        self._prev = (_state.collector, _state.enabled)
-        _state.collector = self.collector
-        if _state.enabled:
-            _state.enabled = self.collector
+        self._scope = observe(self)
+        self._scope.__enter__()
         return self.collector
 
     def __exit__(self, *exc: object) -> None:
-        _state.collector, _state.enabled = self._prev
-
-
-class _Truthy:
-    """Wraps a list collector (an empty list is falsy, and recording tests truthiness):
-    keeps the nodes only."""
-
-    __slots__ = ("nodes",)
-
-    def __init__(self, target: list[Any]) -> None:
-        self.nodes = target
-
-    def append(self, node: Any, args: Any, out: Any) -> None:
-        self.nodes.append(node)
+        self._scope.__exit__()
 
 
 class _GradMode:
@@ -197,25 +445,21 @@ FORWARD_STACKS: weakref.WeakKeyDictionary[Any, traceback.StackSummary] = weakref
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
-class _AnomalyRecorder:
-    """The collector of anomaly mode: keeps the stack of each recorded node's forward call
-    (only while anomaly detection is on), then passes the node on outwards."""
+class _AnomalyRecorder(Observer):
+    """The observer of anomaly mode: keeps the stack of each recorded node's forward call
+    (only while anomaly detection is on)."""
 
-    __slots__ = ("outer",)
+    __slots__ = ()
 
-    def __init__(self, outer: Any) -> None:
-        while isinstance(outer, _AnomalyRecorder):  # nested detect_anomaly: record once
-            outer = outer.outer
-        self.outer = outer
-
-    def append(self, node: Any, args: Any, out: Any) -> None:
+    def record(self, node: Any, inputs: tuple[Any, ...], outputs: tuple[Any, ...]) -> None:
         stack = traceback.StackSummary.extract(
             traceback.walk_stack(sys._getframe(1)), lookup_lines=False
         )
         stack.reverse()
         FORWARD_STACKS[node] = stack
-        if self.outer is not None:
-            self.outer.append(node, args, out)
+
+
+_ANOMALY = _AnomalyRecorder()
 
 
 def forward_stack(node: Any) -> str:
@@ -229,17 +473,12 @@ def forward_stack(node: Any) -> str:
 
 def _set_anomaly(mode: bool, check_nan: bool, check_inf: bool = False) -> None:
     st = _state
-    c = st.collector
+    obs = st.observers
     if mode:
-        if not isinstance(c, _AnomalyRecorder):
-            rec = _AnomalyRecorder(c)
-            st.collector = rec
-            if st.enabled:
-                st.enabled = rec
-    elif isinstance(c, _AnomalyRecorder):
-        st.collector = c.outer
-        if st.enabled:
-            st.enabled = True if c.outer is None else c.outer
+        if _ANOMALY not in obs:
+            _set_observers(obs + (_ANOMALY,))
+    elif _ANOMALY in obs:
+        _set_observers(tuple(o for o in obs if o is not _ANOMALY))
     st.anomaly = bool(mode)
     st.anomaly_check_nan = bool(mode and check_nan)
     st.anomaly_check_inf = bool(mode and check_inf)
@@ -252,12 +491,26 @@ class _AnomalyMode:
 
     def _save(self) -> tuple[Any, ...]:
         st = _state
-        return (st.collector, st.enabled, st.anomaly, st.anomaly_check_nan, st.anomaly_check_inf)
+        return (
+            st.observers,
+            st.recorder,
+            st.enabled,
+            st.anomaly,
+            st.anomaly_check_nan,
+            st.anomaly_check_inf,
+        )
 
     @staticmethod
     def _restore(prev: tuple[Any, ...]) -> None:
         st = _state
-        st.collector, st.enabled, st.anomaly, st.anomaly_check_nan, st.anomaly_check_inf = prev
+        (
+            st.observers,
+            st.recorder,
+            st.enabled,
+            st.anomaly,
+            st.anomaly_check_nan,
+            st.anomaly_check_inf,
+        ) = prev
 
     def __enter__(self) -> None:
         self._prev = self._save()

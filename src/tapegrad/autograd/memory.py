@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import grad_mode
+from .grad_mode import Observer, observe
 from .node import Node
 
 __all__ = ["saved_bytes", "peak_saved_bytes", "SavedBytes"]
@@ -126,9 +126,11 @@ def saved_bytes() -> int:
     return total
 
 
-class SavedBytes:
+class SavedBytes(Observer):
     """Running account of the bytes held by tape entries, kept while a
-    :func:`peak_saved_bytes` block is active.
+    :func:`peak_saved_bytes` block is active: an :class:`~tapegrad.autograd.grad_mode.Observer`
+    that counts what each recorded node keeps, and recounts an owner of saved values when
+    it is released or updated.
 
     Attributes
     ----------
@@ -145,21 +147,17 @@ class SavedBytes:
         self.start = 0
         self.peak = 0
         self.end: int | None = None
-        self._outer: Any = None
-        self._outer_tracker: Any = None
         self._scope: Any = None
 
-    # -- the collector protocol: every node recorded in the block comes here
-    def append(self, node: Node, args: Any, out: Any) -> None:
-        self.add(node)  # (an enclosing account hears of it through add)
-        outer = self._outer
-        if outer is not None and outer is not self._outer_tracker:
-            outer.append(node, args, out)
+    # -- observer events
+    def record(self, node: Any, inputs: tuple[Any, ...], outputs: tuple[Any, ...]) -> None:
+        self.add(node)
+
+    def update(self, owner: Any) -> None:
+        self.add(owner)
 
     def add(self, owner: Any) -> None:
         """Start (or refresh) counting what ``owner`` holds."""
-        if self._outer_tracker is not None:
-            self._outer_tracker.add(owner)
         key = id(owner)
         entry = self._owners.get(key)
         if entry is not None:
@@ -197,8 +195,6 @@ class SavedBytes:
 
     def release(self, owner: Any) -> None:
         """Stop counting what ``owner`` holds (it was freed or emptied)."""
-        if self._outer_tracker is not None:
-            self._outer_tracker.release(owner)
         entry = self._owners.pop(id(owner), None)
         if entry is not None:
             self._drop(entry[0])
@@ -219,23 +215,15 @@ class SavedBytes:
                 c[0] -= 1
 
     def __enter__(self) -> SavedBytes:
-        nodes = _live_nodes()
-        self._outer_tracker = None  # seeding below must not count twice outside
-        for n in nodes:
+        for n in _live_nodes():
             self.add(n)
         self.start = self.peak = self.current
-        st = grad_mode._state
-        self._outer = st.collector
-        self._outer_tracker = st.tracker
-        self._scope = grad_mode.collecting(self)
+        self._scope = observe(self)
         self._scope.__enter__()
-        st.tracker = self
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._scope.__exit__()
-        grad_mode._state.tracker = self._outer_tracker
-        self._outer_tracker = None
         self.end = self.current
         self._owners.clear()  # drops the weak references: no callbacks after the block
         self._counts.clear()
@@ -265,4 +253,3 @@ def peak_saved_bytes() -> SavedBytes:
     (16000, 0)
     """
     return SavedBytes()
-

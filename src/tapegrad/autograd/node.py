@@ -68,7 +68,8 @@ class Node:
     parents : per positional input: ``None`` (no gradient flows there), the leaf
         ``Tensor`` itself, or the producing ``Node``.
     pidx : ``None`` when every parent's output index is 0, else a tuple of indices.
-    args : per input, the saved raw value, a :class:`Meta`, or None; ``FREED`` once freed.
+    args : per input, the saved raw value, a :class:`Meta`, or None; ``FREED`` once freed;
+        or the object that stands in for them while they are deferred (see :meth:`defer`).
     ans : the saved output (a tuple for multi-output primitives) or None.
     params : the primitive's keyword parameters.
     versions : ``None`` or ``[mutation_count, tensor, version_key, ...]``: the process-wide
@@ -132,9 +133,92 @@ class Node:
         self.dirty = False
         self.fw = None
 
+    # -- the read API: what tools that watch the tape may read (the fields above are the
+    # engine's own).
     @property
     def name(self) -> str:
+        """The name of the primitive (``"sin"``, ``"matmul"``)."""
         return self.prim.name
+
+    @property
+    def inputs(self) -> tuple[tuple[Any, int], ...]:
+        """Per positional input of the call: ``(producer, output index)``.  The producer
+        is the :class:`Node` that computed it, the leaf ``Tensor`` itself, or None (a
+        constant, or an input through which no gradient flows); the index says which
+        output of a multi-output producer it is (0 otherwise)."""
+        pidx = self.pidx
+        if pidx is None:
+            return tuple((p, 0) for p in self.parents)
+        return tuple((p, k or 0) for p, k in zip(self.parents, pidx))
+
+    @property
+    def saved_inputs(self) -> tuple[Any, ...]:
+        """Per positional input, what the tape keeps of it: the raw value (when a rule
+        reads it), a :class:`Meta` (its shape and dtype only), None (nothing: no gradient
+        flows there, or it is shaped and typed like the output), or ``FREED`` once a
+        backward pass freed the node's values or while they wait to be recomputed."""
+        args = self.args
+        if isinstance(args, (list, tuple)):
+            return tuple(args)
+        return (FREED,) * len(self.parents)
+
+    @property
+    def saved_output(self) -> Any:
+        """The saved output (a tuple for several outputs) when a rule reads it, else None."""
+        return self.ans
+
+    @property
+    def freed(self) -> bool:
+        """Whether a backward pass freed the saved values (a second one then fails)."""
+        return self.args is FREED
+
+    @property
+    def output_meta(self) -> Any:
+        """Shape and dtype (a :class:`Meta`) of each output of a multi-output node (a
+        tuple); None for a single-output node."""
+        return self.out_meta
+
+    @property
+    def output_changed(self) -> bool:
+        """Whether the saved output was changed in place since it was recorded."""
+        return self.dirty
+
+    # -- deferral: the saved values leave, and an object stands in for them until a
+    # backward pass needs them.  The engine, reaching a node whose values are deferred,
+    # calls ``stand_in.materialize(node)`` (which must refill the node, e.g. with
+    # :meth:`adopt`), and ``stand_in.settle()`` once when
+    # that backward pass ends.  Checkpointing defers the nodes of a block this way.
+    @property
+    def deferral(self) -> Any:
+        """The object standing in for the saved values (see :meth:`defer`), or None."""
+        args = self.args
+        return None if isinstance(args, (list, tuple)) or args is FREED else args
+
+    def saved_tensor_versions(self) -> list[tuple[Any, Any]]:
+        """The saved tensors with the :func:`version_key` they had when recorded."""
+        vs = self.versions
+        if vs is None:
+            return []
+        return [(vs[k], vs[k + 1]) for k in range(1, len(vs), 2)]
+
+    def defer(self, stand_in: Any) -> None:
+        """Drop the saved values; ``stand_in`` brings them back when backward needs them."""
+        self.args = stand_in
+        self.ans = None
+        self.versions = None
+        self.fw = None
+        if self.prim.joint is not None:
+            self.prim.free()
+
+    def adopt(self, other: Node) -> None:
+        """Take the saved values of ``other``, a node recorded by a rerun of the same call."""
+        self.args = other.args
+        self.ans = other.ans
+        self.versions = other.versions
+        self.fw = other.fw
+        self.dirty = False
+        if self.prim.joint is not None:
+            self.prim = other.prim
 
     @property
     def next_functions(self) -> tuple:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..autograd.node import Meta, Node
+from ..autograd.node import Meta
 from ..errors import InvalidArgumentError
 from ..tensor import Tensor
 from .notation import SMALL, _fmt, _wbar, _wdot
@@ -39,19 +39,21 @@ class _OpName:
         self.nout = nout
 
 
-class PictureNode(Node):
+class PictureNode:
     """One op vertex of an explained tape's picture.
 
-    It answers the node read API (``name``, ``prim``, ``params``, ``inputs``,
-    ``saved_inputs``, ``saved_output``, ``freed``, ``output_meta``): its inputs are other
-    picture vertices, leaf tensors or None (a constant), its saved inputs only the small
-    constants (a value, else a :class:`~tapegrad.autograd.node.Meta`), and it has no saved
-    output and no rules.  It also fills the tape fields that :mod:`tapegrad.viz` reads
-    directly (``parents``, ``pidx``, ``args``, ``ans``, ``out_meta``), and is a ``Node`` for
-    viz's type checks; nothing runs a backward through it.
+    It answers the node read API that :mod:`tapegrad.viz` draws from (``name``, ``prim``,
+    ``params``, ``inputs``, ``saved_inputs``, ``saved_output``, ``freed``,
+    ``output_meta``): its inputs are other picture vertices, leaf tensors or None (a
+    constant), its saved inputs only the small constants (a value, else a
+    :class:`~tapegrad.autograd.node.Meta`), and it has no saved output and no rules;
+    nothing runs a backward through it.
     """
 
-    __slots__ = ("_inputs",)
+    __slots__ = ("prim", "params", "inputs", "saved_inputs", "output_meta")
+
+    saved_output = None
+    freed = False
 
     def __init__(
         self,
@@ -60,44 +62,15 @@ class PictureNode(Node):
         consts: tuple[Any, ...],
         output_meta: Any,
     ) -> None:
-        self._inputs = inputs
         self.prim = op
-        self.params = {}
-        self.parents = tuple(p for p, _ in inputs)
-        self.pidx = tuple(k for _, k in inputs) if any(k for _, k in inputs) else None
-        self.args = consts
-        self.ans = None
-        self.out_meta = output_meta
-        self.versions = None
-        self.hooks = None
-        self.dirty = False
-        self.fw = None
+        self.params: dict[str, Any] = {}
+        self.inputs = inputs
+        self.saved_inputs = tuple(consts)
+        self.output_meta = output_meta
 
     @property
     def name(self) -> str:
         return self.prim.name
-
-    @property
-    def inputs(self) -> tuple[tuple[PictureNode | Tensor | None, int], ...]:
-        """``(producer, output index)`` per positional input."""
-        return self._inputs
-
-    @property
-    def saved_inputs(self) -> tuple[Any, ...]:
-        """Per input: a small constant's value, a Meta for a larger one, else None."""
-        return tuple(self.args)
-
-    @property
-    def saved_output(self) -> None:
-        return None
-
-    @property
-    def freed(self) -> bool:
-        return False
-
-    @property
-    def output_meta(self) -> Any:
-        return self.out_meta
 
     def __repr__(self) -> str:
         return f"<PictureNode {self.prim.name}>"

@@ -2,9 +2,8 @@
 primitive call received and returned (values and constants, which the tape itself does not
 keep).
 
-Recorded nodes are read through their read API (``prim``, ``params``, ``inputs``,
-``output_meta``); :func:`node_inputs` and :func:`node_output_meta` are the two places that
-read a node's own fields.
+The recorder is an :class:`~tapegrad.autograd.grad_mode.Observer`; recorded nodes are read
+through their read API (``prim``, ``params``, ``inputs``, ``output_meta``).
 """
 
 from __future__ import annotations
@@ -15,21 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd.grad_mode import _state as _grad_state
-from ..autograd.grad_mode import collecting, enable_grad
+from ..autograd.grad_mode import Observer, enable_grad, observe
 from ..tensor import Tensor
 
 
 def node_inputs(node: Any) -> tuple[tuple[Any, int], ...]:
     """``(producer, output index)`` per positional input of a recorded node; the producer is
     a node, a leaf Tensor, or None (a constant, or an input no gradient flows to)."""
-    pidx = node.pidx
-    return tuple((p, pidx[i] if pidx else 0) for i, p in enumerate(node.parents))
+    return tuple(node.inputs)
 
 
 def node_output_meta(node: Any) -> Any:
     """The shapes and dtypes of a multi-output node's outputs (None for one output)."""
-    return node.out_meta
+    return node.output_meta
 
 
 class _Call:
@@ -46,8 +43,8 @@ class _Call:
         self.outputs: dict[int, np.ndarray] = {}
 
 
-class _Recorder:
-    """Collects the tape entries of one run (the engine's ``collecting`` hook) and what the
+class _Recorder(Observer):
+    """Observes the tape entries of one run and what the
     primitive calls received and returned (values and constants, which the tape itself
     does not keep)."""
 
@@ -56,15 +53,11 @@ class _Recorder:
         self.calls: dict[int, _Call] = {}
         self.seen: dict[tuple[int, int], np.ndarray] = {}  # tensor values met as arguments
         self.keep: list[Any] = []  # keeps every id() above unique while we hold them
-        self.outer: Any = _grad_state.collector
 
-    def append(self, node: Any, args: tuple[Any, ...], out: Any) -> None:
-        """The engine's collector hook: a node was recorded by a call of ``args`` that
-        returned ``out``; keep the node and the values and constants of the call, which
-        the tape itself does not keep."""
+    def record(self, node: Any, args: tuple[Any, ...], out: tuple[Any, ...]) -> None:
+        """A node was recorded by a call of ``args`` that returned ``out``; keep the node
+        and the values and constants of the call, which the tape itself does not keep."""
         self.nodes.append(node)
-        if self.outer is not None:
-            self.outer.append(node, args, out)
         for a in args:
             if isinstance(a, Tensor) and a.grad_fn is not None:
                 k = (id(a.grad_fn), a._idx)
@@ -74,7 +67,7 @@ class _Recorder:
         if id(node) in self.calls:
             return
         call = _Call(node, node.prim, args, node.params)
-        for o in out if isinstance(out, tuple) else (out,):
+        for o in out:
             if isinstance(o, Tensor) and o.grad_fn is node:
                 call.outputs[o._idx] = np.array(o.data)
         self.calls[id(node)] = call
@@ -83,6 +76,6 @@ class _Recorder:
 
 @contextmanager
 def _observe(rec: _Recorder) -> Iterator[None]:
-    """Record the tape of the block into ``rec`` through the engine's ``collecting`` hook."""
-    with enable_grad(), collecting(rec):
+    """Record the tape of the block into ``rec``, an observer of the block."""
+    with enable_grad(), observe(rec):
         yield

@@ -16,6 +16,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._dtype import get_default_dtype
+from ..autograd.grad_mode import (
+    Observer,
+    active_observers,
+    current_scope,
+    observe_everywhere,
+    scope,
+)
 from ..errors import (
     AbstractMethodError,
     IndexingError,
@@ -35,13 +42,46 @@ __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict"]
 
 # Module calls, for ``tg.viz`` to draw module boundaries: ``id(output Node) -> (weakref to
 # that Node, [(weakref to the module, ids of the inputs' Nodes or leaf Tensors, class), ...])``,
-# innermost call first.  Nothing here keeps a graph alive: Nodes and modules are held weakly,
-# entries whose Node died are swept out once the table doubles.  The inputs are kept as ids:
-# an id can only be reused by an object created later, and such an object can never be an
-# ancestor of the (older) output Node.  ``MODULE_CALLS_ENABLED[0] = False`` turns this off.
+# innermost call first.  Kept by :class:`ModuleCallLog`, an observer of the ``"module"``
+# scopes that every ``Module.__call__`` announces, active in every thread.  Nothing here
+# keeps a graph alive: Nodes and modules are held weakly, entries whose Node died are swept
+# out once the table doubles.  The inputs are kept as ids: an id can only be reused by an
+# object created later, and such an object can never be an ancestor of the (older) output
+# Node.  ``MODULE_CALLS_ENABLED[0] = False`` turns this off.
 MODULE_CALLS: dict[int, tuple[Any, list[tuple[Any, tuple[int, ...], type]]]] = {}
 MODULE_CALLS_ENABLED = [True]
 _SWEEP_AT = [4096]
+
+
+class ModuleCallLog(Observer):
+    """Observes ``"module"`` scopes and logs each call under its output nodes, for
+    ``tg.viz``'s frames (see :data:`MODULE_CALLS`)."""
+
+    __slots__ = ()
+
+    def scope_exit(self, kind: str, obj: Any, outputs: Any) -> None:
+        if kind != "module" or not MODULE_CALLS_ENABLED[0]:
+            return
+        if isinstance(outputs, Tensor):
+            if outputs.grad_fn is None:
+                return
+        elif not isinstance(outputs, (tuple, list)):
+            return
+        sc = current_scope()
+        args, kwargs = sc.inputs if sc is not None and sc.obj is obj else ((), {})
+        _record_call(obj, outputs, args, kwargs)
+
+    @staticmethod
+    def calls(node: Any) -> list[tuple[Any, tuple[int, ...], type]]:
+        """The module calls that produced ``node`` (innermost first), as logged."""
+        rec = MODULE_CALLS.get(id(node))
+        if rec is None or rec[0]() is not node:
+            return []
+        return rec[1]
+
+
+MODULE_LOG = ModuleCallLog()
+observe_everywhere(MODULE_LOG)
 
 
 def _sweep_module_calls() -> None:
@@ -278,17 +318,21 @@ class Module:
             res = hook(self, args)
             if res is not None:
                 args = res if isinstance(res, tuple) else (res,)
+        if not active_observers():
+            return self._call_forward(d, args, kwargs)
+        # The call is a "module" scope for the observers (tg.viz's frames among them).
+        with scope("module", self, (args, kwargs)) as sc:
+            sc.outputs = self._call_forward(d, args, kwargs)
+        return sc.outputs
+
+    def _call_forward(
+        self, d: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         out = self.forward(*args, **kwargs)
         for hook in list(d["_forward_hooks"].values()):
             res = hook(self, args, out)
             if res is not None:
                 out = res
-        if MODULE_CALLS_ENABLED[0]:
-            if isinstance(out, Tensor):
-                if out.grad_fn is not None:
-                    _record_call(self, out, args, kwargs)
-            elif isinstance(out, (tuple, list)):
-                _record_call(self, out, args, kwargs)
         return out
 
     def register_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:

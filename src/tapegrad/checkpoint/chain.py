@@ -1,308 +1,47 @@
-"""Checkpointing: keep less for the backward pass, recompute the rest when it is needed.
-
-Reverse mode keeps what its rules read (inputs, outputs of the recorded operations) until
-the backward pass, so memory grows with the length of the computation.  The remedies here:
-
-* :func:`checkpoint` — one block of code keeps only its inputs; its internal values are
-  recomputed (once, replaying the same random numbers) when backward reaches the block.
-* :func:`checkpoint_sequential` — a list of layers cut into segments, each checkpointed
-  (``sqrt(n)`` segments by default: Chen et al. 2016, memory ``O(sqrt(n))`` for one extra
-  forward pass).
-* :func:`checkpoint_chain` — ``n`` applications of a time step ``state -> state`` with at
-  most ``s`` snapshots in memory, scheduled with the binomial (Revolve) schedule of
-  Griewank & Walther (2000), which recomputes the fewest steps possible for ``s``
-  snapshots.  The schedule comes from the ``checkpoint-schedules`` package
-  (``pip install "tapegrad[checkpoint]"``).
-
-``tg.autograd.saved_bytes()`` and ``tg.autograd.peak_saved_bytes()`` measure the effect.
-"""
+"""``checkpoint_chain``: a chain of ``n`` time steps reversed with at most ``s`` snapshots,
+on the binomial (Revolve) schedule of Griewank & Walther (2000)."""
 
 from __future__ import annotations
 
 import array
-import math
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import random as _random
-from ._tree import tree_flatten, tree_unflatten
-from .autograd import grad_mode
-from .autograd.engine import grads_to, version_key
-from .autograd.node import Meta, Node
-from .autograd.recompute import Block, _fingerprint, observer
-from .errors import (
+from .. import random as _random
+from .._tree import tree_flatten, tree_unflatten
+from ..autograd import grad_mode
+from ..autograd.engine import grads_to
+from ..autograd.grad_mode import Observer, notify_update, record_node
+from ..autograd.node import Meta, Node
+from ..errors import (
     GraphFreedError,
     InplaceModificationError,
     InvalidArgumentError,
     InvalidStateError,
     InvalidTypeError,
-    MissingDependencyError,
     NotDifferentiableError,
     ShapeMismatchError,
 )
-from .tensor import Tensor
+from ..tensor import Tensor
+from .schedules import _check_chain_args, _schedule
 
-__all__ = [
-    "checkpoint",
-    "checkpoint_sequential",
-    "checkpoint_chain",
-    "binomial_steps",
-]
+__all__ = ["checkpoint_chain"]
 
 
-def _frozen(a: Any) -> Any:
-    # NumPy arguments are kept for the recomputation: a read-only copy, so neither the
-    # caller nor the function can change them in between.
-    if isinstance(a, np.ndarray):
-        c = a.copy()
-        c.flags.writeable = False
-        return c
-    if isinstance(a, (list, tuple)) and not hasattr(a, "_fields"):
-        items = [_frozen(x) for x in a]
-        return items if isinstance(a, list) else tuple(items)
-    if isinstance(a, dict):
-        return {k: _frozen(v) for k, v in a.items()}
-    return a
+class _Collect(Observer):
+    """Collects the nodes of one taped step (the nodes of checkpoint blocks inside it
+    included: they are the step's too)."""
 
+    __slots__ = ("nodes",)
 
-def checkpoint(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn(*args, **kwargs)`` keeping only its inputs for the backward pass.
-
-    The operations inside are recorded as usual (so hooks, ``inputs=``, ``create_graph``
-    and every transform see the same graph), but their saved values are dropped when
-    ``fn`` returns.  When a backward pass reaches them, ``fn`` runs again on the same
-    inputs, with the random generator (``tg.random``) reset to its state at the first call,
-    so dropout masks and other random draws repeat exactly; the recomputed values are
-    freed again as the pass goes.  Costs one extra forward pass of ``fn``; saves
-    everything ``fn`` would have kept except its inputs.
-
-    Parameters
-    ----------
-    fn : callable
-        A function of tensors (and anything else); it may read tensors from outside
-        (closures, module parameters), return any pytree of tensors and other values,
-        use forward-mode tangents, or be a ``tg.nn.Module``.
-    *args, **kwargs
-        Passed to ``fn``.  NumPy arrays among them are passed as read-only copies.
-
-    Returns
-    -------
-    Whatever ``fn`` returns.
-
-    Raises
-    ------
-    InplaceModificationError
-        If ``fn`` changes one of its tensor arguments in place (the recomputation would see
-        the changed value), or if a tensor that ``fn`` used is changed in place before the
-        backward pass reaches the block.
-    RuntimeError
-        In backward, if the recomputation records other operations or gives other outputs
-        than the first call (``fn`` must be deterministic given its inputs and the global
-        random generator).
-
-    Notes
-    -----
-    Blocks nest (a checkpointed function may call ``checkpoint``): only the outermost
-    block's inputs are kept; the inner blocks get theirs back when the outer block is
-    recomputed.  A Module's buffers changed by its forward (running statistics of
-    batch norm) are changed again by the recomputation: checkpoint such layers in eval
-    mode, or accept the second update.
-
-    Examples
-    --------
-    >>> import tapegrad as tg
-    >>> x = tg.tensor([0.5, 1.0], requires_grad=True)
-    >>> block = lambda h: tg.tanh(tg.sin(h) * h)
-    >>> y = tg.checkpoint(block, x).sum()
-    >>> y.backward()
-    >>> x2 = tg.tensor([0.5, 1.0], requires_grad=True)
-    >>> block(x2).sum().backward()
-    >>> bool(tg.all(x.grad == x2.grad))
-    True
-    """
-    if not callable(fn):
-        raise InvalidTypeError(
-            f"checkpoint needs a function to call first, got {type(fn).__name__}"
-        )
-    if not grad_mode._state.enabled:
-        return fn(*args, **kwargs)  # nothing is recorded, so nothing is saved
-    args = tuple(_frozen(a) for a in args)
-    kwargs = {k: _frozen(v) for k, v in kwargs.items()}
-    block = Block(fn, args, kwargs)
-    before = [(t, t.data, version_key(t), t.grad_fn) for t in block.tensor_inputs]
-    out = block.run()
-    for i, (t, data, key, node) in enumerate(before):
-        if t.data is not data or version_key(t) != key or t.grad_fn is not node:
-            raise InplaceModificationError(
-                f"the function passed to checkpoint changed its tensor argument {i} (shape "
-                f"{t.shape}) in place. checkpoint runs the function again during the backward "
-                "pass and needs its inputs unchanged: compute out of place (y = x + 1, not "
-                "x += 1), or pass a copy (x.clone())"
-            )
-    if block.nodes or block.children:
-        outs = [o for o in tree_flatten(out)[0] if isinstance(o, Tensor)]
-        block.prints = _fingerprint(outs)
-        block.strip()
-    return out
-
-
-def _segments(n: int, segments: int | None) -> list[tuple[int, int]]:
-    if segments is None:
-        segments = max(1, round(math.sqrt(n)))
-    if isinstance(segments, bool) or not isinstance(segments, (int, np.integer)):
-        raise InvalidTypeError(
-            f"checkpoint_sequential: segments must be an int or None, got {type(segments).__name__}"
-        )
-    if not 1 <= segments <= n:
-        raise InvalidArgumentError(
-            f"checkpoint_sequential: segments must be between 1 and the number of functions ({n}), "
-            f"got {segments}"
-        )
-    bounds = np.linspace(0, n, int(segments) + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-def checkpoint_sequential(
-    functions: Iterable[Callable[..., Any]], segments: int | None, *inputs: Any
-) -> Any:
-    """Run ``functions`` one after the other on ``inputs``, checkpointing each segment.
-
-    The list (or a ``tg.nn.Sequential``) is cut into ``segments`` runs of consecutive
-    functions of nearly equal length; every run but the last is a :func:`checkpoint`
-    block, so only the segment boundaries are kept, plus the last segment's values (which
-    the backward pass needs first).  ``segments=None`` picks ``round(sqrt(n))``: the
-    memory then grows like ``2 sqrt(n)`` layers instead of ``n``, for one extra forward
-    pass (Chen et al., 2016, "Training deep nets with sublinear memory cost").
-
-    Parameters
-    ----------
-    functions : iterable of callables, or a Sequential
-        ``functions[0](*inputs)``, then each next one on the previous output.
-    segments : int or None
-        Number of segments, between 1 and ``len(functions)``; None for ``sqrt(n)``.
-    *inputs
-        The inputs of the first function.
-
-    Returns
-    -------
-    The output of the last function.
-
-    Examples
-    --------
-    >>> import tapegrad as tg
-    >>> _ = tg.random.seed(0)
-    >>> net = tg.nn.Sequential(*[tg.nn.Sequential(tg.nn.Linear(8, 8), tg.nn.Tanh())
-    ...                          for _ in range(16)])
-    >>> x = tg.randn(4, 8).float()   # float32, as the layers
-    >>> loss = tg.checkpoint_sequential(net, None, x).sum()   # 4 segments of 4 layers
-    >>> loss.backward()
-    >>> net[0][0].weight.grad.shape
-    (8, 8)
-    """
-    fns = list(functions)
-    if not fns:
-        raise InvalidArgumentError("checkpoint_sequential needs at least one function")
-    for i, f in enumerate(fns):
-        if not callable(f):
-            raise InvalidTypeError(
-                f"checkpoint_sequential: functions[{i}] is a {type(f).__name__}, not callable"
-            )
-    if not inputs:
-        raise InvalidTypeError(
-            "checkpoint_sequential(functions, segments, *inputs) needs the inputs of the first "
-            "function after segments"
-        )
-    spans = _segments(len(fns), segments)
-
-    def run(start: int, stop: int) -> Callable[..., Any]:
-        def segment(*xs: Any) -> Any:
-            out = fns[start](*xs)
-            for f in fns[start + 1 : stop]:
-                out = f(out)
-            return out
-
-        return segment
-
-    xs: tuple[Any, ...] = inputs
-    for k, (a, b) in enumerate(spans):
-        seg = run(a, b)
-        out = seg(*xs) if k == len(spans) - 1 else checkpoint(seg, *xs)
-        xs = (out,)
-    return out
-
-
-# ---------------------------------------------------------------------- optimal chains
-
-
-def binomial_steps(n_steps: int, snapshots: int) -> int:
-    """The fewest step evaluations that reverse an ``n_steps`` chain with ``snapshots``
-    snapshots: the forward sweep, the recomputations and the taped steps together
-    (Griewank & Walther 2000, Proposition 1).
-
-    With ``r`` the smallest integer such that ``C(s + r, s) >= n``, the steps beyond the
-    ``n`` taped ones number ``r n - C(s + r, s + 1)``.
-
-    Examples
-    --------
-    >>> from tapegrad.checkpoint import binomial_steps
-    >>> binomial_steps(10, 3)   # 10 taped + 15 recomputed
-    25
-    >>> binomial_steps(10, 9)   # a snapshot per step: the forward sweep, then each step taped
-    19
-    """
-    n, s = _check_chain_args(n_steps, snapshots)
-    if n <= 1:
-        return n
-    s = min(s, n - 1)
-    r = 0
-    while math.comb(s + r, s) < n:
-        r += 1
-    return n + r * n - math.comb(s + r, s + 1)
-
-
-def _check_chain_args(n_steps: Any, snapshots: Any) -> tuple[int, int]:
-    for name, v in (("n_steps", n_steps), ("snapshots", snapshots)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise InvalidTypeError(
-                f"checkpoint_chain: {name} must be an int, got {type(v).__name__}"
-            )
-    if n_steps < 0:
-        raise InvalidArgumentError(f"checkpoint_chain: n_steps must be >= 0, got {n_steps}")
-    if snapshots < 1:
-        raise InvalidArgumentError(
-            f"checkpoint_chain: snapshots must be >= 1 (the initial state is one), got {snapshots}"
-        )
-    return int(n_steps), int(snapshots)
-
-
-def _schedule(n: int, s: int) -> Any:
-    try:
-        from checkpoint_schedules import MultistageCheckpointSchedule
-    except ImportError:
-        raise MissingDependencyError(
-            "checkpoint_chain takes its binomial (Revolve) schedule from the "
-            'checkpoint-schedules package: pip install "tapegrad[checkpoint]" (or pip '
-            "install checkpoint-schedules)"
-        ) from None
-    return MultistageCheckpointSchedule(n, min(s, max(n - 1, 0)), 0)
-
-
-class _Collect:
-    """Collects the nodes of one taped step and passes them on to an observer."""
-
-    __slots__ = ("nodes", "outer")
-
-    def __init__(self, outer: Any) -> None:
+    def __init__(self) -> None:
         self.nodes: list[Node] = []
-        self.outer = outer
 
-    def append(self, node: Node, args: Any, out: Any) -> None:
+    def record(self, node: Any, inputs: tuple[Any, ...], outputs: tuple[Any, ...]) -> None:
         self.nodes.append(node)
-        if self.outer is not None:
-            self.outer.append(node, args, out)
 
 
 class _ChainRule:
@@ -381,10 +120,11 @@ class _ChainRule:
         # The first forward sweep records every step (and drops the record at once) to
         # find all the outside tensors the steps read; later untaped steps record nothing.
         record = taped or not self.recorded
-        coll = _Collect(observer()) if record else None
-        mode = grad_mode.collecting(coll) if coll is not None else grad_mode.no_grad()
+        coll = _Collect() if record else None
+        mode = grad_mode.observe(coll) if coll is not None else grad_mode.no_grad()
         step = self.step if self.steps is None else self.steps[k]
-        with grad_mode.enable_grad(), mode:
+        # A scope of its own: the steps' nodes are the chain's, not an enclosing block's.
+        with grad_mode.scope("checkpoint_chain", self), grad_mode.enable_grad(), mode:
             out = step(tree_unflatten(self.treedef, leaves))
         if coll is not None and not self.recorded:
             reads = self.boundary((leaves, None, coll.nodes))
@@ -467,13 +207,11 @@ class _ChainRule:
         mine = {id(t) for t in fresh}
         found: dict[Any, Any] = {}
         for node in nodes:
-            pidx = node.pidx
-            for i, p in enumerate(node.parents):
+            for p, k in node.inputs:
                 if p is None:
                     continue
                 if p.__class__ is Node:
                     if id(p) not in inside:
-                        k = pidx[i] if pidx else 0
                         found.setdefault(("node", id(p), k), (p, k))
                 elif id(p) not in mine:
                     found.setdefault(("leaf", id(p)), p)
@@ -489,10 +227,9 @@ class _ChainRule:
     def _account(self) -> None:
         # Snapshots come and go during the backward pass: the memory account recounts
         # this rule's tape entry (its arrays include the snapshots, see autograd.memory).
-        tracker = grad_mode._state.tracker
         node = None if self.node is None else self.node()
-        if tracker is not None and node is not None:
-            tracker.add(node)
+        if node is not None:
+            notify_update(node)
 
     # -- the backward pass: the reverse part of the schedule
     def joint(self, g: Any, create_graph: bool, node: Node) -> list[Any]:
@@ -512,7 +249,7 @@ class _ChainRule:
             )
         it = iter(gs)
         lam = [None if m is None else next(it) for m in self.metas]
-        acc: list[Any] = [None] * len(node.parents)
+        acc: list[Any] = [None] * len(node.inputs)
         rng = _random.get_state()
         try:
             lam = self._reverse(lam, acc)
@@ -815,9 +552,7 @@ def checkpoint_chain(
         else:
             result.append(x)
     out = tree_unflatten(treedef, result)
-    en = grad_mode._state.enabled
-    if en is not True:  # a collector is active
-        en.append(node, (state,), tuple(t for t in result if isinstance(t, Tensor)))
+    record_node(node, (state,), tuple(t for t in result if isinstance(t, Tensor)))
     return out
 
 
