@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import tensor as _tensor_module
 from ..errors import (
     AnomalyError,
     DtypeMismatchError,
@@ -39,6 +38,7 @@ from ..errors import (
 from ..tensor import Tensor
 from . import grad_mode
 from . import recompute as _recompute
+from .injected import OPS
 from .node import FREED, MUTATIONS, Meta, Node, version_key
 
 __all__ = ["backward", "grad", "register_hook", "retain_grad", "run_backward", "unbroadcast"]
@@ -58,11 +58,10 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     axes = tuple(range(lead)) + tuple(
         i + lead for i, d in enumerate(shape) if d == 1 and gshape[i + lead] != 1
     )
-    ops = _tensor_module._ops  # the op library sits above the engine; loaded by now
     if axes:
-        g = ops.reduce._sum(g, axis=axes, keepdims=False)  # axes are canonical already
+        g = OPS.sum(g, axis=axes, keepdims=False)  # axes are canonical already
     if g.shape != shape:
-        g = ops.reshape(g, shape)
+        g = OPS.reshape(g, shape)
     return g
 
 
@@ -722,9 +721,7 @@ def _strong_mask(r: Any, zmask: Any, create_graph: bool) -> Any:
     """Zero the entries of an elementwise rule's result whose cotangent is zero."""
     if create_graph:
         rt = _as_tensor(r)
-        return _tensor_module._ops.where(
-            Tensor._wrap(zmask), Tensor._wrap(np.zeros((), rt.dtype)), rt
-        )
+        return OPS.where(Tensor._wrap(zmask), Tensor._wrap(np.zeros((), rt.dtype)), rt)
     r = np.asarray(r)
     return np.where(zmask, np.zeros((), r.dtype), r)
 

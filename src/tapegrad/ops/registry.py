@@ -34,14 +34,36 @@ _asarray = np.asarray
 # Positions beyond this many inputs are treated as non-differentiable, unsaved.
 _MAX_ARGS = 16
 
-__all__ = ["Primitive", "primitive", "defvjp", "defjvp", "expose", "REGISTRY", "METHODS", "UFUNCS"]
+__all__ = [
+    "Primitive",
+    "primitive",
+    "defvjp",
+    "defjvp",
+    "expose",
+    "withdraw",
+    "REGISTRY",
+    "METHODS",
+    "UFUNCS",
+]
 
 REGISTRY: dict[str, Primitive] = {}
 
 # The public surface, filled from the declarations and never by hand: Tensor method name ->
-# op, and NumPy ufunc name -> op (``np.sin(t)`` keeps the tape).  Read by the installer.
+# op, and NumPy ufunc name -> op (``np.sin(t)`` keeps the tape).  Read by the installer
+# (tapegrad.ops.install), which also sets the hook below.
 METHODS: dict[str, Callable[..., Any]] = {}
 UFUNCS: dict[str, Callable[..., Any]] = {}
+
+# ``hook(method_name, fn)`` is called when a Tensor method is declared (before it enters
+# METHODS: the hook may refuse it by raising) and ``hook(method_name, None)`` when it is
+# withdrawn, so that the Tensor class follows declarations made after import.
+_method_hook: Callable[[str, Any], None] | None = None
+
+
+def set_method_hook(hook: Callable[[str, Any], None] | None) -> None:
+    """Install the function told of every later Tensor-method declaration (the installer's)."""
+    global _method_hook
+    _method_hook = hook
 
 
 def expose(
@@ -63,20 +85,19 @@ def expose(
     table).  Metadata given earlier is kept where an argument is None.
     """
     name = getattr(fn, "name", None) or fn.__name__
-    if method:
-        mname = name if method is True else method
+    # Check everything first: a refused declaration changes no table.
+    mname = (name if method is True else method) if method else None
+    if mname is not None:
         old = METHODS.get(mname)
         if old is not None and old is not fn:
             raise InvalidArgumentError(
                 f"Tensor method {mname!r} is already declared by {_label(old)}; "
                 f"pass method=False (or another name) for {name!r}"
             )
-        METHODS[mname] = fn
-        fn.method = mname
-    elif method is False or not hasattr(fn, "method"):
-        fn.method = None
+    ufuncs: tuple[Any, ...] = ()
     if ufunc is not None and ufunc is not False:
-        for u in ufunc if isinstance(ufunc, tuple) else (ufunc,):
+        ufuncs = ufunc if isinstance(ufunc, tuple) else (ufunc,)
+        for u in ufuncs:
             if not isinstance(u, np.ufunc):
                 raise InvalidArgumentError(f"ufunc= takes NumPy ufuncs, got {u!r} for {name!r}")
             old = UFUNCS.get(u.__name__)
@@ -85,8 +106,17 @@ def expose(
                     f"np.{u.__name__} already dispatches to {_label(old)}; pass ufunc=False "
                     f"for {name!r}"
                 )
+    if mname is not None:
+        if METHODS.get(mname) is None and _method_hook is not None:
+            _method_hook(mname, fn)  # may refuse (a name Tensor already has)
+        METHODS[mname] = fn
+        fn.method = mname
+    elif method is False or not hasattr(fn, "method"):
+        fn.method = None
+    if ufuncs:
+        for u in ufuncs:
             UFUNCS[u.__name__] = fn
-        fn.ufuncs = tuple(u.__name__ for u in (ufunc if isinstance(ufunc, tuple) else (ufunc,)))
+        fn.ufuncs = tuple(u.__name__ for u in ufuncs)
     elif not hasattr(fn, "ufuncs") or ufunc is False:
         fn.ufuncs = ()
     if explain is not None:
@@ -98,6 +128,21 @@ def expose(
     elif not hasattr(fn, "kink"):
         fn.kink = None
     return fn
+
+
+def withdraw(fn: Any) -> None:
+    """Undo the declaration of ``fn``: remove it from :data:`REGISTRY`, :data:`METHODS`
+    (with its Tensor method) and :data:`UFUNCS`.  For throwaway ops, e.g. declared in a
+    test."""
+    name = getattr(fn, "name", None)
+    if name is not None and REGISTRY.get(name) is fn:
+        del REGISTRY[name]
+    for mname in [k for k, v in METHODS.items() if v is fn]:
+        del METHODS[mname]
+        if _method_hook is not None:
+            _method_hook(mname, None)
+    for uname in [k for k, v in UFUNCS.items() if v is fn]:
+        del UFUNCS[uname]
 
 
 def _label(fn: Any) -> str:
@@ -135,6 +180,12 @@ class Primitive:
     # Optional, in __dict__: {saved input: positions of the rules that read it}; lets the
     # engine ignore an in-place change of a saved value that no running rule reads.
     save_for: dict[int, tuple[int, ...]]
+    # Surface metadata, in __dict__ (set by expose): the Tensor method name, the ufunc names,
+    # the explain formulas and the kink note.
+    method: str | None
+    ufuncs: tuple[str, ...]
+    explain: tuple[str, ...] | None
+    kink: str | None
 
     # __dict__ holds the per-op __doc__/__name__ (for help() and the API reference).
     __slots__ = (
@@ -194,10 +245,10 @@ class Primitive:
         self.unary_fast = nout == 1
         self.__doc__ = doc if doc is not None else impl.__doc__
         if register:
-            REGISTRY[name] = self
             if ufunc is None and isinstance(impl, np.ufunc):
                 ufunc = impl
             expose(self, method=method, ufunc=ufunc, explain=explain, kink=kink)
+            REGISTRY[name] = self  # (after expose: a refused declaration registers nothing)
         else:
             expose(self, explain=explain, kink=kink)
 
