@@ -366,6 +366,10 @@ class TensorMethods(Tensor):
     def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
         return _ew.not_equal(self, o)
 
+    # Tensors hash by identity although == compares elementwise (defining __eq__ alone would
+    # set __hash__ to None, and the installer copies it).
+    __hash__ = object.__hash__
+
     def __lt__(self, o: Any) -> Tensor:
         return _ew.less(self, o)
 

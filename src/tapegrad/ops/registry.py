@@ -21,7 +21,7 @@ import numpy as np
 
 from ..autograd import grad_mode
 from ..autograd.forward import forward_call
-from ..autograd.node import MUTATIONS, Meta, Node
+from ..autograd.node import MUTATIONS, Meta, Node, new_node
 from ..errors import InvalidArgumentError, complex_error, op_error
 from ..tensor import Tensor, new_tensor
 
@@ -29,7 +29,6 @@ _ndarray = np.ndarray
 # Shared by every node of a parameterless op: no dict kept alive per node (less for the
 # garbage collector to walk).  Never mutated.
 _NO_PARAMS: dict[str, Any] = {}
-_new = object.__new__
 _asarray = np.asarray
 # Positions beyond this many inputs are treated as non-differentiable, unsaved.
 _MAX_ARGS = 16
@@ -261,8 +260,9 @@ class Primitive:
         values."""
 
     def __call__(self, *args: Any, **params: Any) -> Any:
-        # The hot path of the whole library: kept in one frame on purpose (no helper calls
-        # besides the NumPy impl and object allocation).
+        # The hot path of the whole library.  One recording path per arity: one input and
+        # one output (most ops), two inputs and one output (binary arithmetic), and the
+        # general loop; each builds its node with new_node and its outputs with new_tensor.
         for a in args:
             if isinstance(a, Tensor):
                 break
@@ -271,63 +271,51 @@ class Primitive:
                 return self.impl(*args, **params)
             except Exception as e:
                 _reraise(self, e)
-        if len(args) == 1:
+        nargs = len(args)
+        if nargs == 1 and self.unary_fast:
             if a._fw is not None:  # carries forward-mode tangents
                 return forward_call(self, args, params)
             try:
                 ans = self.impl(a.data, **params) if params else self.impl(a.data)
             except Exception as e:
                 _reraise(self, e)
-            if self.unary_fast:
-                # One input, one output: the common case, written out in full.
-                if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
-                    ans = _asarray(ans)
-                out = _new(Tensor)
-                out.data = ans
-                out._grad = None
-                out._idx = 0
-                out._version = 0
-                out._hooks = None
-                out._fw = None
-                out._base = None
-                if a.requires_grad and self.rec[0] and (en := _state.enabled):
-                    if ans.dtype.kind == "c":
-                        raise complex_error(self.name)
-                    node: Any = _new(Node)
-                    node.prim = self
-                    fn = a.grad_fn
-                    node.parents = [a if fn is None else fn]
-                    node.pidx = [a._idx] if a._idx else None
-                    d = a.data
-                    if self.savemask[0]:
-                        node.args = [d]
-                        b = a._base
-                        node.versions = [
-                            MUTATIONS[0],
-                            a,
-                            a._version if b is None else (a._version, b._version),
-                        ]
-                    else:
-                        node.args = [None if self.elementwise else Meta(d.shape, d.dtype)]
-                        node.versions = [MUTATIONS[0]] if self.save_ans else None
-                    node.ans = ans if self.save_ans else None
-                    node.params = params or _NO_PARAMS
-                    node.hooks = None
-                    node.out_meta = None
-                    node.dirty = False
-                    node.fw = None
-                    out.requires_grad = True
-                    out.grad_fn = node
-                    if en is not True:  # a collector is active (checkpoint, accounting)
-                        en.append(node, args, out)
+            if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
+                ans = _asarray(ans)
+            if a.requires_grad and self.rec[0] and (en := _state.enabled):
+                if ans.dtype.kind == "c":
+                    raise complex_error(self.name)
+                fn = a.grad_fn
+                d = a.data
+                if self.savemask[0]:
+                    b = a._base
+                    saved: Any = [d]
+                    versions: Any = [
+                        MUTATIONS[0],
+                        a,
+                        a._version if b is None else (a._version, b._version),
+                    ]
                 else:
-                    out.requires_grad = False
-                    out.grad_fn = None
-                if self.view:
-                    _mark_view(out, a, self, (), params, 0)
-                return out
-        elif len(args) == 2 and self.unary_fast:
-            # Two inputs, one output (binary arithmetic): also written out in full.
+                    saved = [None if self.elementwise else Meta(d.shape, d.dtype)]
+                    versions = [MUTATIONS[0]] if self.save_ans else None
+                node: Node | None = new_node(
+                    self,
+                    [a if fn is None else fn],
+                    [a._idx] if a._idx else None,
+                    saved,
+                    ans if self.save_ans else None,
+                    params or _NO_PARAMS,
+                    versions,
+                    None,
+                )
+                out = new_tensor(ans, True, node, 0)
+                if en is not True:  # a collector is active (checkpoint, accounting)
+                    en.append(node, args, out)
+            else:
+                out = new_tensor(ans, False, None, 0)
+            if self.view:
+                _mark_view(out, a, self, (), params, 0)
+            return out
+        if nargs == 2 and self.unary_fast:
             x, y = args
             xt = isinstance(x, Tensor)
             yt = isinstance(y, Tensor)
@@ -341,14 +329,6 @@ class Primitive:
                 _reraise(self, e)
             if ans.__class__ is not _ndarray:
                 ans = _asarray(ans)
-            out = _new(Tensor)
-            out.data = ans
-            out._grad = None
-            out._idx = 0
-            out._version = 0
-            out._hooks = None
-            out._fw = None
-            out._base = None
             rec = self.rec
             rx = xt and rec[0] and x.requires_grad
             ry = yt and rec[1] and y.requires_grad
@@ -357,11 +337,11 @@ class Primitive:
                     raise complex_error(self.name)
                 save = self.savemask
                 ew = self.elementwise
-                node = _new(Node)
-                node.prim = self
                 px = py = None
                 mx = vx if save[0] else None
                 my = vy if save[1] else None
+                # Elementwise rules never read an unsaved input; one shaped like the output
+                # needs no Meta (the engine then skips unbroadcast and cast for it).
                 if rx:
                     px = x.grad_fn or x
                     if not save[0] and not (ew and vx.shape == ans.shape and vx.dtype is ans.dtype):
@@ -370,55 +350,54 @@ class Primitive:
                     py = y.grad_fn or y
                     if not save[1] and not (ew and vy.shape == ans.shape and vy.dtype is ans.dtype):
                         my = Meta(vy.shape, vy.dtype)
-                node.parents = [px, py]
-                node.pidx = (
-                    [x._idx if rx else 0, y._idx if ry else 0]
-                    if ((rx and x._idx) or (ry and y._idx))
-                    else None
-                )
-                node.args = [mx, my]
                 if save[0] and xt:
                     b = x._base
                     kx = x._version if b is None else (x._version, b._version)
                     if save[1] and yt:
                         b = y._base
                         ky = y._version if b is None else (y._version, b._version)
-                        node.versions = [MUTATIONS[0], x, kx, y, ky]
+                        versions = [MUTATIONS[0], x, kx, y, ky]
                     else:
-                        node.versions = [MUTATIONS[0], x, kx]
+                        versions = [MUTATIONS[0], x, kx]
                 elif save[1] and yt:
                     b = y._base
                     ky = y._version if b is None else (y._version, b._version)
-                    node.versions = [MUTATIONS[0], y, ky]
+                    versions = [MUTATIONS[0], y, ky]
                 else:
-                    node.versions = [MUTATIONS[0]] if self.save_ans else None
-                node.ans = ans if self.save_ans else None
-                node.params = params or _NO_PARAMS
-                node.hooks = None
-                node.out_meta = None
-                node.dirty = False
-                node.fw = None
-                out.requires_grad = True
-                out.grad_fn = node
+                    versions = [MUTATIONS[0]] if self.save_ans else None
+                node = new_node(
+                    self,
+                    [px, py],
+                    (
+                        [x._idx if rx else 0, y._idx if ry else 0]
+                        if ((rx and x._idx) or (ry and y._idx))
+                        else None
+                    ),
+                    [mx, my],
+                    ans if self.save_ans else None,
+                    params or _NO_PARAMS,
+                    versions,
+                    None,
+                )
+                out = new_tensor(ans, True, node, 0)
                 if en is not True:  # a collector is active
                     en.append(node, args, out)
             else:
-                out.requires_grad = False
-                out.grad_fn = None
+                out = new_tensor(ans, False, None, 0)
             if self.view and xt:
                 _mark_view(out, x, self, (y,), params, 0)
             return out
-        else:
-            for x in args:
-                if isinstance(x, Tensor) and x._fw is not None:
-                    return forward_call(self, args, params)
-            try:
-                ans = self.impl(*[x.data if isinstance(x, Tensor) else x for x in args], **params)
-            except Exception as e:
-                _reraise(self, e)
+        # Any number of inputs and outputs.
+        for x in args:
+            if isinstance(x, Tensor) and x._fw is not None:
+                return forward_call(self, args, params)
+        try:
+            ans = self.impl(*[x.data if isinstance(x, Tensor) else x for x in args], **params)
+        except Exception as e:
+            _reraise(self, e)
         nout = self.nout
         if nout == 1:
-            if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
+            if ans.__class__ is not _ndarray:
                 ans = _asarray(ans)
         else:
             ans = tuple(r if r.__class__ is _ndarray else _asarray(r) for r in ans)
@@ -432,34 +411,24 @@ class Primitive:
                     node = self._node(args, ans, params)
                     break
                 i += 1
+        rg = node is not None
         if nout == 1:
-            out = _new(Tensor)
-            out.data = ans
-            out.requires_grad = node is not None
-            out._grad = None
-            out.grad_fn = node
-            out._idx = 0
-            out._version = 0
-            out._base = None
-            out._hooks = None
-            out._fw = None
+            out = new_tensor(ans, rg, node, 0)
             if self.view and isinstance(args[0], Tensor):
                 _mark_view(out, args[0], self, args[1:], params, 0)
             res: Any = out
         else:
-            res = tuple(new_tensor(r, node is not None, node, k) for k, r in enumerate(ans))
-        if node is not None and en is not True:  # a collector is active
+            res = tuple(new_tensor(r, rg, node, k) for k, r in enumerate(ans))
+        if rg and en is not True:  # a collector is active
             en.append(node, args, res)
         return res
 
     def _node(self, args: tuple[Any, ...], ans: Any, params: dict[str, Any]) -> Node:
-        """The tape entry for a call with at least one input that requires grad."""
+        """The tape entry of a general call with at least one input that requires grad."""
         if ans.dtype.kind == "c" if self.nout == 1 else any(r.dtype.kind == "c" for r in ans):
             raise complex_error(self.name)
         rec = self.rec
         save = self.savemask
-        # Elementwise rules never read an unsaved input; one shaped like the output needs
-        # no Meta (the engine then skips unbroadcast and cast for it).
         like = ans if self.elementwise and self.nout == 1 else None
         parents: list[Any] = []
         saved: list[Any] = []
@@ -496,21 +465,18 @@ class Primitive:
                 parents.append(None)
                 saved.append(x if save[i] else None)
             i += 1
-        node = _new(Node)
-        node.prim = self
-        node.parents = parents
-        node.pidx = pidx
-        node.args = saved
-        node.ans = ans if self.save_ans else None
-        node.params = params or _NO_PARAMS
         if versions is None and self.save_ans:
             versions = [MUTATIONS[0]]
-        node.versions = versions
-        node.hooks = None
-        node.out_meta = None if self.nout == 1 else tuple(Meta(r.shape, r.dtype) for r in ans)
-        node.dirty = False
-        node.fw = None
-        return node
+        return new_node(
+            self,
+            parents,
+            pidx,
+            saved,
+            ans if self.save_ans else None,
+            params or _NO_PARAMS,
+            versions,
+            None if self.nout == 1 else tuple(Meta(r.shape, r.dtype) for r in ans),
+        )
 
 
 def _reraise(prim: Primitive, exc: Exception) -> NoReturn:
