@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import return_types
 from ..errors import AxisError, InvalidArgumentError, InvalidTypeError
 from ..tensor import Tensor
 from . import elementwise as _ew
@@ -100,11 +101,10 @@ def _kshape(shape: tuple[int, ...], axis: tuple[int, ...]) -> tuple[int, ...]:
 
 def _keep(v: Any, shape: tuple[int, ...], axis: tuple[int, ...], keepdims: bool) -> Any:
     """A reduced value with its reduced axes restored as size 1 (broadcasts against x)."""
-    from .shape import reshape
 
     if keepdims or not axis:
         return v
-    return reshape(v, _kshape(shape, axis))
+    return _shape_ops.reshape(v, _kshape(shape, axis))
 
 
 def expand_reduced(g: Any, shape: tuple[int, ...], axis: tuple[int, ...], keepdims: bool) -> Any:
@@ -115,11 +115,10 @@ def expand_reduced(g: Any, shape: tuple[int, ...], axis: tuple[int, ...], keepdi
         out = np.empty(shape, g.dtype)  # a fresh array (no read-only broadcast view)
         out[...] = g
         return out
-    from .shape import broadcast_to, reshape
 
     if not keepdims and axis:
-        g = reshape(g, _kshape(shape, axis))
-    return broadcast_to(g, shape)
+        g = _shape_ops.reshape(g, _kshape(shape, axis))
+    return _shape_ops.broadcast_to(g, shape)
 
 
 def _count(shape: tuple[int, ...], axis: tuple[int, ...]) -> int:
@@ -313,7 +312,6 @@ def _prod_jvp(t: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool
     ax = _shift(axis, nb)
     if not (_val(x) == 0).any():
         return ans * _sum(t / x, axis=ax, keepdims=keepdims)
-    from .shape import reshape
 
     acc = factor = None
     while True:
@@ -331,7 +329,7 @@ def _prod_jvp(t: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool
         x, t = xp, _ew.where(first, 0.0, t)
     base = prod(x, axis, keepdims=True) * _sum(t / x, axis=ax, keepdims=True)
     r = acc + factor * base
-    return reshape(r, tuple(t.shape[:nb]) + _shape(ans)) if not keepdims else r
+    return _shape_ops.reshape(r, tuple(t.shape[:nb]) + _shape(ans)) if not keepdims else r
 
 
 defjvp(_prod, _prod_jvp)
@@ -799,7 +797,6 @@ def _vnorm(x: Any, ord: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
 
 
 def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any:
-    from .shape import reshape
 
     nd = _ndim(x)
     row, col = (normalize_axis(a, nd, op="norm")[0] for a in axes)
@@ -811,7 +808,7 @@ def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any
     if ord is None or ord == "fro":
         return _vector_norm(x, ord=2.0, axis=tuple(sorted((row, col))), keepdims=keepdims)
     if ord in ("nuc", 2, -2):
-        from .linalg import norm as _singular_value_norm  # through svd
+        from .linalg import norm as _singular_value_norm  # through svd (linalg imports us)
 
         return _singular_value_norm(x, ord, (row, col), keepdims)
     if isinstance(ord, str) or ord not in (1, -1, math.inf, -math.inf):
@@ -825,7 +822,7 @@ def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any
     r = sum(a, inner, keepdims=True)
     r = max(r, outer, keepdims=True) if ord > 0 else min(r, outer, keepdims=True)
     if not keepdims:
-        r = reshape(r, [d for i, d in enumerate(_shape(r)) if i not in (row, col)])
+        r = _shape_ops.reshape(r, [d for i, d in enumerate(_shape(r)) if i not in (row, col)])
     return r
 
 
@@ -994,10 +991,9 @@ defjvp(_cumprod, _cumprod_jvp)
 
 
 def _scan_axis(name: str, x: Any, axis: Any) -> tuple[Any, int]:
-    from .shape import reshape
 
     if axis is None:
-        return reshape(x, (-1,)), 0
+        return _shape_ops.reshape(x, (-1,)), 0
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
         raise InvalidTypeError(
             f"{name} takes one axis (an int) or None (flattened), got axis={axis!r}"
@@ -1005,7 +1001,7 @@ def _scan_axis(name: str, x: Any, axis: Any) -> tuple[Any, int]:
     nd = _ndim(x)
     ax = normalize_axis(axis, nd, op=name)
     if nd == 0:
-        return reshape(x, (1,)), 0
+        return _shape_ops.reshape(x, (1,)), 0
     return x, ax[0]
 
 
@@ -1085,7 +1081,6 @@ def all(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 # the cotangent back to the selected positions (and every order of derivative follows).
 def values_indices(name: str, values: Any, indices: Any) -> Any:
     """A ``(values, indices)`` named tuple, ``tapegrad.return_types.<name>``."""
-    from .. import return_types
 
     return getattr(return_types, name)(values, indices)
 
@@ -1112,10 +1107,9 @@ _argsort = Primitive(
 
 def _sort_axis(name: str, x: Any, axis: Any) -> tuple[Any, int]:
     """``x`` (flattened when ``axis`` is None) and the one axis to sort along."""
-    from .shape import reshape
 
     if axis is None:
-        return reshape(x, (-1,)), 0
+        return _shape_ops.reshape(x, (-1,)), 0
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
         raise InvalidTypeError(
             f"{name} sorts along one axis (an int) or None (flattened), got axis={axis!r}"
@@ -1142,11 +1136,10 @@ def argsort(x: Any, axis: Any = -1, *, descending: bool = False) -> Any:
 
 
 def _gather(x: Any, idx: Any, axis: int) -> Any:
-    from .shape import take_along_axis
 
     if _ndim(x) == 0:
         return x * 1 if isinstance(x, Tensor) else Tensor._wrap(np.array(x))
-    return take_along_axis(x, idx, axis)
+    return _shape_ops.take_along_axis(x, idx, axis)
 
 
 def sort(x: Any, axis: Any = -1, *, descending: bool = False) -> Any:
@@ -1190,10 +1183,9 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
     >>> tg.topk(tg.tensor([1.0, 4.0, 2.0, 3.0]), 2)
     topk(values=tensor([4., 3.]), indices=tensor([1, 3]))
     """
-    from .shape import _axis
 
     nd = _ndim(x)
-    ax = _axis(axis, builtins.max(nd, 1), "axis", op="topk") if nd else 0
+    ax = _shape_ops._axis(axis, builtins.max(nd, 1), "axis", op="topk") if nd else 0
     n = _shape(x)[ax] if nd else 1
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
         raise InvalidTypeError(f"topk: k must be an int, got {k!r}")
@@ -1205,10 +1197,8 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
     if nd:
         idx = Tensor._wrap(np.take(idx.data, np.arange(k), axis=ax))
     elif k == 0:
-        from .shape import reshape
-
         empty = Tensor._wrap(np.zeros((0,), np.int64))
-        return values_indices("topk", reshape(x, (1,))[:0], empty)
+        return values_indices("topk", _shape_ops.reshape(x, (1,))[:0], empty)
     return values_indices("topk", _gather(x, idx, ax), idx)
 
 
@@ -1227,7 +1217,6 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     >>> tg.median(tg.tensor([[1.0, 4.0, 2.0, 3.0]]), axis=1)
     tensor([2.5])
     """
-    from .shape import moveaxis, reshape
 
     if not isinstance(x, Tensor):
         x = Tensor._wrap(np.asarray(x))
@@ -1237,8 +1226,8 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     ax = normalize_axis(axis, len(shape), op="median")
     _need_nonempty("median", x, ax)
     rest = [i for i in range(len(shape)) if i not in ax]
-    y = moveaxis(x, ax, tuple(range(len(rest), len(shape)))) if ax else x
-    y = reshape(y, tuple(shape[i] for i in rest) + (_count(shape, ax),))
+    y = _shape_ops.moveaxis(x, ax, tuple(range(len(rest), len(shape)))) if ax else x
+    y = _shape_ops.reshape(y, tuple(shape[i] for i in rest) + (_count(shape, ax),))
     n = _shape(y)[-1]
     s = _gather(y, _argsort(y, axis=len(rest), descending=False), len(rest))
     mid = s[..., n // 2]
@@ -1250,7 +1239,7 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         # picks the last nan of the slice).
         mid = _ew.where(has_nan, s[..., n - 1], mid)
     if keepdims:
-        mid = reshape(mid, _kshape(shape, ax))
+        mid = _shape_ops.reshape(mid, _kshape(shape, ax))
     return mid
 
 
@@ -1274,16 +1263,14 @@ def lower_median(x: Any, axis: Any, keepdims: bool) -> Any:
             return Tensor._wrap(np.asarray(flat[i]))
         # The gradient is shared evenly by the elements equal to the result (as
         # torch.median()): the max over those elements only, or the mean of the nans.
-        from .shape import reshape
 
-        xf = reshape(x, (-1,))
+        xf = _shape_ops.reshape(x, (-1,))
         if nan is not None and nan.any():
             return sum(_ew.where(nan, xf, 0.0)) / int(nan.sum())
         return max(_ew.where(flat == flat[i], xf, -np.inf))
-    from .shape import _axis
 
     nd = _ndim(x)
-    ax = _axis(axis, builtins.max(nd, 1), "dim", op="median") if nd else 0
+    ax = _shape_ops._axis(axis, builtins.max(nd, 1), "dim", op="median") if nd else 0
     _need_nonempty("median", x, (ax,) if nd else ())
     xv = _val(x)
     if nd == 0:
@@ -1300,9 +1287,7 @@ def lower_median(x: Any, axis: Any, keepdims: bool) -> Any:
             idx = np.where(anynan, np.argmax(nan, axis=ax, keepdims=True), idx)
     vals = _gather(x, idx, ax)
     if not keepdims:
-        from .shape import squeeze
-
-        vals = squeeze(vals, ax)
+        vals = _shape_ops.squeeze(vals, ax)
         idx = np.squeeze(idx, ax)
     return values_indices("median", vals, Tensor._wrap(idx.astype(np.int64, copy=False)))
 
@@ -1311,10 +1296,9 @@ def extremum_with_indices(name: str, x: Any, axis: Any, keepdims: bool) -> Any:
     """PyTorch's ``max(dim)`` / ``min(dim)``: ``(values, indices)``, the first extremal index
     (nan counts as the extremum); the gradient goes to that index only.
     """
-    from .shape import _axis, squeeze
 
     nd = _ndim(x)
-    ax = _axis(axis, builtins.max(nd, 1), "dim", op=name) if nd else 0
+    ax = _shape_ops._axis(axis, builtins.max(nd, 1), "dim", op=name) if nd else 0
     if nd == 0:
         idx = np.zeros((), np.int64)
         return values_indices(name, _gather(x, idx, 0), Tensor._wrap(idx))
@@ -1324,6 +1308,11 @@ def extremum_with_indices(name: str, x: Any, axis: Any, keepdims: bool) -> Any:
     idx = fn(xv, axis=ax, keepdims=True)  # the first nan when there is one, as PyTorch
     vals = _gather(x, idx, ax)
     if not keepdims:
-        vals = squeeze(vals, ax)
+        vals = _shape_ops.squeeze(vals, ax)
         idx = np.squeeze(idx, ax)
     return values_indices(name, vals, Tensor._wrap(idx.astype(np.int64, copy=False)))
+
+
+# Shape's rules use this module's sum: it imports this module, and this module uses shape's
+# ops through the module object (bound last, so that either may be imported first).
+from . import shape as _shape_ops  # noqa: E402
