@@ -50,6 +50,8 @@ stated per op.  `tg.linalg` holds the matrix decompositions
         - defjvp
         - defvjp_joint
         - defjvp_joint
+        - expose
+        - withdraw
 """
 
 
