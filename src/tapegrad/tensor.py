@@ -546,7 +546,8 @@ class Tensor:
         def __setitem__(self, key: Any, value: Any) -> None: ...
 
     def __getattr__(self, name: str) -> Any:
-        # Reached only when the normal lookup fails (every method is a class attribute).
+        # Reached only when the normal lookup fails (every method is a class attribute, attached
+        # by the installer); typed Any so that type checkers accept the attached methods.
         raise InvalidAttributeError(f"'Tensor' object has no attribute {name!r}")
 
     # ------------------------------------------------------------------ container protocol
