@@ -26,6 +26,7 @@ from ..errors import InvalidArgumentError, complex_error, op_error
 from ..tensor import Tensor, new_tensor
 
 _ndarray = np.ndarray
+_new = object.__new__
 # Shared by every node of a parameterless op: no dict kept alive per node (less for the
 # garbage collector to walk).  Never mutated.
 _NO_PARAMS: dict[str, Any] = {}
@@ -262,7 +263,9 @@ class Primitive:
     def __call__(self, *args: Any, **params: Any) -> Any:
         # The hot path of the whole library.  One recording path per arity: one input and
         # one output (most ops), two inputs and one output (binary arithmetic), and the
-        # general loop; each builds its node with new_node and its outputs with new_tensor.
+        # general loop (nodes from new_node, outputs from new_tensor).  The first two are
+        # kept in this one frame, their tensor and node written out: no Python call besides
+        # the NumPy impl and object allocation.
         for a in args:
             if isinstance(a, Tensor):
                 break
@@ -281,6 +284,16 @@ class Primitive:
                 _reraise(self, e)
             if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
                 ans = _asarray(ans)
+            # Written out, as is the node below (a call to new_tensor / new_node costs about
+            # 3% of a recorded op each); tests/test_fields.py checks they set the same fields.
+            out = _new(Tensor)
+            out.data = ans
+            out._grad = None
+            out._idx = 0
+            out._version = 0
+            out._base = None
+            out._hooks = None
+            out._fw = None
             if a.requires_grad and self.rec[0] and (en := _state.enabled):
                 if ans.dtype.kind == "c":
                     raise complex_error(self.name)
@@ -297,21 +310,25 @@ class Primitive:
                 else:
                     saved = [None if self.elementwise else Meta(d.shape, d.dtype)]
                     versions = [MUTATIONS[0]] if self.save_ans else None
-                node: Node | None = new_node(
-                    self,
-                    [a if fn is None else fn],
-                    [a._idx] if a._idx else None,
-                    saved,
-                    ans if self.save_ans else None,
-                    params or _NO_PARAMS,
-                    versions,
-                    None,
-                )
-                out = new_tensor(ans, True, node, 0)
+                node: Any = _new(Node)
+                node.prim = self
+                node.parents = [a if fn is None else fn]
+                node.pidx = [a._idx] if a._idx else None
+                node.args = saved
+                node.ans = ans if self.save_ans else None
+                node.params = params or _NO_PARAMS
+                node.versions = versions
+                node.hooks = None
+                node.out_meta = None
+                node.dirty = False
+                node.fw = None
+                out.requires_grad = True
+                out.grad_fn = node
                 if en is not True:  # a collector is active (checkpoint, accounting)
                     en.append(node, args, out)
             else:
-                out = new_tensor(ans, False, None, 0)
+                out.requires_grad = False
+                out.grad_fn = None
             if self.view:
                 _mark_view(out, a, self, (), params, 0)
             return out
@@ -329,6 +346,14 @@ class Primitive:
                 _reraise(self, e)
             if ans.__class__ is not _ndarray:
                 ans = _asarray(ans)
+            out = _new(Tensor)
+            out.data = ans
+            out._grad = None
+            out._idx = 0
+            out._version = 0
+            out._base = None
+            out._hooks = None
+            out._fw = None
             rec = self.rec
             rx = xt and rec[0] and x.requires_grad
             ry = yt and rec[1] and y.requires_grad
@@ -365,25 +390,29 @@ class Primitive:
                     versions = [MUTATIONS[0], y, ky]
                 else:
                     versions = [MUTATIONS[0]] if self.save_ans else None
-                node = new_node(
-                    self,
-                    [px, py],
-                    (
-                        [x._idx if rx else 0, y._idx if ry else 0]
-                        if ((rx and x._idx) or (ry and y._idx))
-                        else None
-                    ),
-                    [mx, my],
-                    ans if self.save_ans else None,
-                    params or _NO_PARAMS,
-                    versions,
-                    None,
+                node = _new(Node)
+                node.prim = self
+                node.parents = [px, py]
+                node.pidx = (
+                    [x._idx if rx else 0, y._idx if ry else 0]
+                    if ((rx and x._idx) or (ry and y._idx))
+                    else None
                 )
-                out = new_tensor(ans, True, node, 0)
+                node.args = [mx, my]
+                node.ans = ans if self.save_ans else None
+                node.params = params or _NO_PARAMS
+                node.versions = versions
+                node.hooks = None
+                node.out_meta = None
+                node.dirty = False
+                node.fw = None
+                out.requires_grad = True
+                out.grad_fn = node
                 if en is not True:  # a collector is active
                     en.append(node, args, out)
             else:
-                out = new_tensor(ans, False, None, 0)
+                out.requires_grad = False
+                out.grad_fn = None
             if self.view and xt:
                 _mark_view(out, x, self, (y,), params, 0)
             return out
