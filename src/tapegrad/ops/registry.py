@@ -447,7 +447,12 @@ class Primitive:
                 _mark_view(out, args[0], self, args[1:], params, 0)
             res: Any = out
         else:
-            res = tuple(new_tensor(r, rg, node, k) for k, r in enumerate(ans))
+            # (a loop, not a generator: one reading a local would make it a cell, a
+            # GC-tracked object allocated by every call of this function)
+            outs = []
+            for k, r in enumerate(ans):
+                outs.append(new_tensor(r, rg, node, k))
+            res = tuple(outs)
         if rg and en is not True:  # a collector is active
             en.append(node, args, res)
         return res
