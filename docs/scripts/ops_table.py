@@ -71,6 +71,8 @@ operand; **at kinks**, the convention where the op is not differentiable.
         - on_tangent
         - defvjp_joint
         - defjvp_joint
+        - expose
+        - withdraw
 """
 
 COLUMNS = "| op | kind | method | ufunc | modes | explain | at kinks | description |\n"

@@ -15,10 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidTypeError, ShapeMismatchError, complex_error
+from .._tree import tree_flatten
+from ..errors import (
+    GraphFreedError,
+    InplaceModificationError,
+    InvalidTypeError,
+    ShapeMismatchError,
+    complex_error,
+)
 from ..tensor import Tensor
 from . import grad_mode
-from .node import Meta, Node, version_key
+from .dual import _adopt, _tangents, custom_forward_call, has_complex, innermost_level
+from .dual import _state as fw_state
+from .node import Meta, Node, new_node, version_key
 
 __all__ = ["Function", "FunctionCtx", "custom_vjp", "custom_jvp"]
 
@@ -56,8 +65,6 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
-        from ..errors import GraphFreedError, InplaceModificationError
-
         if self._freed:
             raise GraphFreedError(
                 "the saved tensors of this custom Function were freed by a previous backward; "
@@ -131,8 +138,6 @@ class _FunctionRule:
 
     def _saved_arrays(self) -> list[Any]:
         """The arrays this entry keeps (for memory accounting)."""
-        from .._tree import tree_flatten
-
         ctx = self.ctx
         vals = list(ctx._saved) + tree_flatten(ctx.__dict__.get("residuals"))[0]
         out = []
@@ -191,9 +196,6 @@ class Function:
         ctx.needs_input_grad = tuple(
             bool(record and isinstance(a, Tensor) and a.requires_grad) for a in args
         )
-        from .dual import _adopt, has_complex, innermost_level
-        from .dual import _state as fw_state
-
         level = innermost_level(args)
         if level >= 0 and cls.jvp is Function.jvp:
             raise InvalidTypeError(
@@ -229,7 +231,7 @@ class Function:
         pidx = tuple(a._idx if isinstance(a, Tensor) else 0 for a in args)
         rule = _FunctionRule(cls, ctx, len(outs), len(args))
         out_meta = tuple(Meta(o.shape, o.dtype) for o in outs) if len(outs) > 1 else None
-        node = Node(
+        node = new_node(
             rule, tuple(parents), pidx if any(pidx) else None, metas, None, {}, None, out_meta
         )
         wrapped = []
@@ -252,15 +254,13 @@ class Function:
 def _attach_function_tangents(
     cls: Any, ctx: FunctionCtx, args: tuple[Any, ...], outs: tuple[Tensor, ...], level: int
 ) -> tuple[Tensor, ...]:
-    from .dual import _state, _tangents
-
-    ceil = _state.ceiling
-    _state.ceiling = level - 1
+    ceil = fw_state.ceiling
+    fw_state.ceiling = level - 1
     try:
         tans = [a._fw.get(level) if isinstance(a, Tensor) and a._fw else None for a in args]
         t_out = cls.jvp(ctx, *tans)
     finally:
-        _state.ceiling = ceil
+        fw_state.ceiling = ceil
     t_outs = t_out if isinstance(t_out, tuple) else (t_out,)
     res = []
     for o, t in zip(outs, t_outs):
@@ -329,8 +329,6 @@ class _CustomVJP:
     def __call__(self, *args: Any) -> Any:
         if self.fwd is None:
             return self.fun(*args)
-        from .dual import innermost_level
-
         if innermost_level(args) >= 0:
             raise InvalidTypeError(
                 f"forward-mode AD reached the custom_vjp function {self.__name__}, which "
@@ -375,8 +373,6 @@ class _CustomJVP:
         return rule
 
     def __call__(self, *args: Any) -> Any:
-        from .dual import custom_forward_call, innermost_level
-
         if self.rule is None or innermost_level(args) < 0:
             return self.fun(*args)
         return custom_forward_call(self.rule, self.fun, args)

@@ -1,10 +1,11 @@
-"""The few ops that autograd itself calls, installed from above.
+"""The few ops that autograd and the tensor itself call, installed from above.
 
 The engine sums a cotangent back to an input's shape and casts it; forward mode reshapes,
-broadcasts and casts tangents.  Those are ops, and ops sit above autograd: rather than
-import upward, autograd reads them from :data:`OPS`, which the op library's installer
-(:mod:`tapegrad.ops`) fills once when it is imported (as JAX installs operators on its
-tracers).  Until then the slots are unset and reading one raises AttributeError.
+broadcasts and casts tangents; an in-place change of a view rewrites its base's history.
+Those are ops, and ops sit above autograd and the tensor: rather than import upward, they
+read them from :data:`OPS`, which the op library's installer (:mod:`tapegrad.ops.install`)
+fills once when it is imported (as JAX installs operators on its tracers).  Until then the
+slots are unset and reading one raises AttributeError.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ __all__ = ["OPS"]
 class _Ops:
     """Slots for the ops autograd needs; each is the public op of the same name."""
 
-    __slots__ = ("sum", "reshape", "broadcast_to", "astype", "where", "identity")
+    __slots__ = (
+        "sum",
+        "reshape",
+        "broadcast_to",
+        "astype",
+        "where",
+        "identity",
+        "view_index_map",
+        "rewrite_base",
+    )
 
     sum: Any  # the sum primitive: sum(x, axis=canonical_axes, keepdims=bool)
     reshape: Any
@@ -25,6 +35,10 @@ class _Ops:
     astype: Any
     where: Any
     identity: Any
+    # Tensor's in-place machinery: a view's position in its base, and the base's new history
+    # (see tapegrad.ops.indexing.view_index_map / rewrite_base).
+    view_index_map: Any
+    rewrite_base: Any
 
 
 OPS = _Ops()

@@ -227,3 +227,33 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.prim.name}Backward>"
+
+
+_new = object.__new__
+
+
+def new_node(
+    prim: Any,
+    parents: Any,
+    pidx: Any,
+    args: Any,
+    ans: Any,
+    params: Any,
+    versions: Any,
+    out_meta: Any,
+) -> Node:
+    """A tape entry: the one place that sets a :class:`Node`'s fields (every recording path
+    builds its node here; the arguments are those documented on the class)."""
+    node = _new(Node)
+    node.prim = prim
+    node.parents = parents
+    node.pidx = pidx
+    node.args = args
+    node.ans = ans
+    node.params = params
+    node.versions = versions
+    node.hooks = None
+    node.out_meta = out_meta
+    node.dirty = False
+    node.fw = None
+    return node

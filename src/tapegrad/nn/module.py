@@ -8,6 +8,7 @@ NumPy arrays.
 
 from __future__ import annotations
 
+import copy
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -35,7 +36,7 @@ from ..errors import (
     TapegradError,
     complex_error,
 )
-from ..tensor import Tensor
+from ..tensor import Tensor, new_tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict"]
 
@@ -175,15 +176,7 @@ class Parameter(Tensor):
                 f"{arr.dtype}; convert first, e.g. Parameter(x.astype('float32')), or pass "
                 "requires_grad=False"
             )
-        self.data = arr
-        self.requires_grad = bool(requires_grad)
-        self.grad = None
-        self.grad_fn = None
-        self._idx = 0
-        self._version = 0
-        self._base = None
-        self._hooks = None
-        self._fw = None
+        new_tensor(arr, bool(requires_grad), None, 0, self)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -192,8 +185,6 @@ class Parameter(Tensor):
         return (_rebuild_parameter, (self.data, self.requires_grad, self.grad))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Parameter:
-        import copy
-
         p = Parameter(self.data.copy(), self.requires_grad)
         if self.grad is not None:
             p.grad = copy.deepcopy(self.grad, memo)

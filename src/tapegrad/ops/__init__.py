@@ -25,6 +25,7 @@ from .registry import (
     defvjp,
     expose,
     primitive,
+    withdraw,
 )
 from .shape import *  # noqa: F403
 from .shape import __all__ as _shape_all
@@ -47,17 +48,8 @@ __all__ = [
     "primitive",
 ]
 
-# Generated from the declarations (``method=``/``ufunc=`` on each op, see ``expose``).
-UFUNC_DISPATCH = UFUNCS
-UNARY_METHODS = METHODS
+# Attach Tensor's operators and methods and hand autograd its ops (imports point down: the
+# tensor and autograd never import this package).
+from .install import install as _install  # noqa: E402
 
-# Hand autograd the few ops it calls (it never imports ops: see autograd/injected.py).
-from ..autograd.injected import OPS as _AUTOGRAD_OPS  # noqa: E402
-from .reduce import _sum  # noqa: E402
-
-_AUTOGRAD_OPS.sum = _sum
-_AUTOGRAD_OPS.reshape = reshape  # noqa: F405
-_AUTOGRAD_OPS.broadcast_to = broadcast_to  # noqa: F405
-_AUTOGRAD_OPS.astype = astype  # noqa: F405
-_AUTOGRAD_OPS.where = where  # noqa: F405
-_AUTOGRAD_OPS.identity = identity  # noqa: F405
+_install()

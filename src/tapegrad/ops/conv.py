@@ -28,7 +28,9 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..errors import InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from ..tensor import Tensor
+from .linalg import matmul
 from .registry import Primitive, defbilinear, deflinear, expose
+from .shape import reshape
 
 __all__ = [
     "conv1d",
@@ -313,8 +315,6 @@ def _conv_nd(
     nsp: int,
 ) -> Any:
     """Shared body of conv1d / conv2d (``nsp`` spatial axes); returns the op's output."""
-    from .shape import reshape
-
     x = _as_operand(x, fn, "input")
     w = _as_operand(w, fn, "weight")
     xs, ws = _shape(x), _shape(w)
@@ -528,8 +528,6 @@ def max_pool2d(
     tensor([[[[ 5.,  7.],
               [13., 15.]]]])
     """
-    from .shape import reshape
-
     fn = "max_pool2d"
     x, k, s, p, unbatched = _pool_args(fn, input, kernel_size, stride, padding)
     xs = _shape(x)
@@ -602,8 +600,6 @@ def avg_pool2d(
     tensor([[[[ 2.5,  4.5],
               [10.5, 12.5]]]])
     """
-    from .shape import reshape
-
     fn = "avg_pool2d"
     x, k, s, p, unbatched = _pool_args(fn, input, kernel_size, stride, padding)
     xs = _shape(x)
@@ -650,8 +646,6 @@ def adaptive_avg_pool2d(input: Any, output_size: int | tuple[int | None, int | N
     >>> tg.adaptive_avg_pool2d(tg.ones((2, 3, 5, 7)), (2, 3)).shape
     (2, 3, 2, 3)
     """
-    from .linalg import matmul
-
     fn = "adaptive_avg_pool2d"
     x = _as_operand(input, fn, "input")
     xs = _shape(x)

@@ -934,8 +934,6 @@ def stop_gradient(x: Any) -> Any:
     >>> tg.grad(lambda x: x * tg.stop_gradient(x))(3.0)
     np.float64(3.0)
     """
-    from ..tensor import Tensor
-
     if not isinstance(x, Tensor):
         return x
     return x.detach()

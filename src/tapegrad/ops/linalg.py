@@ -21,10 +21,12 @@ from ..errors import (
     ShapeMismatchError,
 )
 from ..tensor import Tensor
+from .elementwise import multiply
+from .reduce import norm as _rnorm
 from .reduce import normalize_axis
 from .reduce import sum as _sum
 from .registry import Primitive, batch_ndim, defbilinear, defjvp, defvjp, expose
-from .shape import broadcast_to, matrix_transpose, moveaxis, reshape
+from .shape import broadcast_to, concatenate, matrix_transpose, moveaxis, reshape
 
 __all__ = ["matmul", "dot", "outer", "inner", "tensordot", "einsum"]
 # Names exposed as tg.linalg.<name>.
@@ -558,8 +560,6 @@ def dot(x: Any, y: Any) -> Any:
     """
     x, y = _arr(x), _arr(y)
     if x.ndim == 0 or y.ndim == 0:
-        from .elementwise import multiply
-
         return multiply(x, y)
     if y.ndim <= 2 and x.ndim <= 2 or y.ndim == 1 or x.ndim == 1:
         if x.shape[-1] != y.shape[-2 if y.ndim >= 2 else -1]:
@@ -599,8 +599,6 @@ def inner(x: Any, y: Any) -> Any:
     """
     x, y = _arr(x), _arr(y)
     if x.ndim == 0 or y.ndim == 0:
-        from .elementwise import multiply
-
         return multiply(x, y)
     if x.shape[-1] != y.shape[-1]:
         raise ShapeMismatchError(
@@ -932,8 +930,6 @@ def _qr_vjp(g: Any, ans: Any, a: Any, *, mode: str) -> Any:
     # Wide: A = [X | Y] with X = Q U square, Y = Q V (R = [U | V]).  Sliced and joined, not
     # multiplied by columns of the identity: an infinite cotangent in one block would make
     # inf * 0 (NaN) in the other (PyTorch narrows too).
-    from .shape import concatenate
-
     U, V = R[..., :m], R[..., m:]
     gU, gV = gR[..., :m], gR[..., m:]
     gX = _qr_vjp_tall(gQ + matmul(matmul(Q, V), _mT(gV)), gU, Q, U)
@@ -1254,8 +1250,6 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     >>> tg.linalg.norm(tg.tensor([[1.0, -2.0], [3.0, 4.0]]), ord=1)
     tensor(6.)
     """
-    from .reduce import norm as _rnorm
-
     x = _arr(x)
     nd = x.ndim
     if ord == "nuc" if isinstance(ord, str) else ord in (2, -2):

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import AxisError, InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from ..tensor import Tensor
 from .elementwise import abs as _abs
-from .elementwise import exp, sigmoid, stop_gradient, where
+from .elementwise import exp, sigmoid, square, stop_gradient, where
 from .reduce import _sum as _sum_prim
 from .reduce import mean as _mean
 from .reduce import sum as _sum
@@ -869,8 +869,6 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
     >>> tg.mse_loss(tg.tensor([1.0, 2.0]), tg.tensor([1.0, 4.0])).item()
     2.0
     """
-    from .elementwise import square
-
     _check_reduction(reduction, "mse_loss")
     x, t = _pair(input, target, "mse_loss")
     return _reduce(square(x - t), reduction)

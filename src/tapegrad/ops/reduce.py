@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import return_types
 from ..errors import AxisError, InvalidArgumentError, InvalidTypeError
 from ..tensor import Tensor
 from . import elementwise as _ew
@@ -811,7 +812,7 @@ def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any
     if ord is None or ord == "fro":
         return _vector_norm(x, ord=2.0, axis=tuple(sorted((row, col))), keepdims=keepdims)
     if ord in ("nuc", 2, -2):
-        from .linalg import norm as _singular_value_norm  # through svd
+        from .linalg import norm as _singular_value_norm  # through svd (linalg imports us)
 
         return _singular_value_norm(x, ord, (row, col), keepdims)
     if isinstance(ord, str) or ord not in (1, -1, math.inf, -math.inf):
@@ -1082,7 +1083,6 @@ def all(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 # the cotangent back to the selected positions (and every order of derivative follows).
 def values_indices(name: str, values: Any, indices: Any) -> Any:
     """A ``(values, indices)`` named tuple, ``tapegrad.return_types.<name>``."""
-    from .. import return_types
 
     return getattr(return_types, name)(values, indices)
 
@@ -1138,11 +1138,10 @@ def argsort(x: Any, axis: Any = -1, *, descending: bool = False) -> Any:
 
 
 def _gather(x: Any, idx: Any, axis: int) -> Any:
-    from .indexing import take_along_axis
 
     if _ndim(x) == 0:
         return x * 1 if isinstance(x, Tensor) else Tensor._wrap(np.array(x))
-    return take_along_axis(x, idx, axis)
+    return _indexing_ops.take_along_axis(x, idx, axis)
 
 
 def sort(x: Any, axis: Any = -1, *, descending: bool = False) -> Any:
@@ -1337,6 +1336,7 @@ def extremum_with_indices(name: str, x: Any, axis: Any, keepdims: bool) -> Any:
     return values_indices(name, vals, Tensor._wrap(idx.astype(np.int64, copy=False)))
 
 
-# The shape ops are built on the reductions and the reductions reshape with them: imported
-# last, so that either module may be imported first.
+# Shape's rules use this module's sum: it imports this module, and this module uses shape's
+# ops through the module object (bound last, so that either may be imported first).
+from . import indexing as _indexing_ops  # noqa: E402
 from . import shape as _shape_ops  # noqa: E402

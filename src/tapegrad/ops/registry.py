@@ -22,15 +22,15 @@ import numpy as np
 from ..autograd import grad_mode
 from ..autograd import injected as _injected
 from ..autograd.dual import batch_ndim, forward_call
-from ..autograd.node import MUTATIONS, Meta, Node
+from ..autograd.node import MUTATIONS, Meta, Node, new_node
 from ..errors import InvalidArgumentError, complex_error, op_error
 from ..tensor import Tensor, new_tensor
 
 _ndarray = np.ndarray
+_new = object.__new__
 # Shared by every node of a parameterless op: no dict kept alive per node (less for the
 # garbage collector to walk).  Never mutated.
 _NO_PARAMS: dict[str, Any] = {}
-_new = object.__new__
 _asarray = np.asarray
 # Positions beyond this many inputs are treated as non-differentiable, unsaved.
 _MAX_ARGS = 16
@@ -45,6 +45,7 @@ __all__ = [
     "on_tangent",
     "batch_ndim",
     "expose",
+    "withdraw",
     "REGISTRY",
     "METHODS",
     "UFUNCS",
@@ -53,9 +54,21 @@ __all__ = [
 REGISTRY: dict[str, Primitive] = {}
 
 # The public surface, filled from the declarations and never by hand: Tensor method name ->
-# op, and NumPy ufunc name -> op (``np.sin(t)`` keeps the tape).  Read by the installer.
+# op, and NumPy ufunc name -> op (``np.sin(t)`` keeps the tape).  Read by the installer
+# (tapegrad.ops.install), which also sets the hook below.
 METHODS: dict[str, Callable[..., Any]] = {}
 UFUNCS: dict[str, Callable[..., Any]] = {}
+
+# ``hook(method_name, fn)`` is called when a Tensor method is declared (before it enters
+# METHODS: the hook may refuse it by raising) and ``hook(method_name, None)`` when it is
+# withdrawn, so that the Tensor class follows declarations made after import.
+_method_hook: Callable[[str, Any], None] | None = None
+
+
+def set_method_hook(hook: Callable[[str, Any], None] | None) -> None:
+    """Install the function told of every later Tensor-method declaration (the installer's)."""
+    global _method_hook
+    _method_hook = hook
 
 
 # What ``explain=`` takes (see :func:`expose`).
@@ -102,20 +115,19 @@ def expose(
         of max split evenly), as PyTorch's; listed in the docs' op table.
     """
     name = getattr(fn, "name", None) or fn.__name__
-    if method:
-        mname = name if method is True else method
+    # Check everything first: a refused declaration changes no table.
+    mname = (name if method is True else method) if method else None
+    if mname is not None:
         old = METHODS.get(mname)
         if old is not None and old is not fn:
             raise InvalidArgumentError(
                 f"Tensor method {mname!r} is already declared by {_label(old)}; "
                 f"pass method=False (or another name) for {name!r}"
             )
-        METHODS[mname] = fn
-        fn.method = mname
-    elif method is False or not hasattr(fn, "method"):
-        fn.method = None
+    ufuncs: tuple[Any, ...] = ()
     if ufunc is not None and ufunc is not False:
-        for u in ufunc if isinstance(ufunc, tuple) else (ufunc,):
+        ufuncs = ufunc if isinstance(ufunc, tuple) else (ufunc,)
+        for u in ufuncs:
             if not isinstance(u, np.ufunc):
                 raise InvalidArgumentError(f"ufunc= takes NumPy ufuncs, got {u!r} for {name!r}")
             old = UFUNCS.get(u.__name__)
@@ -124,8 +136,17 @@ def expose(
                     f"np.{u.__name__} already dispatches to {_label(old)}; pass ufunc=False "
                     f"for {name!r}"
                 )
+    if mname is not None:
+        if METHODS.get(mname) is None and _method_hook is not None:
+            _method_hook(mname, fn)  # may refuse (a name Tensor already has)
+        METHODS[mname] = fn
+        fn.method = mname
+    elif method is False or not hasattr(fn, "method"):
+        fn.method = None
+    if ufuncs:
+        for u in ufuncs:
             UFUNCS[u.__name__] = fn
-        fn.ufuncs = tuple(u.__name__ for u in (ufunc if isinstance(ufunc, tuple) else (ufunc,)))
+        fn.ufuncs = tuple(u.__name__ for u in ufuncs)
     elif not hasattr(fn, "ufuncs") or ufunc is False:
         fn.ufuncs = ()
     if explain is not None:
@@ -152,6 +173,21 @@ def expose(
     elif not hasattr(fn, "kink"):
         fn.kink = None
     return fn
+
+
+def withdraw(fn: Any) -> None:
+    """Undo the declaration of ``fn``: remove it from :data:`REGISTRY`, :data:`METHODS`
+    (with its Tensor method) and :data:`UFUNCS`.  For throwaway ops, e.g. declared in a
+    test."""
+    name = getattr(fn, "name", None)
+    if name is not None and REGISTRY.get(name) is fn:
+        del REGISTRY[name]
+    for mname in [k for k, v in METHODS.items() if v is fn]:
+        del METHODS[mname]
+        if _method_hook is not None:
+            _method_hook(mname, None)
+    for uname in [k for k, v in UFUNCS.items() if v is fn]:
+        del UFUNCS[uname]
 
 
 def _label(fn: Any) -> str:
@@ -189,6 +225,12 @@ class Primitive:
     # Optional, in __dict__: {saved input: positions of the rules that read it}; lets the
     # engine ignore an in-place change of a saved value that no running rule reads.
     save_for: dict[int, tuple[int, ...]]
+    # Surface metadata, in __dict__ (set by expose): the Tensor method name, the ufunc names,
+    # the explain formulas and the kink note.
+    method: str | None
+    ufuncs: tuple[str, ...]
+    explain: tuple[str, ...] | None
+    kink: str | None
 
     # __dict__ holds the per-op __doc__/__name__ (for help() and the API reference).
     __slots__ = (
@@ -248,10 +290,10 @@ class Primitive:
         self.unary_fast = nout == 1
         self.__doc__ = doc if doc is not None else impl.__doc__
         if register:
-            REGISTRY[name] = self
             if ufunc is None and isinstance(impl, np.ufunc):
                 ufunc = impl
             expose(self, method=method, ufunc=ufunc, explain=explain, kink=kink)
+            REGISTRY[name] = self  # (after expose: a refused declaration registers nothing)
         else:
             expose(self, explain=explain, kink=kink)
 
@@ -264,8 +306,11 @@ class Primitive:
         values."""
 
     def __call__(self, *args: Any, **params: Any) -> Any:
-        # The hot path of the whole library: kept in one frame on purpose (no helper calls
-        # besides the NumPy impl and object allocation).
+        # The hot path of the whole library.  One recording path per arity: one input and
+        # one output (most ops), two inputs and one output (binary arithmetic), and the
+        # general loop (nodes from new_node, outputs from new_tensor).  The first two are
+        # kept in this one frame, their tensor and node written out: no Python call besides
+        # the NumPy impl and object allocation.
         for a in args:
             if isinstance(a, Tensor):
                 break
@@ -274,63 +319,65 @@ class Primitive:
                 return self.impl(*args, **params)
             except Exception as e:
                 _reraise(self, e)
-        if len(args) == 1:
+        nargs = len(args)
+        if nargs == 1 and self.unary_fast:
             if a._fw is not None:  # carries forward-mode tangents
                 return forward_call(self, args, params)
             try:
                 ans = self.impl(a.data, **params) if params else self.impl(a.data)
             except Exception as e:
                 _reraise(self, e)
-            if self.unary_fast:
-                # One input, one output: the common case, written out in full.
-                if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
-                    ans = _asarray(ans)
-                out = _new(Tensor)
-                out.data = ans
-                out._grad = None
-                out._idx = 0
-                out._version = 0
-                out._hooks = None
-                out._fw = None
-                out._base = None
-                if a.requires_grad and self.rec[0] and (en := _state.enabled):
-                    if ans.dtype.kind == "c":
-                        raise complex_error(self.name)
-                    node: Any = _new(Node)
-                    node.prim = self
-                    fn = a.grad_fn
-                    node.parents = [a if fn is None else fn]
-                    node.pidx = [a._idx] if a._idx else None
-                    d = a.data
-                    if self.savemask[0]:
-                        node.args = [d]
-                        b = a._base
-                        node.versions = [
-                            MUTATIONS[0],
-                            a,
-                            a._version if b is None else (a._version, b._version),
-                        ]
-                    else:
-                        node.args = [None if self.elementwise else Meta(d.shape, d.dtype)]
-                        node.versions = [MUTATIONS[0]] if self.save_ans else None
-                    node.ans = ans if self.save_ans else None
-                    node.params = params or _NO_PARAMS
-                    node.hooks = None
-                    node.out_meta = None
-                    node.dirty = False
-                    node.fw = None
-                    out.requires_grad = True
-                    out.grad_fn = node
-                    if en is not True:  # a collector is active (checkpoint, accounting)
-                        en.append(node, args, out)
+            if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
+                ans = _asarray(ans)
+            # Written out, as is the node below (a call to new_tensor / new_node costs about
+            # 3% of a recorded op each); tests/test_fields.py checks they set the same fields.
+            out = _new(Tensor)
+            out.data = ans
+            out._grad = None
+            out._idx = 0
+            out._version = 0
+            out._base = None
+            out._hooks = None
+            out._fw = None
+            if a.requires_grad and self.rec[0] and (en := _state.enabled):
+                if ans.dtype.kind == "c":
+                    raise complex_error(self.name)
+                fn = a.grad_fn
+                d = a.data
+                if self.savemask[0]:
+                    b = a._base
+                    saved: Any = [d]
+                    versions: Any = [
+                        MUTATIONS[0],
+                        a,
+                        a._version if b is None else (a._version, b._version),
+                    ]
                 else:
-                    out.requires_grad = False
-                    out.grad_fn = None
-                if self.view:
-                    _mark_view(out, a, self, (), params, 0)
-                return out
-        elif len(args) == 2 and self.unary_fast:
-            # Two inputs, one output (binary arithmetic): also written out in full.
+                    saved = [None if self.elementwise else Meta(d.shape, d.dtype)]
+                    versions = [MUTATIONS[0]] if self.save_ans else None
+                node: Any = _new(Node)
+                node.prim = self
+                node.parents = [a if fn is None else fn]
+                node.pidx = [a._idx] if a._idx else None
+                node.args = saved
+                node.ans = ans if self.save_ans else None
+                node.params = params or _NO_PARAMS
+                node.versions = versions
+                node.hooks = None
+                node.out_meta = None
+                node.dirty = False
+                node.fw = None
+                out.requires_grad = True
+                out.grad_fn = node
+                if en is not True:  # a collector is active (checkpoint, accounting)
+                    en.append(node, args, out)
+            else:
+                out.requires_grad = False
+                out.grad_fn = None
+            if self.view:
+                _mark_view(out, a, self, (), params, 0)
+            return out
+        if nargs == 2 and self.unary_fast:
             x, y = args
             xt = isinstance(x, Tensor)
             yt = isinstance(y, Tensor)
@@ -349,9 +396,9 @@ class Primitive:
             out._grad = None
             out._idx = 0
             out._version = 0
+            out._base = None
             out._hooks = None
             out._fw = None
-            out._base = None
             rec = self.rec
             rx = xt and rec[0] and x.requires_grad
             ry = yt and rec[1] and y.requires_grad
@@ -360,11 +407,11 @@ class Primitive:
                     raise complex_error(self.name)
                 save = self.savemask
                 ew = self.elementwise
-                node = _new(Node)
-                node.prim = self
                 px = py = None
                 mx = vx if save[0] else None
                 my = vy if save[1] else None
+                # Elementwise rules never read an unsaved input; one shaped like the output
+                # needs no Meta (the engine then skips unbroadcast and cast for it).
                 if rx:
                     px = x.grad_fn or x
                     if not save[0] and not (ew and vx.shape == ans.shape and vx.dtype is ans.dtype):
@@ -373,6 +420,23 @@ class Primitive:
                     py = y.grad_fn or y
                     if not save[1] and not (ew and vy.shape == ans.shape and vy.dtype is ans.dtype):
                         my = Meta(vy.shape, vy.dtype)
+                if save[0] and xt:
+                    b = x._base
+                    kx = x._version if b is None else (x._version, b._version)
+                    if save[1] and yt:
+                        b = y._base
+                        ky = y._version if b is None else (y._version, b._version)
+                        versions = [MUTATIONS[0], x, kx, y, ky]
+                    else:
+                        versions = [MUTATIONS[0], x, kx]
+                elif save[1] and yt:
+                    b = y._base
+                    ky = y._version if b is None else (y._version, b._version)
+                    versions = [MUTATIONS[0], y, ky]
+                else:
+                    versions = [MUTATIONS[0]] if self.save_ans else None
+                node = _new(Node)
+                node.prim = self
                 node.parents = [px, py]
                 node.pidx = (
                     [x._idx if rx else 0, y._idx if ry else 0]
@@ -380,23 +444,9 @@ class Primitive:
                     else None
                 )
                 node.args = [mx, my]
-                if save[0] and xt:
-                    b = x._base
-                    kx = x._version if b is None else (x._version, b._version)
-                    if save[1] and yt:
-                        b = y._base
-                        ky = y._version if b is None else (y._version, b._version)
-                        node.versions = [MUTATIONS[0], x, kx, y, ky]
-                    else:
-                        node.versions = [MUTATIONS[0], x, kx]
-                elif save[1] and yt:
-                    b = y._base
-                    ky = y._version if b is None else (y._version, b._version)
-                    node.versions = [MUTATIONS[0], y, ky]
-                else:
-                    node.versions = [MUTATIONS[0]] if self.save_ans else None
                 node.ans = ans if self.save_ans else None
                 node.params = params or _NO_PARAMS
+                node.versions = versions
                 node.hooks = None
                 node.out_meta = None
                 node.dirty = False
@@ -411,17 +461,17 @@ class Primitive:
             if self.view and xt:
                 _mark_view(out, x, self, (y,), params, 0)
             return out
-        else:
-            for x in args:
-                if isinstance(x, Tensor) and x._fw is not None:
-                    return forward_call(self, args, params)
-            try:
-                ans = self.impl(*[x.data if isinstance(x, Tensor) else x for x in args], **params)
-            except Exception as e:
-                _reraise(self, e)
+        # Any number of inputs and outputs.
+        for x in args:
+            if isinstance(x, Tensor) and x._fw is not None:
+                return forward_call(self, args, params)
+        try:
+            ans = self.impl(*[x.data if isinstance(x, Tensor) else x for x in args], **params)
+        except Exception as e:
+            _reraise(self, e)
         nout = self.nout
         if nout == 1:
-            if ans.__class__ is not _ndarray:  # NumPy returns scalars for 0-d results
+            if ans.__class__ is not _ndarray:
                 ans = _asarray(ans)
         else:
             ans = tuple(r if r.__class__ is _ndarray else _asarray(r) for r in ans)
@@ -435,34 +485,29 @@ class Primitive:
                     node = self._node(args, ans, params)
                     break
                 i += 1
+        rg = node is not None
         if nout == 1:
-            out = _new(Tensor)
-            out.data = ans
-            out.requires_grad = node is not None
-            out._grad = None
-            out.grad_fn = node
-            out._idx = 0
-            out._version = 0
-            out._base = None
-            out._hooks = None
-            out._fw = None
+            out = new_tensor(ans, rg, node, 0)
             if self.view and isinstance(args[0], Tensor):
                 _mark_view(out, args[0], self, args[1:], params, 0)
             res: Any = out
         else:
-            res = tuple(new_tensor(r, node is not None, node, k) for k, r in enumerate(ans))
-        if node is not None and en is not True:  # a collector is active
+            # (a loop, not a generator: one reading a local would make it a cell, a
+            # GC-tracked object allocated by every call of this function)
+            outs = []
+            for k, r in enumerate(ans):
+                outs.append(new_tensor(r, rg, node, k))
+            res = tuple(outs)
+        if rg and en is not True:  # a collector is active
             en.append(node, args, res)
         return res
 
     def _node(self, args: tuple[Any, ...], ans: Any, params: dict[str, Any]) -> Node:
-        """The tape entry for a call with at least one input that requires grad."""
+        """The tape entry of a general call with at least one input that requires grad."""
         if ans.dtype.kind == "c" if self.nout == 1 else any(r.dtype.kind == "c" for r in ans):
             raise complex_error(self.name)
         rec = self.rec
         save = self.savemask
-        # Elementwise rules never read an unsaved input; one shaped like the output needs
-        # no Meta (the engine then skips unbroadcast and cast for it).
         like = ans if self.elementwise and self.nout == 1 else None
         parents: list[Any] = []
         saved: list[Any] = []
@@ -499,21 +544,18 @@ class Primitive:
                 parents.append(None)
                 saved.append(x if save[i] else None)
             i += 1
-        node = _new(Node)
-        node.prim = self
-        node.parents = parents
-        node.pidx = pidx
-        node.args = saved
-        node.ans = ans if self.save_ans else None
-        node.params = params or _NO_PARAMS
         if versions is None and self.save_ans:
             versions = [MUTATIONS[0]]
-        node.versions = versions
-        node.hooks = None
-        node.out_meta = None if self.nout == 1 else tuple(Meta(r.shape, r.dtype) for r in ans)
-        node.dirty = False
-        node.fw = None
-        return node
+        return new_node(
+            self,
+            parents,
+            pidx,
+            saved,
+            ans if self.save_ans else None,
+            params or _NO_PARAMS,
+            versions,
+            None if self.nout == 1 else tuple(Meta(r.shape, r.dtype) for r in ans),
+        )
 
 
 def _reraise(prim: Primitive, exc: Exception) -> NoReturn:
