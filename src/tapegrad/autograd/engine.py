@@ -54,11 +54,14 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, d in enumerate(shape) if d == 1 and gshape[i + lead] != 1
-    )
+    # A loop, not a generator: a generator would make gshape and lead closure cells,
+    # allocated on every call (also on the early return above).
+    axes = list(range(lead))
+    for i, d in enumerate(shape):
+        if d == 1 and gshape[i + lead] != 1:
+            axes.append(i + lead)
     if axes:
-        g = OPS.sum(g, axis=axes, keepdims=False)  # axes are canonical already
+        g = OPS.sum(g, axis=tuple(axes), keepdims=False)  # axes are canonical already
     if g.shape != shape:
         g = OPS.reshape(g, shape)
     return g
