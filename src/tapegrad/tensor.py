@@ -361,11 +361,7 @@ class Tensor:
         MUTATIONS[0] += 1
         node = self.grad_fn
         if node is not None:
-            ans = node.ans
-            if ans is not None and (
-                ans is self.data or (ans.__class__ is tuple and ans[self._idx] is self.data)
-            ):
-                node.dirty = True
+            node.output_written(self.data, self._idx)
         base = self._base
         if base is not None:
             base._bump()
@@ -444,7 +440,7 @@ class Tensor:
         root = self if self._base is None else self._base
         node = out.grad_fn
         if node is not None:
-            _own_saved(node, root)
+            node.own_saved(root)
         if out.dtype != dt:
             out = OPS.astype(out, dt)
         vc = self._vchain if self._base is not None else None
@@ -628,26 +624,6 @@ def _check_kind(src: np.dtype, dst: np.dtype, what: str) -> None:
             "would drop the imaginary part; convert the tensor first (x.astype(complex)) or "
             "take the real part of the value explicitly"
         )
-
-
-def _own_saved(node: Any, root: Tensor) -> None:
-    """The node of an in-place op saved arrays that the op is about to overwrite (e.g.
-    ``a.mul_(b)`` saves the old ``a`` for ``b``'s gradient): give it copies, and stop
-    checking the versions of the tensors it saved them for."""
-    mem = root.data
-    args = node.args
-    if args.__class__ is list:
-        for i, v in enumerate(args):
-            if v.__class__ is np.ndarray and np.may_share_memory(v, mem):
-                args[i] = v.copy()
-    vs = node.versions
-    if vs is not None:
-        keep = [vs[0]]
-        for k in range(1, len(vs), 2):
-            t = vs[k]
-            if (t if t._base is None else t._base) is not root:
-                keep += (t, vs[k + 1])
-        node.versions = keep if len(keep) > 1 or node.ans is not None else None
 
 
 def _refresh_views(base: Tensor, also: Tensor | None, history: bool = True) -> None:

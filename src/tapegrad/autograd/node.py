@@ -12,6 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+_ndarray = np.ndarray
+_may_share_memory = np.may_share_memory
+
 __all__ = ["Node", "Meta", "FREED", "version_key"]
 
 
@@ -193,6 +198,33 @@ class Node:
         """The object standing in for the saved values (see :meth:`defer`), or None."""
         args = self.args
         return None if isinstance(args, (list, tuple)) or args is FREED else args
+
+    # -- in-place changes (called by the tensor's in-place machinery)
+    def output_written(self, data: Any, idx: int) -> None:
+        """Output ``idx``, whose array is ``data``, was changed in place: if the node saved
+        that very array as its output, mark it changed (backward then refuses it)."""
+        ans = self.ans
+        if ans is not None and (ans is data or (ans.__class__ is tuple and ans[idx] is data)):
+            self.dirty = True
+
+    def own_saved(self, root: Any) -> None:
+        """The node of an in-place op saved arrays that the op is about to overwrite (e.g.
+        ``a.mul_(b)`` saves the old ``a`` for ``b``'s gradient): give it copies, and stop
+        checking the versions of the tensors (``root`` and its views) it saved them for."""
+        mem = root.data
+        args = self.args
+        if args.__class__ is list:
+            for i, v in enumerate(args):
+                if v.__class__ is _ndarray and _may_share_memory(v, mem):
+                    args[i] = v.copy()
+        vs = self.versions
+        if vs is not None:
+            keep = [vs[0]]
+            for k in range(1, len(vs), 2):
+                t = vs[k]
+                if (t if t._base is None else t._base) is not root:
+                    keep += (t, vs[k + 1])
+            self.versions = keep if len(keep) > 1 or self.ans is not None else None
 
     def saved_tensor_versions(self) -> list[tuple[Any, Any]]:
         """The saved tensors with the :func:`version_key` they had when recorded."""
