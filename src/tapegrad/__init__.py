@@ -63,6 +63,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "checkpoint": ("checkpoint", "checkpoint"),
     "checkpoint_chain": ("checkpoint", "checkpoint_chain"),
     "checkpoint_sequential": ("checkpoint", "checkpoint_sequential"),
+    "jit": ("jit", "jit"),
 }
 
 # Public functions named like the submodule that defines them: ``tg.checkpoint`` and

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import random as _random
+from .autograd import grad_mode
 from .tensor import Tensor, checked_array
 
 __all__ = [
@@ -145,8 +146,7 @@ def rand(
     generator: np.random.Generator | None = None,
 ) -> Tensor:
     """Uniform samples in [0, 1) from ``generator`` (default: tapegrad's global one)."""
-    gen = generator or _random.default_generator()
-    return _made(gen.random(_shape(shape)).astype(dtype, copy=False), requires_grad)
+    return _made(grad_mode.source(draw, generator, "random", _shape(shape), dtype), requires_grad)
 
 
 def randn(
@@ -156,8 +156,8 @@ def randn(
     generator: np.random.Generator | None = None,
 ) -> Tensor:
     """Standard normal samples from ``generator`` (default: tapegrad's global one)."""
-    gen = generator or _random.default_generator()
-    return _made(gen.standard_normal(_shape(shape)).astype(dtype, copy=False), requires_grad)
+    arr = grad_mode.source(draw, generator, "standard_normal", _shape(shape), dtype)
+    return _made(arr, requires_grad)
 
 
 def randint(
@@ -168,7 +168,17 @@ def randint(
     generator: np.random.Generator | None = None,
 ) -> Tensor:
     """Random integers in ``[low, high)``."""
-    gen = generator or _random.default_generator()
     if isinstance(size, (int, np.integer)):
         size = (size,)
-    return Tensor._wrap(gen.integers(low, high, size=tuple(size), dtype=dtype))
+    return Tensor._wrap(grad_mode.source(_integers, generator, low, high, tuple(size), dtype))
+
+
+def draw(generator: np.random.Generator | None, method: str, shape: Any, dtype: Any) -> Any:
+    """``generator.<method>(shape)`` as ``dtype`` (None: tapegrad's global generator, looked
+    up at the call, so that reseeding takes effect in compiled functions too)."""
+    gen = generator or _random.default_generator()
+    return getattr(gen, method)(shape).astype(dtype, copy=False)
+
+
+def _integers(gen: np.random.Generator | None, low: int, high: Any, size: Any, dtype: Any) -> Any:
+    return (gen or _random.default_generator()).integers(low, high, size=size, dtype=dtype)

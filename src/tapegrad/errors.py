@@ -43,6 +43,7 @@ __all__ = [
     "AbstractMethodError",
     "MissingDependencyError",
     "NonFiniteError",
+    "ConcretizationError",
 ]
 
 
@@ -237,6 +238,12 @@ def op_error(name: str, exc: BaseException) -> BaseException:
     except Exception:
         return exc
     return new
+
+
+class ConcretizationError(TapegradError, TypeError):
+    """Python needed the concrete value of a traced tensor inside ``tg.jit`` (``if x > 0``,
+    ``float(x)``, ``x.item()``): the function is traced once, without values.  Use
+    ``tg.where``, mark the argument static, or run the function without ``tg.jit``."""
 
 
 class ArgumentError(InvalidTypeError):

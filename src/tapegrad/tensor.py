@@ -157,6 +157,9 @@ class Tensor:
         ...     print(type(e).__name__)
         ShapeMismatchError
         """
+        tr = grad_mode._state.tracer
+        if tr is not None:
+            tr.grad_read(self)
         return self._grad
 
     @grad.setter
@@ -164,10 +167,16 @@ class Tensor:
         if value is not None:
             _check_grad(self, value)
         self._grad = value
+        tr = grad_mode._state.tracer
+        if tr is not None:
+            tr.grad_write(self)
 
     @grad.deleter
     def grad(self) -> None:
         self._grad = None
+        tr = grad_mode._state.tracer
+        if tr is not None:
+            tr.grad_write(self)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -200,6 +209,7 @@ class Tensor:
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
         """The underlying array (shares memory).  Raises if the tensor requires grad."""
+        _concrete(self, "tensor.numpy()")
         if self.requires_grad:
             raise NotDifferentiableError(
                 "can't call numpy() on a tensor that requires grad: the array would drop the "
@@ -209,6 +219,7 @@ class Tensor:
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
+        _concrete(self, "tensor.item()")
         if self.data.size != 1:
             raise InvalidArgumentError(
                 f"item() needs a tensor with exactly one element, this one has shape "
@@ -218,9 +229,11 @@ class Tensor:
 
     def tolist(self) -> Any:
         """The values as nested Python lists (no gradient)."""
+        _concrete(self, "tensor.tolist()")
         return self.data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        _concrete(self, "converting a tensor to a NumPy array (np.asarray)")
         if self.requires_grad:
             raise NotDifferentiableError(
                 "a tensor that requires grad can't be converted to a NumPy array implicitly "
@@ -234,12 +247,15 @@ class Tensor:
         return self.data
 
     def __float__(self) -> float:
+        _concrete(self, "float(tensor)")
         return float(self.item())
 
     def __int__(self) -> int:
+        _concrete(self, "int(tensor)")
         return int(self.item())
 
     def __bool__(self) -> bool:
+        _concrete(self, "bool(tensor) (an if, while, and/or or assert on a tensor)")
         if self.data.size != 1:
             raise InvalidArgumentError(
                 f"the truth value of a tensor with shape {self.data.shape} is ambiguous; "
@@ -248,6 +264,7 @@ class Tensor:
         return bool(self.data)
 
     def __index__(self) -> int:
+        _concrete(self, "using a tensor as an index or size (tensor.__index__)")
         return self.data.__index__()
 
     # ------------------------------------------------------------------ construction helpers
@@ -409,12 +426,13 @@ class Tensor:
     def _record_inplace(
         self,
         compute: Callable[[Tensor], Tensor],
-        write: Callable[[np.ndarray], None] | None,
+        write: tuple[Any, ...] | None,
         same_kind: bool = False,
     ) -> Tensor:
         """Run a recorded in-place op: ``compute(self)`` gives the new values out of place
-        (on the tape), which are then written into self's memory (by ``write`` when given,
-        else copied whole) and take over self's history.  ``same_kind``: the result's dtype
+        (on the tape), which are then written into self's memory (by ``write = (fn,
+        *args)``, ``fn(self.data, *args)``, when given, else copied whole) and take over
+        self's history.  ``same_kind``: the result's dtype
         must cast to self's within its kind (arithmetic; assignment casts freely)."""
         if not self.data.flags.writeable:
             raise InplaceModificationError(
@@ -448,9 +466,9 @@ class Tensor:
             base, idx = OPS.view_index_map(self)
             base_fn, base_rg, base_fw = OPS.rewrite_base(base, out, idx)
         if write is None:
-            np.copyto(self.data, out.data)
+            grad_mode.effect(np.copyto, self.data, out.data)
         else:
-            write(self.data)
+            grad_mode.effect(write[0], self.data, *write[1:])
         self._bump()  # (marks the old history's saved outputs dirty)
         # Under no_grad only forward-mode tangents are carried: the history stays.
         rec = bool(grad_mode._state.enabled)
@@ -484,7 +502,7 @@ class Tensor:
             return self._record_inplace(lambda s: fn(s, other), None, True)
         # Not recorded (e.g. an optimizer step under no_grad): change the memory itself.
         try:
-            ufunc(self.data, other.data if is_t else other, out=self.data, casting="same_kind")
+            grad_mode.effect(inplace_ufunc, self.data, other.data if is_t else other, ufunc)
         except TypeError as e:  # NumPy's casting error (complex into float, ...)
             raise InplaceModificationError(
                 f"an in-place {ufunc.__name__} can't store its result in this tensor of dtype "
@@ -652,6 +670,32 @@ def _refresh_views(base: Tensor, also: Tensor | None, history: bool = True) -> N
             v._idx = t._idx
             v.requires_grad = t.requires_grad
         v._fw = t._fw
+
+
+def _concrete(t: Tensor, what: str) -> None:
+    tr = grad_mode._state.tracer
+    if tr is not None:
+        tr.concretize(t, what)
+
+
+def inplace_ufunc(dst: np.ndarray, other: Any, ufunc: Any) -> None:
+    """``dst op= other`` with NumPy's same-kind casting (an effect: see grad_mode.effect)."""
+    ufunc(dst, other, out=dst, casting="same_kind")
+
+
+def copy_same_kind(dst: np.ndarray, src: Any) -> None:
+    """Copy ``src`` (broadcast) into ``dst`` with same-kind casting (an effect)."""
+    np.copyto(dst, src, casting="same_kind")
+
+
+def fill(dst: np.ndarray, value: Any) -> None:
+    """Set every element of ``dst`` to ``value`` (an effect)."""
+    dst[...] = value
+
+
+def setitem(dst: np.ndarray, key: Any, value: Any) -> None:
+    """``dst[key] = value`` (an effect)."""
+    dst[key] = value
 
 
 def new_tensor(

@@ -59,6 +59,9 @@ class OpSpec:
         huge values, or None.  No finite differences run on them (meaningless at inf/NaN);
         ``tests/test_edges.py`` compares values, gradients (reverse, forward, second order)
         and their non-finite pattern with PyTorch's.
+    jit : why ``tg.jit`` can't compile the op (its result's shape depends on the values, ...);
+        empty when it can.  ``tests/test_jit_ops.py`` then checks that compiling raises
+        ConcretizationError instead of comparing results.
     edge_allow : the known, explained differences from PyTorch on the edge samples:
         ``{(sample_index, check): reason}`` with check one of "value", "grad", "jvp",
         "gradgrad", or ``check + ":zero_sign"`` to allow only the signs of zeros to differ.
@@ -80,6 +83,7 @@ class OpSpec:
     dtypes: tuple = (np.float64, np.float32)
     edge_samples: SampleFn | None = None
     edge_allow: dict = field(default_factory=dict)
+    jit: str = ""
 
     def __repr__(self) -> str:
         return self.name

@@ -92,7 +92,7 @@ SPECS = [
         "max_pool2d",
         tg.max_pool2d,
         _pool_samples(distinct, _POOL_CASES),
-        prims=("max_pool2d_gather", "max_pool2d_scatter"),
+        prims=("max_pool2d_gather", "max_pool2d_scatter", "max_pool2d_index"),
         torch_fn=lambda torch, *a, **k: torch.nn.functional.max_pool2d(*a, **k),
     ),
     OpSpec(

@@ -714,7 +714,7 @@ SPECS += [
         "median_dim",
         lambda x, axis, keepdims: x.median(axis, keepdims).values,
         reduce_samples(distinct, cases=[c for c in _MEDIAN_CASES if c[1] is not None]),
-        prims=("index",),
+        prims=("index", "median_index"),
         torch_fn=_torch_lower_median("values"),
     ),
     OpSpec(
@@ -733,7 +733,7 @@ SPECS += [
                 name, what
             ),
             _dim_samples,
-            prims=("index",),
+            prims=("index", "extremum_index"),
             grad=what == "values",
             gradgrad=what == "values",
             torch_fn=_torch_max_dim(name, what),

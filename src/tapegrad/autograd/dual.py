@@ -251,7 +251,16 @@ def _push(
             pad = outs[0].ndim - len(t.shape) + len(batch)
             if pad > 0 and batch:
                 t = OPS.reshape(t, batch + (1,) * pad + tuple(t.shape[len(batch) :]))
-        r = rule(t, out, *args, **params)
+        tr = grad_mode._state.tracer
+        if tr is not None and prim.opaque_rules:
+            # (a rule that branches on values: one call in the compiled program)
+            nested = _state.ceiling >= 0 or (
+                bool(grad_mode._state.enabled)
+                and any(isinstance(a, Tensor) and a.requires_grad for a in (t, *args))
+            )
+            r = tr.opaque_rule(prim, rule, (t, out, *args), params, nested)
+        else:
+            r = rule(t, out, *args, **params)
         rs = r if prim.nout > 1 else (r,)
         if strong:
             rs = _strong_zeros(rs, t, prim.elementwise)
@@ -347,7 +356,12 @@ def make_dual(primal: Any, tangent: Any, level: int | None = None) -> Tensor:
     shape with leading batch axes.
     """
     lv = _current_level(level)
-    p = primal if isinstance(primal, Tensor) else Tensor(primal)
+    if isinstance(primal, Tensor):
+        p = primal
+    elif grad_mode._state.tracer is not None and isinstance(primal, np.ndarray):
+        p = Tensor._wrap(primal)  # (traced by tg.jit: the value itself, not a copy)
+    else:
+        p = Tensor(primal)
     t = tangent if isinstance(tangent, Tensor) else Tensor._wrap(np.asarray(tangent))
     if p.dtype.kind == "c" or t.dtype.kind == "c":
         raise complex_error("make_dual")

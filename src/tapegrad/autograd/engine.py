@@ -309,6 +309,10 @@ def run_backward(
     tangents then flow through the sweep (``create_graph`` implies it).
     """
     pending: list[Any] = []
+    if grad_mode._state.tracer is not None:
+        # Traced (tg.jit): the rules run on tensors, so that the tracer sees every op of
+        # the backward pass and the compiled function repeats it.
+        tensors = True
     try:
         return _run_backward(
             roots, root_grads, retain_graph, create_graph, inputs, accumulate, tensors, pending
@@ -513,6 +517,7 @@ def _sweep(
     mutations = MUTATIONS
     prev_mode = st.enabled
     st.enabled = grad_mode.recording(record)
+    tracer = st.tracer
     node = None
     try:
         while ready:
@@ -585,6 +590,10 @@ def _sweep(
                             r = vjps[i](g, ans, *args, **params) if joint is None else joint_out[i]
                         if r is not None:
                             r = _strong_mask(r, zmask, create_graph)
+                    elif tracer is not None and prim.opaque_rules:
+                        # A rule whose code branches on values: one call of it (on the raw
+                        # arrays) in the compiled program, as eager mode runs it.
+                        r = tracer.opaque_rule(prim, vjps[i], (g, ans, *args), params, record)
                     else:
                         r = vjps[i](g, ans, *args, **params) if joint is None else joint_out[i]
                     if r is None:
@@ -740,11 +749,16 @@ def _accumulate(
     if run_hooks and t._hooks:
         g = _call_hooks(t._hooks, g, create_graph)
         owned = False  # a hook may return an array its caller keeps
-    if create_graph:
+    tr = grad_mode._state.tracer
+    if create_graph or tr is not None:
         g = _as_tensor(g)
+        if tr is not None:
+            tr.grad_read(t)
         with _GRAD_LOCK:
             prev = t._grad
             t._grad = g if prev is None else prev + g
+        if tr is not None:
+            tr.grad_write(t)
         return
     if isinstance(g, Tensor):
         g = g.data

@@ -82,6 +82,8 @@ class FunctionCtx:
 class _FunctionRule:
     """Adapter that lets the engine run a Function's backward as one joint rule."""
 
+    opaque_rules = False
+
     # ``joint`` is a method, not an attribute holding the bound method: a rule that held
     # a bound method of itself would be a reference cycle, and its saved tensors would
     # wait for the cyclic garbage collector instead of going with the last output.

@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..errors import InvalidTypeError
+from ..errors import InvalidStateError, InvalidTypeError
 
 __all__ = [
     "no_grad",
@@ -27,6 +27,10 @@ __all__ = [
     "active_observers",
     "record_node",
     "collecting",
+    "tracing",
+    "active_tracer",
+    "effect",
+    "source",
     "detect_anomaly",
     "set_detect_anomaly",
     "is_anomaly_enabled",
@@ -58,6 +62,10 @@ class _State(threading.local):
     anomaly_check_inf: bool = False
     # Strong zeros (``strong_zeros``): a zero cotangent or tangent times anything is zero.
     strong_zeros: bool = False
+    # The active tracer (see ``tracing``): an Observer that receives ``call`` events for
+    # every primitive call on tensors, recorded or not, and the ``effect``/``source``
+    # events; None when nothing is traced (the primitives then pay one test per call).
+    tracer: Any = None
 
 
 _state = _State()
@@ -117,6 +125,26 @@ class Observer:
         block (``obj`` the block); ``outputs`` what the region returned.  While a scope is
         active, :func:`current_scope` gives its inputs too.
 
+    Tracer events (only for the one observer activated with :func:`tracing`, such as the
+    compiler's tracer behind ``tg.jit``; ordinary observers never receive them):
+
+    ``call(prim, inputs, params, outputs)``
+        Every call of a primitive with a Tensor among its inputs, recorded or not (under
+        ``no_grad``, on tensors that do not require grad, inside backward rules, in forward
+        mode), after it ran: with ``prim.impl(*raw inputs, **params)`` it is a complete
+        description of the operation.
+    ``effect(fn, args)``
+        ``fn(*args)`` ran for its side effect on the arrays among ``args`` (an in-place
+        write, an optimizer's update): tapegrad changes memory only through :func:`effect`.
+    ``source(fn, args, kwargs, out)``
+        ``out = fn(*args, **kwargs)`` made a new array outside the primitives (a random
+        draw, a saved value's copy); see :func:`source`.
+    ``grad_read(tensor)`` / ``grad_write(tensor)``
+        ``tensor.grad`` was read (by the getter, the engine or an optimizer) or replaced.
+    ``concretize(tensor, what)``
+        Python asks for the concrete value of ``tensor`` (``what``: ``"bool(tensor)"``,
+        ``"tensor.item()"``, ...); a tracer raises when the value is traced.
+
     Observers nest: every active one receives every event, in the order they were
     activated.  Events happen in the thread that caused them; ``observe`` is per thread,
     like grad mode.
@@ -156,6 +184,24 @@ class Observer:
 
     def scope_exit(self, kind: str, obj: Any, outputs: Any) -> None:
         """The scope of ``kind`` for ``obj`` ended, returning ``outputs``."""
+
+    def call(self, prim: Any, inputs: tuple[Any, ...], params: dict, outputs: Any) -> None:
+        """(Tracer event) ``prim`` ran on ``inputs`` with ``params``, giving ``outputs``."""
+
+    def effect(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """(Tracer event) ``fn(*args)`` is about to change the arrays among ``args``."""
+
+    def source(self, fn: Callable[..., Any], args: tuple, kwargs: dict, out: Any) -> None:
+        """(Tracer event) ``fn(*args, **kwargs)`` made the new array ``out``."""
+
+    def grad_read(self, tensor: Any) -> None:
+        """(Tracer event) ``tensor.grad`` is about to be read."""
+
+    def grad_write(self, tensor: Any) -> None:
+        """(Tracer event) ``tensor.grad`` was replaced."""
+
+    def concretize(self, tensor: Any, what: str) -> None:
+        """(Tracer event) Python needs the value of ``tensor`` for ``what``."""
 
 
 class _Dispatch:
@@ -264,6 +310,62 @@ def notify_update(owner: Any) -> None:
     """Tell the active observers that what ``owner`` keeps for backward changed."""
     for o in _state.observers:
         o.update(owner)
+
+
+class tracing:
+    """Context manager: make ``observer`` the tracer of this thread for the block (it
+    receives the tracer events ``call``, ``effect``, ``source``, ``grad_read`` and
+    ``grad_write`` of :class:`Observer`, on top of the ordinary events while it is also
+    active through :func:`observe`).  One tracer at a time: a second one raises.  The
+    ``alone=True`` of :func:`observe` does not suspend it, so that a checkpoint's
+    recomputation inside a traced backward pass is traced too."""
+
+    __slots__ = ("observer", "_prev")
+
+    def __init__(self, observer: Observer) -> None:
+        if not isinstance(observer, Observer):
+            raise InvalidTypeError(
+                f"tracing() needs an Observer, got {type(observer).__name__}"
+            )
+        self.observer = observer
+
+    def __enter__(self) -> Any:
+        st = _state
+        if st.tracer is not None:
+            raise InvalidStateError(
+                "a tracer is already active in this thread; trace one function at a time"
+            )
+        st.tracer = self.observer
+        return self.observer
+
+    def __exit__(self, *exc: object) -> None:
+        _state.tracer = None
+
+
+def active_tracer() -> Any:
+    """The tracer active in this thread (see :func:`tracing`), or None."""
+    return _state.tracer
+
+
+def effect(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)`` for its side effect on the NumPy arrays among ``args`` (the first
+    one is the array written), and tell the active tracer: every in-place change of a
+    tensor's memory in tapegrad goes through here, so that a compiled function repeats it."""
+    tr = _state.tracer
+    if tr is not None:
+        tr.effect(fn, args)
+    return fn(*args)
+
+
+def source(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``: a new array made outside the primitives (a random draw, a
+    copy of a saved value), announced to the active tracer so that a compiled function
+    makes it anew on every call instead of reusing the traced values."""
+    out = fn(*args, **kwargs)
+    tr = _state.tracer
+    if tr is not None:
+        tr.source(fn, args, kwargs, out)
+    return out
 
 
 class Scope:

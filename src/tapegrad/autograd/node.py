@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from . import grad_mode
+
 _ndarray = np.ndarray
 _may_share_memory = np.may_share_memory
 
@@ -216,7 +218,7 @@ class Node:
         if args.__class__ is list:
             for i, v in enumerate(args):
                 if v.__class__ is _ndarray and _may_share_memory(v, mem):
-                    args[i] = v.copy()
+                    args[i] = grad_mode.source(np.copy, v)  # (tg.jit repeats the copy)
         vs = self.versions
         if vs is not None:
             keep = [vs[0]]

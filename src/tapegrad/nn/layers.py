@@ -22,6 +22,7 @@ import numpy as np
 from .. import ops as _ops
 from .. import random as _random
 from .._dtype import check_float_input, check_input_dtype, param_dtype
+from ..autograd import grad_mode
 from ..autograd.grad_mode import no_grad
 from ..errors import (
     DtypeMismatchError,
@@ -202,13 +203,18 @@ class Dropout(Module):
         dt = data.dtype
         if self.p == 1.0:
             return x * np.zeros(data.shape, dt)
-        gen = self.generator if self.generator is not None else _random.default_generator()
-        keep = gen.random(data.shape) >= self.p
-        mask = keep.astype(dt) * dt.type(1.0 / (1.0 - self.p))
+        mask = grad_mode.source(_dropout_mask, self.generator, data.shape, self.p, dt)
         return x * mask
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+def _dropout_mask(gen: np.random.Generator | None, shape: Any, p: float, dt: np.dtype) -> Any:
+    """Dropout's scaled keep-mask: 0 with probability p, else 1 / (1 - p) (a random source:
+    drawn anew on every call of a compiled function)."""
+    keep = (gen if gen is not None else _random.default_generator()).random(shape) >= p
+    return keep.astype(dt) * dt.type(1.0 / (1.0 - p))
 
 
 class Flatten(Module):

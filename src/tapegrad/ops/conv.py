@@ -497,6 +497,46 @@ def _pool_args(
     return x, k, s, p, len(xs) == 3
 
 
+def _pool_index_impl(
+    xd: Any, *, k: Any, s: Any, p: Any, ho: int, wo: int
+) -> Any:
+    """The flat index of each pooling window's maximum (see max_pool2d)."""
+    if xd.ndim == 3:
+        xd = xd[None]
+    h, w = xd.shape[-2:]
+    lead = xd.shape[:-2]
+    win = _windows(_pad_hw(xd, p, -np.inf), k, s, (1, 1), (ho, wo))  # (N, C, kh, kw, Ho, Wo)
+    offsets = [(i, j) for i in range(k[0]) for j in range(k[1])]
+    best = win[..., 0, 0, :, :].copy()
+    for i, j in offsets[1:]:
+        np.maximum(best, win[..., i, j, :, :], out=best)  # propagates NaN, as PyTorch
+    # Flat index of each window's maximum in its (H, W) plane: the first maximum in row-major
+    # order on ties (PyTorch's CPU convention); only bool masks and adds, no argmax copy.
+    top = (np.arange(ho)[:, None] * s[0] - p[0]) * w + (np.arange(wo)[None, :] * s[1] - p[1])
+    off = np.zeros(best.shape, dtype=np.intp)
+    found = win[..., 0, 0, :, :] == best
+    for i, j in offsets[1:]:
+        e = win[..., i, j, :, :] == best
+        e &= ~found
+        found |= e
+        off += e * (i * w + j)
+    if best.dtype.kind == "f" and np.isnan(best).any():
+        for i, j in offsets:  # a NaN wins its window (the last one, as PyTorch)
+            v = win[..., i, j, :, :]
+            np.copyto(off, i * w + j, where=v != v)
+    off += top
+    off += np.arange(0, int(np.prod(lead)) * h * w, h * w, dtype=np.intp).reshape(lead + (1, 1))
+    return off.ravel()
+
+
+_pool_index = Primitive(
+    "max_pool2d_index",
+    _pool_index_impl,
+    doc="The flat index of every window's maximum (max pooling's selection; not "
+    "differentiable).",
+)
+
+
 def max_pool2d(
     input: Any,
     kernel_size: int | tuple[int, int],
@@ -534,32 +574,10 @@ def max_pool2d(
     h, w = xs[-2:]
     ho = _out_len(h, k[0], s[0], p[0], 1)
     wo = _out_len(w, k[1], s[1], p[1], 1)
-    xd = x.data if isinstance(x, Tensor) else x
-    if unbatched:
-        xd = xd[None]
-    lead = xd.shape[:-2]
-    win = _windows(_pad_hw(xd, p, -np.inf), k, s, (1, 1), (ho, wo))  # (N, C, kh, kw, Ho, Wo)
-    offsets = [(i, j) for i in range(k[0]) for j in range(k[1])]
-    best = win[..., 0, 0, :, :].copy()
-    for i, j in offsets[1:]:
-        np.maximum(best, win[..., i, j, :, :], out=best)  # propagates NaN, as PyTorch
-    # Flat index of each window's maximum in its (H, W) plane: the first maximum in row-major
-    # order on ties (PyTorch's CPU convention); only bool masks and adds, no argmax copy.
-    top = (np.arange(ho)[:, None] * s[0] - p[0]) * w + (np.arange(wo)[None, :] * s[1] - p[1])
-    off = np.zeros(best.shape, dtype=np.intp)
-    found = win[..., 0, 0, :, :] == best
-    for i, j in offsets[1:]:
-        e = win[..., i, j, :, :] == best
-        e &= ~found
-        found |= e
-        off += e * (i * w + j)
-    if best.dtype.kind == "f" and np.isnan(best).any():
-        for i, j in offsets:  # a NaN wins its window (the last one, as PyTorch)
-            v = win[..., i, j, :, :]
-            np.copyto(off, i * w + j, where=v != v)
-    off += top
-    off += np.arange(0, int(np.prod(lead)) * h * w, h * w, dtype=np.intp).reshape(lead + (1, 1))
-    index = off.ravel()
+    lead = ((1,) + tuple(xs))[:-2] if unbatched else tuple(xs)[:-2]
+    # The window maxima's flat indices: a primitive, so that tg.jit traces it.
+    index = _pool_index(x, k=k, s=s, p=p, ho=ho, wo=wo)
+    index = index.data if isinstance(index, Tensor) else index
     xin = reshape(x, (1,) + xs) if unbatched else x
     out = _pool_gather(xin, index=index, in_shape=lead + (h, w), out_shape=lead + (ho, wo))
     return reshape(out, _shape(out)[1:]) if unbatched else out

@@ -243,6 +243,15 @@ def _key_item(k: Any) -> tuple[Any, int]:
         return k, 0
     if isinstance(k, Tensor):
         k = k.data
+    if k.__class__ is np.ndarray and (tr := _grad_state.tracer) is not None and tr.traced(k):
+        # Inside tg.jit, an index computed in the program: used as it is (no copy: the copy
+        # would be a constant of the compiled program).
+        if k.dtype.kind == "b":
+            tr.concretize(
+                k, "indexing with a boolean mask (the result's shape depends on the values)"
+            )
+        if k.dtype.kind in "iu":
+            return k, 2
     if isinstance(k, (bool, np.bool_)):
         return k, 1
     if isinstance(k, (int, np.integer)):

@@ -25,7 +25,7 @@ from ..errors import (
     NotDifferentiableError,
     ShapeMismatchError,
 )
-from ..tensor import Tensor, _check_kind
+from ..tensor import Tensor, _check_kind, copy_same_kind, fill, setitem
 from . import elementwise as _ew
 from . import indexing as _indexing
 from . import linalg as _linalg
@@ -134,7 +134,7 @@ def _write_out(name: str, out: Any, res: Any) -> Any:
             f"{res.data.shape}; pass a tensor of the result's shape"
         )
     try:
-        np.copyto(out.data, res.data, casting="same_kind")
+        grad_mode.effect(copy_same_kind, out.data, res.data)
     except TypeError:
         raise ArgumentError(
             f"{name}(out=...): can't store a {res.data.dtype} result in a {out.data.dtype} "
@@ -245,7 +245,7 @@ class TensorMethods(Tensor):
             # The new values are constants: no gradient flows to what was there before.
             full = np.full(self.shape, value, self.data.dtype)
             return self._record_inplace(lambda s: _ew.where(False, s, full), None)
-        self.data[...] = value
+        grad_mode.effect(fill, self.data, value)
         self._bump()
         return self
 
@@ -284,7 +284,7 @@ class TensorMethods(Tensor):
         if self._recorded(src):
             # Gradient to src; none to the old values (PyTorch's CopyBackwards).
             return self._record_inplace(lambda s: _ew.where(False, s, src), None)
-        np.copyto(self.data, src.data if is_t else src, casting="same_kind")
+        grad_mode.effect(copy_same_kind, self.data, src.data if is_t else src)
         self._bump()
         return self
 
@@ -294,14 +294,12 @@ class TensorMethods(Tensor):
         _check_kind(np.asarray(raw).dtype, self.data.dtype, "item assignment")
         k = _indexing.unwrap_index(key)
         if self._recorded(value):
-
-            def write(dst: np.ndarray) -> None:
-                # index_update computed exactly this assignment on a copy
-                dst[k] = raw
-
-            self._record_inplace(lambda s: _indexing.index_update(s, key, value), write)
+            # (index_update computes exactly this assignment on a copy)
+            self._record_inplace(
+                lambda s: _indexing.index_update(s, key, value), (setitem, k, raw)
+            )
             return
-        self.data[k] = raw
+        grad_mode.effect(setitem, self.data, k, raw)
         self._bump()
 
     def __add__(self, o: Any) -> Tensor:

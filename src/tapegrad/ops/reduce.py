@@ -351,10 +351,12 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 # --------------------------------------------------------------------------- max / min
 def _extremum_weights(ans: Any, x: Any, axis: tuple[int, ...]) -> np.ndarray:
-    """1/k at each of the k extremal elements of a slice, 0 elsewhere (a constant)."""
-    xv = _val(x)
-    hit = (xv == np.reshape(_val(ans), _kshape(xv.shape, axis))).astype(xv.dtype)
-    return hit / hit.sum(axis=axis, keepdims=True)
+    """1/k at each of the k extremal elements of a slice, 0 elsewhere (a constant; tensor
+    ops, so that tg.jit traces it)."""
+    shape = _shape(x)
+    hit = _ew.equal(x, _shape_ops.reshape(ans, _kshape(shape, axis)))
+    hit = _ew.astype(hit, _val(x).dtype)
+    return hit / _sum(hit, axis=axis, keepdims=True)
 
 
 def _extremum_vjp(g: Any, ans: Any, x: Any, *, axis: tuple[int, ...], keepdims: bool) -> Any:
@@ -1204,7 +1206,8 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
         )
     idx = _argsort(x, axis=ax, descending=bool(largest))
     if nd:
-        idx = Tensor._wrap(np.take(idx.data, np.arange(k), axis=ax))
+        # (a tensor op, not NumPy on idx.data: tg.jit traces it)
+        idx = idx[(slice(None),) * ax + (slice(0, k),)]
     elif k == 0:
         empty = Tensor._wrap(np.zeros((0,), np.int64))
         return values_indices("topk", _shape_ops.reshape(x, (1,))[:0], empty)
@@ -1300,19 +1303,46 @@ def lower_median(x: Any, axis: Any, keepdims: bool) -> Any:
         idx = np.zeros((), np.int64)
         vals = _gather(x, idx, 0)
         return values_indices("median", vals, Tensor._wrap(idx))
-    n = xv.shape[ax]
-    order = _argsort_impl(xv, axis=ax, descending=False)
-    idx = np.take(order, [(n - 1) // 2], axis=ax)
-    if xv.dtype.kind in "fc":
-        nan = np.isnan(xv)
-        anynan = nan.any(axis=ax, keepdims=True)
-        if anynan.any():
-            idx = np.where(anynan, np.argmax(nan, axis=ax, keepdims=True), idx)
+    idx = _median_index(x, axis=ax)  # (a primitive: traced by tg.jit like the rest)
     vals = _gather(x, idx, ax)
     if not keepdims:
         vals = _shape_ops.squeeze(vals, ax)
-        idx = np.squeeze(idx, ax)
-    return values_indices("median", vals, Tensor._wrap(idx.astype(np.int64, copy=False)))
+        idx = _shape_ops.squeeze(idx, ax)
+    return values_indices("median", vals, idx)
+
+
+def _median_index_impl(xv: Any, *, axis: int) -> Any:
+    n = xv.shape[axis]
+    order = _argsort_impl(xv, axis=axis, descending=False)
+    idx = np.take(order, [(n - 1) // 2], axis=axis)
+    if xv.dtype.kind in "fc":
+        nan = np.isnan(xv)
+        anynan = nan.any(axis=axis, keepdims=True)
+        if anynan.any():
+            idx = np.where(anynan, np.argmax(nan, axis=axis, keepdims=True), idx)
+    return idx.astype(np.int64, copy=False)
+
+
+_median_index = Primitive(
+    "median_index",
+    _median_index_impl,
+    doc="The index of the lower median along ``axis`` (kept as a length-1 axis; the last "
+    "nan of a slice that holds nan); int64, not differentiable.",
+)
+
+
+def _extremum_index_impl(xv: Any, *, axis: int, largest: bool) -> Any:
+    fn = np.argmax if largest else np.argmin
+    # the first nan when there is one, as PyTorch
+    return fn(xv, axis=axis, keepdims=True).astype(np.int64, copy=False)
+
+
+_extremum_index = Primitive(
+    "extremum_index",
+    _extremum_index_impl,
+    doc="The index of the first maximum (largest=True) or minimum along ``axis``, kept as a "
+    "length-1 axis (nan counts as the extremum); int64, not differentiable.",
+)
 
 
 def extremum_with_indices(name: str, x: Any, axis: Any, keepdims: bool) -> Any:
@@ -1326,15 +1356,19 @@ def extremum_with_indices(name: str, x: Any, axis: Any, keepdims: bool) -> Any:
         idx = np.zeros((), np.int64)
         return values_indices(name, _gather(x, idx, 0), Tensor._wrap(idx))
     _need_nonempty(name, x, (ax,))
-    xv = _val(x)
-    fn = np.argmax if name == "max" else np.argmin
-    idx = fn(xv, axis=ax, keepdims=True)  # the first nan when there is one, as PyTorch
+    idx = _extremum_index(x, axis=ax, largest=name == "max")
     vals = _gather(x, idx, ax)
     if not keepdims:
         vals = _shape_ops.squeeze(vals, ax)
-        idx = np.squeeze(idx, ax)
-    return values_indices(name, vals, Tensor._wrap(idx.astype(np.int64, copy=False)))
+        idx = _shape_ops.squeeze(idx, ax)
+    return values_indices(name, vals, idx)
 
+
+# Rules that branch on the values (zeros, ties at the norm's maximum, a zero deviation):
+# tg.jit calls them whole on the raw arrays (first order) instead of tracing them.
+for _p in (_prod, _cumprod, _std, _var, _vector_norm):
+    _p.opaque_rules = True
+del _p
 
 # Shape's rules use this module's sum: it imports this module, and this module uses shape's
 # ops through the module object (bound last, so that either may be imported first).

@@ -284,6 +284,9 @@ class Primitive:
         self.rec = (False,) * _MAX_ARGS
         self.save_ans = "ans" in save
         self.nout = nout
+        # Rules that branch on the values (zeros in prod, ties in max): tg.jit calls them
+        # whole, on the raw arrays, instead of tracing their operations.
+        self.opaque_rules = False
         self.view = view
         self.elementwise = elementwise
         # The single-input, single-output call path (most ops) skips the general loop.
@@ -376,6 +379,8 @@ class Primitive:
                 out.grad_fn = None
             if self.view:
                 _mark_view(out, a, self, (), params, 0)
+            if _state.tracer is not None:
+                _state.tracer.call(self, args, params, out)
             return out
         if nargs == 2 and self.unary_fast:
             x, y = args
@@ -460,6 +465,8 @@ class Primitive:
                 out.grad_fn = None
             if self.view and xt:
                 _mark_view(out, x, self, (y,), params, 0)
+            if _state.tracer is not None:
+                _state.tracer.call(self, args, params, out)
             return out
         # Any number of inputs and outputs.
         for x in args:
@@ -500,6 +507,8 @@ class Primitive:
             res = tuple(outs)
         if rg and en is not True:  # a collector is active
             en.append(node, args, res)
+        if _state.tracer is not None:
+            _state.tracer.call(self, args, params, res)
         return res
 
     def _node(self, args: tuple[Any, ...], ans: Any, params: dict[str, Any]) -> Node:

@@ -8,11 +8,23 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import grad_mode
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..errors import AbstractMethodError, InvalidArgumentError, InvalidTypeError, ShapeMismatchError
 from ..tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+
+
+def _zero(g: np.ndarray) -> None:
+    g[...] = 0
+
+
+def _apply_update(
+    p: np.ndarray, g: np.ndarray, update: Callable[..., None], state: dict, group: dict
+) -> None:
+    """One parameter's update in place (an effect: ``tg.jit`` repeats it on every call)."""
+    update(p, g.astype(p.dtype, copy=False), state, group)
 
 
 def _lerp_(a: np.ndarray, b: np.ndarray, w: float) -> None:
@@ -139,7 +151,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad.data.flags.writeable:
-                    p.grad.data[...] = 0
+                    grad_mode.effect(_zero, p.grad.data)
                 else:
                     p.grad.data = np.zeros_like(p.grad.data)
 
@@ -171,7 +183,7 @@ class Optimizer:
                             f"parameter shape {p.shape}"
                         )
                     state = self.state.setdefault(p, {})
-                    self._update(p.data, grad.astype(p.dtype, copy=False), state, group)
+                    grad_mode.effect(_apply_update, p.data, grad, self._update, state, group)
                     p._bump()
         return loss
 

@@ -21,6 +21,7 @@ import numpy as np
 from .._tree import tree_flatten, tree_unflatten
 from ..autograd import engine
 from ..autograd.dual import close_level, make_dual, open_level
+from ..autograd.grad_mode import _state as _grad_state
 from ..autograd.grad_mode import enable_grad
 from ..errors import InvalidTypeError, ShapeMismatchError, complex_error
 from ..ops import identity, reshape
@@ -71,6 +72,11 @@ class _Inputs:
         check_float(arr.dtype, "a differentiated argument", " or exclude it from argnums")
         if is_tensor and leaf.requires_grad:
             t = identity(leaf)  # a new tape input, still connected to the outer graph
+        elif _grad_state.tracer is not None:
+            # Traced by tg.jit: the value itself, so that the tracer knows it (a copy would be
+            # a constant of the compiled program).
+            t = Tensor._wrap(arr)
+            t.requires_grad = True
         else:
             t = Tensor(arr, requires_grad=True)
             if is_tensor and leaf._fw is not None:

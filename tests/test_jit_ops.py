@@ -1,0 +1,174 @@
+"""tg.jit over the whole op spec table: every spec, every sample, both sweeps.
+
+For each sample the op is compiled once and then called on the traced values and on new
+values of the same signature (a trace that baked a value in would pass the first check and
+fail the second); the compiled results must equal eager mode's bit for bit (the pure-NumPy
+path, ``fuse=False``), for the values and for the gradient of a weighted sum of the outputs.
+With fusion (``fuse=True``, when numexpr is installed) they must agree to a few ulps.
+A new op spec is covered without touching this file.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad.jit import fusion
+
+from .opinfo import OpSpec, Sample, all_specs
+
+SPECS = all_specs()
+
+
+def _cases(pred=lambda s: True):
+    out = []
+    for spec in SPECS:
+        if not pred(spec):
+            continue
+        for k, sample in enumerate(spec.samples(np.random.default_rng(0), np.float64)):
+            out.append(pytest.param(spec, sample, id=f"{spec.name}-{k}"))
+    return out
+
+
+def _diff(sample: Sample) -> list[int]:
+    return [
+        i
+        for i, a in enumerate(sample.args)
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and i not in sample.nondiff
+    ]
+
+
+def _bound(spec: OpSpec, sample: Sample):
+    """The op as a function of its differentiable arguments (the rest are constants)."""
+    diff = _diff(sample)
+
+    def f(*xs):
+        args = list(sample.args)
+        for i, x in zip(diff, xs):
+            args[i] = x
+        return spec.op(*args, **sample.kwargs)
+
+    return f, [sample.args[i] for i in diff]
+
+
+def _float_leaves(res) -> list:
+    leaves = list(res) if isinstance(res, (tuple, list)) else [res]
+    return [r for r in leaves if isinstance(r, tg.Tensor) and r.dtype.kind == "f"]
+
+
+def _weighted(f, weights):
+    def loss(*xs):
+        outs = _float_leaves(f(*xs))
+        total = None
+        for o, w in zip(outs, weights):
+            term = tg.sum(o * w)
+            total = term if total is None else total + term
+        return total
+
+    return loss
+
+
+def _other(x: np.ndarray, rng) -> np.ndarray:
+    """New values of ``x``'s signature, in the same domain: a permutation, each value then
+    moved by 16 ulps (so that a one-element array changes too)."""
+    flat = x.reshape(-1)
+    y = rng.permutation(flat) if flat.size > 1 else flat.copy()
+    y = y + 16 * np.spacing(y)
+    return y.reshape(x.shape).astype(x.dtype)
+
+
+def _check_new_values(jf, f, xs, rng, what):
+    ts2 = [tg.tensor(_other(x, rng)) for x in xs]
+    try:
+        want = _leaves(f(*ts2))
+    except Exception as e:  # (outside the op's domain: the compiled call must fail alike)
+        with pytest.raises(type(e)):
+            jf(*ts2)
+        return
+    _same(_leaves(jf(*ts2)), want, what)
+
+
+def _same(a, b, what):
+    a = [np.asarray(x.data if isinstance(x, tg.Tensor) else x) for x in a]
+    b = [np.asarray(x.data if isinstance(x, tg.Tensor) else x) for x in b]
+    assert len(a) == len(b), what
+    for x, y in zip(a, b):
+        assert x.dtype == y.dtype and x.shape == y.shape, (what, x.dtype, y.dtype, x.shape, y.shape)
+        assert np.array_equal(x, y, equal_nan=True), (what, x, y)
+        if x.dtype.kind == "f":  # the same zero signs too
+            assert np.array_equal(np.signbit(x[x == 0]), np.signbit(y[y == 0])), what
+
+
+def _leaves(res) -> list:
+    return list(res) if isinstance(res, (tuple, list)) else [res]
+
+
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: bool(s.jit)))
+def test_jit_refuses_what_it_cannot_compile(spec, sample):
+    f, xs = _bound(spec, sample)
+    with pytest.raises(tg.errors.ConcretizationError):
+        tg.jit(f)(*[tg.tensor(x) for x in xs])
+
+
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: not s.jit))
+def test_jit_values_equal_eager(spec, sample):
+    f, xs = _bound(spec, sample)
+    ts = [tg.tensor(x) for x in xs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = _leaves(f(*ts))
+        jf = tg.jit(f, fuse=False)
+        _same(_leaves(jf(*ts)), want, "trace run")
+        _same(_leaves(jf(*ts)), want, "compiled")
+        _check_new_values(jf, f, xs, np.random.default_rng(1), "compiled, new values")
+    assert jf.trace_count == 1
+
+
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: s.grad and not s.jit))
+def test_jit_grad_equals_eager(spec, sample):
+    f, xs = _bound(spec, sample)
+    if not xs:
+        pytest.skip("nothing to differentiate")
+    ts = [tg.tensor(x) for x in xs]
+    outs = _float_leaves(f(*ts))
+    rng = np.random.default_rng(2)
+    weights = [tg.tensor(rng.standard_normal(o.shape).astype(o.dtype)) for o in outs]
+    loss = _weighted(f, weights)
+    g = tg.grad(loss, argnums=tuple(range(len(xs))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = _leaves(g(*ts))
+        jg = tg.jit(g, fuse=False)
+        _same(_leaves(jg(*ts)), want, "trace run")
+        _same(_leaves(jg(*ts)), want, "compiled")
+        _check_new_values(jg, g, xs, rng, "compiled, new values")
+
+
+@pytest.mark.skipif(not fusion.available(), reason="numexpr is not installed")
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: s.grad and not s.jit))
+def test_jit_grad_with_fusion_within_ulps(spec, sample):
+    f, xs = _bound(spec, sample)
+    if not xs:
+        pytest.skip("nothing to differentiate")
+    ts = [tg.tensor(x) for x in xs]
+    outs = _float_leaves(f(*ts))
+    rng = np.random.default_rng(2)
+    weights = [tg.tensor(rng.standard_normal(o.shape).astype(o.dtype)) for o in outs]
+    g = tg.grad(_weighted(f, weights), argnums=tuple(range(len(xs))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = _leaves(g(*ts))
+        jg = tg.jit(g, fuse=True)
+        jg(*ts)
+        got = _leaves(jg(*ts))
+    for a, b in zip(got, want):
+        a, b = np.asarray(a.data), np.asarray(b.data)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        scale = np.maximum(np.abs(b), 1.0)
+        eps = np.finfo(b.dtype).eps
+        close = np.abs(a - b) <= 4 * eps * scale * 8  # a few ulps per fused op
+        same_nonfinite = ~np.isfinite(b) & (np.isnan(a) == np.isnan(b)) & ((a == b) | np.isnan(b))
+        assert np.all(close | same_nonfinite), (a, b)
