@@ -324,7 +324,15 @@ class Jitted:
         t1 = time.perf_counter()
         passes.optimize(graph)
         fuse_min = _fuse_min(self.fuse)
-        src, ns = generate(graph, _identifier(name), fuse_min)
+        donated = []
+        if self.donate_argnums:
+            k = 0
+            for i, a in enumerate(args):
+                n = 0 if i in self.static_argnums else sum(map(_dynamic, tree_flatten(a)[0]))
+                if i in self.donate_argnums:
+                    donated.extend(v for v in graph.inputs[k : k + n] if v is not None)
+                k += n
+        src, ns = generate(graph, _identifier(name), fuse_min, donated)
         code = compile(src, f"<tg.jit {name}>", "exec")
         exec(code, ns)
         entry = _Entry()

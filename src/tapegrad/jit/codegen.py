@@ -39,8 +39,11 @@ def _ufunc(e: Eqn) -> Any:
     return impl if isinstance(impl, np.ufunc) else None
 
 
-def generate(g: Graph, name: str = "compiled", fuse_min: int | None = None) -> tuple[str, dict]:
-    """The source of the compiled function and the namespace it runs in."""
+def generate(
+    g: Graph, name: str = "compiled", fuse_min: int | None = None, donated: Any = ()
+) -> tuple[str, dict]:
+    """The source of the compiled function and the namespace it runs in.  ``donated``: the
+    input variables whose buffers the program may overwrite (``donate_argnums``)."""
     ns: dict[str, Any] = {"_asarray": np.asarray, "_ndarray": np.ndarray, "_wrap": Tensor._wrap}
     names: dict[int, str] = {}  # id(obj) -> namespace name
 
@@ -113,8 +116,12 @@ def generate(g: Graph, name: str = "compiled", fuse_min: int | None = None) -> t
             return f"slice({expr(a.start)}, {expr(a.stop)}, {expr(a.step)})"
         return ref(a, "o")
 
-    # Buffer reuse: arrays made by a ufunc, read only by ufuncs, not an output.
+    # Buffer reuse: arrays made by a ufunc (or donated), read only by ufuncs, not an output.
     fresh: set[int] = set()
+    for v in donated:
+        if v.shape != () and id(v) not in out_ids | grad_ids | written:
+            if all(_ufunc(c) is not None for c in uses.get(id(v), ())):
+                fresh.add(id(v))
     for e in g.eqns:
         if _ufunc(e) is not None:
             v = e.outs[0]
