@@ -77,6 +77,8 @@ class _Inputs:
             # a constant of the compiled program).
             t = Tensor._wrap(arr)
             t.requires_grad = True
+            if is_tensor and leaf._fw is not None:
+                t._fw = leaf._fw  # as below: jvp of grad (jit of hessian, hvp) keeps tangents
         else:
             t = Tensor(arr, requires_grad=True)
             if is_tensor and leaf._fw is not None:
