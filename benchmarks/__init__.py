@@ -1,13 +1,15 @@
 """tapegrad's benchmark suite: ``python -m benchmarks --help``.
 
-Each workload computes the same value and gradient three ways, hand-written NumPy (the
-baseline: the limit for a NumPy backend), tapegrad and PyTorch eager (optional), checks
-that they agree, and times them in the same run.  See BENCHMARKS.md.
+Each workload computes the same value and gradient several ways, hand-written NumPy (the
+baseline: the limit for a NumPy backend), tapegrad, tapegrad compiled with ``tg.jit``,
+PyTorch eager and ``jax.jit`` (both optional), checks that they agree, and times them in
+the same run.  See BENCHMARKS.md.
 
 Workloads (one module each):
 
 * W1 (:mod:`benchmarks.w1_chain`): 2000 small elementwise ops, per-op overhead.
-* W2 (:mod:`benchmarks.w2_mlp`): one SGD step of a small MLP with cross-entropy.
+* W2 (:mod:`benchmarks.w2_mlp`): one SGD step of a small MLP with cross-entropy (rows
+  "W2": tensors, compiled in the functional form; "W2 module": Module + optimizer).
 * W3 (:mod:`benchmarks.w3_matmul`): 1024^3 matmuls, BLAS-bound.
 
 Forward mode and Hessians (their own tables; the baseline is the analytic derivative):
@@ -39,6 +41,19 @@ Scale in the number of inputs (its own table; time per leaf, which should be fla
 Import time (its own table; each call is a fresh interpreter):
 
 * W11 (:mod:`benchmarks.w11_import`): the cold ``import tapegrad`` against ``import numpy``.
+
+Compiled (``tg.jit``, issue 12; W1, W2 and W4 also have "tapegrad jit" and "jax.jit"
+implementations; each table its own):
+
+* W12 (:mod:`benchmarks.w12_seed`): the seed's gradient-descent step on two Python floats.
+* W13 (:mod:`benchmarks.w13_large`): a 20-op elementwise chain on 1e6 float64, fused
+  (numexpr) and not.
+* W14 (:mod:`benchmarks.w14_train_jit`): one epoch of ``tapegrad train`` (MLP, digits),
+  eager vs the step in ``tg.jit``.
+* W15 (:mod:`benchmarks.w15_compile`): compile times, ``tg.jit`` against ``jax.jit``.
+
+``benchmarks/fusion_threshold.py`` (a script, not a workload) measures the array size from
+which one ``numexpr.evaluate`` beats one NumPy call per op.
 """
 
 from __future__ import annotations
@@ -65,4 +80,8 @@ WORKLOADS = {
     "W9": "benchmarks.w9_chain",
     "W10": "benchmarks.w10_stack",
     "W11": "benchmarks.w11_import",
+    "W12": "benchmarks.w12_seed",
+    "W13": "benchmarks.w13_large",
+    "W14": "benchmarks.w14_train_jit",
+    "W15": "benchmarks.w15_compile",
 }

@@ -1,9 +1,10 @@
 """Shared machinery: the workload record, timing, the correctness check, thread control.
 
 A workload is a set of zero-argument callables, one per implementation ("numpy" is the
-hand-written baseline, "tapegrad", "torch", and for some workloads a second tapegrad call
-such as "tapegrad_grad"), each computing the same forward value and gradients (or
-Hessian, Jacobian, ...) and returning them as a dict of NumPy arrays.  :func:`measure` calls every
+hand-written baseline, "tapegrad", "torch", "jit" for ``tg.jit``, "jax" for ``jax.jit``,
+and for some workloads a second tapegrad call such as "tapegrad_grad"), each computing the
+same forward value and gradients (or Hessian, Jacobian, ...) and returning them as a dict
+of arrays.  :func:`measure` calls every
 implementation once (warmup; its outputs are compared against the NumPy baseline), then
 times them in rotating blocks (see there) and reports medians.  Nothing here asserts on
 time.
@@ -33,6 +34,14 @@ LABELS = {
     "tapegrad_grad": "tapegrad (gradient)",
     "tapegrad_loop": "tapegrad (looped jvp)",
     "torch_grad": "PyTorch (gradient)",
+    # compiled implementations (W1, W2, W4, W12-W15)
+    "jit": "tapegrad jit",
+    "jit_nofuse": "tapegrad jit (fuse=False)",
+    "jit_float": "tapegrad jit (float() each step)",
+    "jax": "jax.jit",
+    "lower": "tg.jit lower (trace + compile)",
+    "lower_trace": "tg.jit lower (trace)",
+    "lower_compile": "tg.jit lower (compile)",
 }
 
 
@@ -65,6 +74,33 @@ def torch_or_none() -> Any:
     return torch
 
 
+def jax_or_none() -> Any:
+    """The jax module with float64 enabled, or None when it is not installed (optional).
+
+    The workloads compare float64 results, which jax computes only with ``jax_enable_x64``
+    (float32 inputs stay float32 with it).
+    """
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def numexpr_or_none() -> Any:
+    """The numexpr module (``tg.jit``'s fusion backend), or None when it is not installed."""
+    try:
+        import numexpr
+    except ImportError:
+        return None
+    return numexpr
+
+
+# An implementation whose name starts with one of these needs that optional package.
+OPTIONAL = {"torch": torch_or_none, "jax": jax_or_none}
+
+
 @dataclass
 class Workload:
     """One benchmark: implementations plus what is needed to report them.
@@ -85,6 +121,10 @@ class Workload:
       headers share one table;
     * ``target_pair``: ``(impl_a, impl_b, goal)``, the target "median a / median b <= goal"
       (checked and printed like ``target_ratio``, described by ``target``);
+    * ``targets``: more targets, each ``("ratio", impl_a, impl_b, goal, text)`` (median a /
+      median b <= goal) or ``("time", impl, seconds, text)`` (median <= seconds), printed
+      after the others in the target column (the ``tg.jit`` targets of W1, W2, W4,
+      W12-W15);
     * ``reference``: the implementation the others are checked against ("numpy" unless a
       workload has no hand-written baseline: W7 checks PyTorch against tapegrad);
     * ``self_timed``: each call returns its own duration as ``SELF_TIME_KEY`` among its
@@ -109,6 +149,7 @@ class Workload:
     check_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     columns: tuple[tuple[str, ...], ...] | None = None
     target_pair: tuple[str, str, float] | None = None
+    targets: tuple[tuple[Any, ...], ...] = ()
     reference: str = "numpy"
     self_timed: bool = False
 
@@ -122,14 +163,14 @@ def collect_impls(
 ) -> tuple[dict[str, Impl], dict[str, str]]:
     """Call each factory; return the implementations and, for the others, why not.
 
-    torch (and the "torch_*" implementations) are skipped as "not installed" when it is
-    missing; any other setup error (say, an op tapegrad does not have yet) is recorded and
-    later reported as an error of the run.
+    torch and jax (and the "torch_*"/"jax_*" implementations) are skipped as "not
+    installed" when the package is missing; any other setup error (say, an op tapegrad does
+    not have yet) is recorded and later reported as an error of the run.
     """
     impls: dict[str, Impl] = {}
     skipped: dict[str, str] = {}
     for name, factory in factories.items():
-        if name.startswith("torch") and torch_or_none() is None:
+        if any(name.startswith(p) and get() is None for p, get in OPTIONAL.items()):
             skipped[name] = "not installed"
             continue
         try:
@@ -275,6 +316,8 @@ def measure(
         "variant": wl.variant,
         "columns": [list(c) for c in wl.columns] if wl.columns else None,
         "target_pair": list(wl.target_pair) if wl.target_pair else None,
+        "targets": [list(t) for t in wl.targets],
+        "impls": list(wl.impls) + [k for k in wl.skipped if k not in wl.impls],
         "title": wl.title,
         "target": wl.target,
         "target_ratio": wl.target_ratio,
@@ -339,8 +382,9 @@ def set_threads(n: int) -> str:
 
     The environment variables (set by the runner before this process started) are the main
     mechanism; this also applies threadpoolctl when installed, else OpenBLAS's own setter
-    through ctypes, and ``torch.set_num_threads``.  Import every library first (tapegrad
-    pulls in scipy, which brings its own OpenBLAS).
+    through ctypes, ``torch.set_num_threads`` and ``numexpr.set_num_threads``.  Import every
+    library first (tapegrad pulls in scipy, which brings its own OpenBLAS).  jax reads its
+    threads from ``XLA_FLAGS``, set by the runner (see ``runner._thread_env``).
     """
     done = []
     try:
@@ -356,6 +400,10 @@ def set_threads(n: int) -> str:
     if torch is not None:
         torch.set_num_threads(n)
         done.append("torch.set_num_threads")
+    ne = numexpr_or_none()
+    if ne is not None:
+        ne.set_num_threads(n)
+        done.append("numexpr.set_num_threads")
     return ", ".join(done) or "environment only"
 
 
@@ -373,7 +421,7 @@ def blas_threads() -> str:
 
 
 def machine_info() -> dict[str, str]:
-    """nproc, CPU, Python, NumPy (and its BLAS), torch: the header of a report."""
+    """nproc, CPU, Python, NumPy (and its BLAS), torch, jax, numexpr: a report's header."""
     info: dict[str, str] = {}
     try:
         ncpu = len(os.sched_getaffinity(0))
@@ -406,6 +454,10 @@ def machine_info() -> dict[str, str]:
     else:
         tb = "MKL" if torch.backends.mkl.is_available() else "non-MKL BLAS"
         info["torch"] = f"{torch.__version__} ({tb})"
+    jax = jax_or_none()
+    info["jax"] = "not installed" if jax is None else jax.__version__
+    ne = numexpr_or_none()
+    info["numexpr"] = "not installed" if ne is None else ne.__version__
     try:
         import tapegrad
 

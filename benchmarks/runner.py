@@ -4,9 +4,10 @@
 default ``1,2``).  Each setting runs in a fresh worker process whose environment has
 ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS``/... set before NumPy and
 torch are loaded (the only way that works for every BLAS); the worker also applies
-threadpoolctl when installed (else OpenBLAS's own setter) and ``torch.set_num_threads``, so
-all three implementations run under the same setting.  The worker sends its results back
-as one JSON line; this process prints the table.
+threadpoolctl when installed (else OpenBLAS's own setter), ``torch.set_num_threads`` and
+``numexpr.set_num_threads``, and with one thread tells XLA (jax) to run single-threaded
+(``XLA_FLAGS``), so all implementations run under the same setting.  The worker sends its
+results back as one JSON line; this process prints the table.
 
 Exit status: 0, or 1 when an implementation raised or disagreed with the NumPy baseline
 (timings are never asserted).
@@ -29,8 +30,8 @@ MARKER = "@@tapegrad-benchmarks-json@@ "
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Time hand-written NumPy, tapegrad and PyTorch eager on the same "
-        "workloads (value + gradient), checking that they agree.",
+        description="Time hand-written NumPy, tapegrad (eager and tg.jit), PyTorch eager and "
+        "jax.jit on the same workloads (value + gradient), checking that they agree.",
     )
     p.add_argument(
         "--quick",
@@ -102,10 +103,19 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+# XLA (jax) has no thread-count variable: with one thread, its CPU backend is told to run
+# Eigen single-threaded; with more, it keeps its default (all cores).
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
 def _thread_env(n: int) -> dict[str, str]:
     from .common import THREAD_ENV_VARS
 
-    return {var: str(n) for var in THREAD_ENV_VARS}
+    env = {var: str(n) for var in THREAD_ENV_VARS}
+    if n == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        env["XLA_FLAGS"] = f"{flags} {XLA_ONE_THREAD}".strip()
+    return env
 
 
 # --------------------------------------------------------------------------- worker side
@@ -221,6 +231,10 @@ def _spawn(args: argparse.Namespace, threads: int) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- report
 def _fmt_time(s: float) -> str:
+    if s < 1e-5:
+        return f"{s * 1e6:.2f} µs"
+    if s < 1e-4:
+        return f"{s * 1e6:.1f} µs"
     if s < 1e-3:
         return f"{s * 1e6:.0f} µs"
     if s < 1.0:
@@ -230,6 +244,8 @@ def _fmt_time(s: float) -> str:
 
 def _cell(res: dict[str, Any], impl: str) -> str:
     med = res.get("median_s", {}).get(impl)
+    if med is None and "impls" in res and impl not in res["impls"]:
+        return "-"  # not an implementation of this workload
     if med is None:
         why = res.get("skipped", {}).get(impl, "")
         return "n/a" if why == "not installed" else "error"
@@ -243,10 +259,36 @@ def _ratio(res: dict[str, Any], a: str, b: str) -> str:
     med = res.get("median_s", {})
     if a in med and b in med and med[b] > 0:
         return f"{med[a] / med[b]:.2f}x"
+    if "impls" in res and (a not in res["impls"] or b not in res["impls"]):
+        return "-"
     return "n/a"
 
 
+def _extra_targets(res: dict[str, Any]) -> list[str]:
+    """The ``Workload.targets`` of ``res``, each ``text: met`` / ``not met`` / ``n/a``."""
+    med = res.get("median_s", {})
+    out = []
+    for t in res.get("targets") or []:
+        if t[0] == "ratio":
+            _, a, b, goal, text = t
+            ok = None if a not in med or b not in med or med[b] <= 0 else med[a] / med[b] <= goal
+        else:
+            _, a, seconds, text = t
+            ok = None if a not in med else med[a] <= seconds
+        out.append(f"{text}: {'n/a' if ok is None else 'met' if ok else 'not met'}")
+    return out
+
+
 def _target(res: dict[str, Any]) -> str:
+    extra = _extra_targets(res)
+    if not extra:
+        return _base_target(res)
+    # the workload's own target (W1, W2, W4: tapegrad eager's), then the extra ones
+    base = [_base_target(res)] if res.get("target_pair") or res.get("target_ratio") else []
+    return "; ".join(base + extra)
+
+
+def _base_target(res: dict[str, Any]) -> str:
     med = res.get("median_s", {})
     pair = res.get("target_pair")
     if pair:
@@ -268,12 +310,17 @@ def _target(res: dict[str, Any]) -> str:
 
 
 # The columns of the value-and-gradient table (W1-W3), after "workload" and "threads"; a
-# workload may declare its own (Workload.columns: W4-W6).
+# workload may declare its own (Workload.columns: W4-W6, W12-W15).  "-": the workload has
+# no such implementation (W3 is not compiled).
 DEFAULT_COLUMNS = [
     ["NumPy (by hand)", "time", "numpy"],
     ["tapegrad", "time", "tapegrad"],
+    ["tapegrad jit", "time", "jit"],
     ["PyTorch eager", "time", "torch"],
+    ["jax.jit", "time", "jax"],
     ["tapegrad/NumPy", "ratio", "tapegrad", "numpy"],
+    ["jit/NumPy", "ratio", "jit", "numpy"],
+    ["jax.jit/NumPy", "ratio", "jax", "numpy"],
     ["tapegrad/PyTorch", "ratio", "tapegrad", "torch"],
     ["PyTorch/NumPy", "ratio", "torch", "numpy"],
     ["target", "target"],
@@ -351,7 +398,8 @@ def _machine_lines(records: list[dict[str, Any]]) -> list[str]:
     lines = [
         f"nproc {m.get('nproc')}, CPU {m.get('cpu')}",
         f"Python {m.get('python')}, NumPy {m.get('numpy')} (BLAS: {m.get('numpy_blas')}), "
-        f"PyTorch {m.get('torch')}, tapegrad {m.get('tapegrad')}",
+        f"PyTorch {m.get('torch')}, jax {m.get('jax', '?')}, numexpr {m.get('numexpr', '?')}, "
+        f"tapegrad {m.get('tapegrad')}",
     ]
     for r in records:
         if r.get("machine"):

@@ -10,6 +10,11 @@ implementation down.
 
 The NumPy baseline stores what the reverse sweep needs (sin's input, tanh's and exp's
 outputs) and runs the sweep by hand, one straight-line block per cycle like the others.
+
+Compiled (the ``tg.jit`` targets of issue 12): ``tg.jit(tg.value_and_grad(f))`` and
+``jax.jit(jax.value_and_grad(f))``, each compiled once at setup; the timed call is the
+compiled call (jax's input is already a device array, its outputs are waited for with
+``block_until_ready``).  W13 runs the same chain on 1e6 elements; W15 times the compilation.
 """
 
 from __future__ import annotations
@@ -94,6 +99,21 @@ def _chain(x: Any, n_ops: int, sin: Any, tanh: Any, exp: Any) -> Any:
     return x
 
 
+def tapegrad_fn(n_ops: int) -> Any:
+    """``f(x) = sum(chain(x))`` in tapegrad's functional form (what ``tg.jit`` compiles)."""
+    import tapegrad as tg
+
+    sin, tanh, exp, tsum = tg.sin, tg.tanh, tg.exp, tg.sum
+    return lambda x: tsum(_chain(x, n_ops, sin, tanh, exp))
+
+
+def jax_fn(n_ops: int) -> Any:
+    """The same function in jax.numpy."""
+    import jax.numpy as jnp
+
+    return lambda x: jnp.sum(_chain(x, n_ops, jnp.sin, jnp.tanh, jnp.exp))
+
+
 def numpy_impl(x0: np.ndarray, n_ops: int) -> Impl:
     return lambda: numpy_chain(x0, n_ops)
 
@@ -108,6 +128,37 @@ def tapegrad_impl(x0: np.ndarray, n_ops: int) -> Impl:
         y = tsum(_chain(x, n_ops, sin, tanh, exp))
         (dx,) = grad(y, [x])
         return {"y": y.data, "dx": dx.data}
+
+    return run
+
+
+def jit_impl(x0: np.ndarray, n_ops: int, fuse: Any = "auto") -> Impl:
+    """``tg.jit(tg.value_and_grad(f))``, compiled here (the first call), then timed."""
+    import tapegrad as tg
+
+    step = tg.jit(tg.value_and_grad(tapegrad_fn(n_ops)), fuse=fuse)
+    step(x0)
+
+    def run() -> dict[str, Any]:
+        y, dx = step(x0)
+        return {"y": y, "dx": dx}
+
+    return run
+
+
+def jax_impl(x0: np.ndarray, n_ops: int) -> Impl:
+    """``jax.jit(jax.value_and_grad(f))`` on a device array, compiled here."""
+    from .common import jax_or_none
+
+    jax = jax_or_none()
+    step = jax.jit(jax.value_and_grad(jax_fn(n_ops)))
+    x = jax.device_put(x0)
+    jax.block_until_ready(step(x))
+    block = jax.block_until_ready
+
+    def run() -> dict[str, Any]:
+        y, dx = block(step(x))
+        return {"y": y, "dx": dx}
 
     return run
 
@@ -132,7 +183,9 @@ def build(n_ops: int = 2000, size: int = 16, seed: int = 0) -> Workload:
         {
             "numpy": lambda: numpy_impl(x0, n_ops),
             "tapegrad": lambda: tapegrad_impl(x0, n_ops),
+            "jit": lambda: jit_impl(x0, n_ops),
             "torch": lambda: torch_impl(x0, n_ops),
+            "jax": lambda: jax_impl(x0, n_ops),
         }
     )
     return Workload(
@@ -145,5 +198,6 @@ def build(n_ops: int = 2000, size: int = 16, seed: int = 0) -> Workload:
         n_ops=n_ops,
         target="tapegrad <= 3x NumPy",
         target_ratio=3.0,
+        targets=(("ratio", "jit", "numpy", 1.0, "jit ≤ 1x NumPy"),),
         skipped=skipped,
     )

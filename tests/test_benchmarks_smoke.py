@@ -15,6 +15,7 @@ import pytest
 from benchmarks import (
     runner,
     w1_chain,
+    w2_mlp,
     w4_hessian,
     w5_hvp,
     w6_jacobian,
@@ -23,8 +24,12 @@ from benchmarks import (
     w9_chain,
     w10_stack,
     w11_import,
+    w12_seed,
+    w13_large,
+    w14_train_jit,
+    w15_compile,
 )
-from benchmarks.common import compare, measure, torch_or_none
+from benchmarks.common import SELF_TIME_KEY, compare, jax_or_none, measure, torch_or_none
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +52,7 @@ def test_w1_hand_written_numpy_gradient_matches_finite_differences(n_ops):
 @pytest.mark.parametrize("n_ops", [20, 23])
 def test_w1_implementations_agree(n_ops):
     wl = w1_chain.build(n_ops=n_ops, size=16)
-    expected = {"numpy", "tapegrad"} | ({"torch"} if torch_or_none() is not None else set())
+    expected = _expected({"jit"})
     assert set(wl.impls) == expected, wl.skipped
     outputs = {name: fn() for name, fn in wl.impls.items()}
     ref = outputs["numpy"]
@@ -108,9 +113,19 @@ def test_runner_quick_w1_exits_cleanly():
 # differences, then every implementation against the baseline.
 
 
-def _expected(extra: set[str] = frozenset(), torch_extra: set[str] = frozenset()) -> set[str]:
-    torch = {"torch"} | set(torch_extra) if torch_or_none() is not None else set()
-    return {"numpy", "tapegrad"} | set(extra) | torch
+def _expected(
+    extra: set[str] = frozenset(),
+    torch_extra: set[str] = frozenset(),
+    jax: bool = True,
+    torch: bool = True,
+) -> set[str]:
+    """The implementations a workload has here: the optional ones where installed."""
+    out = {"numpy", "tapegrad"} | set(extra)
+    if torch and torch_or_none() is not None:
+        out |= {"torch"} | set(torch_extra)
+    if jax and jax_or_none() is not None:
+        out.add("jax")
+    return out
 
 
 def _fd_jacobian(f, x, eps=1e-6):
@@ -146,7 +161,7 @@ def test_w6_hand_written_jacobian_matches_finite_differences():
 @pytest.mark.parametrize(
     "build, extra, torch_extra",
     [
-        (lambda: w4_hessian.build(sizes=(6, 11)), set(), set()),
+        (lambda: w4_hessian.build(sizes=(6, 11)), {"jit"}, set()),
         (lambda: [w5_hvp.build(n=13)], {"tapegrad_grad"}, {"torch_grad"}),
         (lambda: [w6_jacobian.build(n=7)], {"tapegrad_loop"}, set()),
     ],
@@ -155,7 +170,8 @@ def test_w6_hand_written_jacobian_matches_finite_differences():
 def test_forward_mode_workloads_agree_with_their_baselines(build, extra, torch_extra):
     wls = build()
     for wl in wls:
-        assert set(wl.impls) == _expected(extra, torch_extra), wl.skipped
+        jax = "jit" in extra  # W4 is also compiled (tg.jit, jax.jit)
+        assert set(wl.impls) == _expected(extra, torch_extra, jax=jax), wl.skipped
         outputs = {name: fn() for name, fn in wl.impls.items()}
         worst, errors = compare(outputs, wl.tol, wl.check_keys)
         assert errors == [], errors
@@ -391,3 +407,184 @@ def test_w11_child_environment_writes_bytecode_and_finds_this_tapegrad(monkeypat
     env = w11_import.child_env(here)
     assert "PYTHONDONTWRITEBYTECODE" not in env
     assert env["PYTHONPATH"].split(os.pathsep) == [str(here.parent), "/elsewhere"]
+
+
+# --------------------------------------------------------------------------- tg.jit
+# The compiled implementations (issue 12) at tiny sizes: tg.jit and jax.jit (where jax is
+# installed) against the hand-written baselines; then some through measure and the report.
+
+
+@pytest.fixture
+def no_collect(monkeypatch):
+    """measure without its gc.collect before each block: it only steadies the timings, and
+    with torch and jax loaded each collection takes 0.1-0.2 s."""
+    from types import SimpleNamespace
+
+    from benchmarks import common
+
+    monkeypatch.setattr(common, "gc", SimpleNamespace(collect=lambda: 0))
+
+
+def _needs_numexpr() -> bool:
+    from benchmarks.common import numexpr_or_none
+
+    return numexpr_or_none() is not None
+
+
+def _check(wl, reference="numpy"):
+    """Every implementation's outputs, checked against the reference's as measure does."""
+    outputs = {name: fn() for name, fn in wl.impls.items()}
+    checked = {  # as measure does: a self-timed call's duration is not compared
+        name: {k: v for k, v in out.items() if not (wl.self_timed and k == SELF_TIME_KEY)}
+        for name, out in outputs.items()
+    }
+    worst, errors = compare(checked, wl.tol, wl.check_keys, reference)
+    assert errors == [], errors
+    assert set(worst) == set(wl.impls) - {reference}
+    return outputs
+
+
+def _measured(wl):
+    res = measure(wl, repeats=1, warmup=1)
+    assert res["errors"] == [], res["errors"]
+    assert set(res["median_s"]) == set(wl.impls)
+    return res
+
+
+def test_w2_both_step_forms_compile_and_agree_with_numpy():
+    functional, module = w2_mlp.build(sizes=(8, 16, 16, 4), batch=6)
+    assert functional.variant == "" and module.variant == "module"
+    assert set(functional.impls) == _expected({"jit"}), functional.skipped
+    assert set(module.impls) == _expected({"jit"}, jax=False), module.skipped
+    _check(functional)
+    outputs = _check(module)
+    # the compiled Module + SGD step does eager's arithmetic
+    for key, val in outputs["tapegrad"].items():
+        np.testing.assert_array_equal(outputs["jit"][key], val, err_msg=key)
+
+
+def test_w1_compare_flags_a_wrong_compiled_gradient():
+    wl = w1_chain.build(n_ops=10, size=4)
+    outputs = {name: fn() for name, fn in wl.impls.items()}
+    outputs["jit"] = dict(outputs["jit"], dx=outputs["jit"]["dx"] * 1.01)
+    _, errors = compare(outputs, wl.tol)
+    assert any("tapegrad jit" in e and "'dx'" in e for e in errors), errors
+
+
+def test_w12_seed_step_matches_the_seed_and_every_implementation_agrees():
+    # the seed's loop: 1000 steps from x, y = 1, 2 with lr = 1e-2, as it prints them
+    final = w12_seed.numpy_impl(1000)()
+    assert final == {"x": -13928.111031430128, "y": 13928.148130601208}
+    wl = w12_seed.build(steps=30)
+    assert set(wl.impls) == _expected({"jit", "jit_float"}, torch=False), wl.skipped
+    assert wl.n_ops == 30 and wl.targets[0][:3] == ("time", "jit", 30 * w12_seed.TARGET_S)
+    _check(wl)
+
+
+def test_w13_large_chain_fused_and_unfused_agree_with_numpy():
+    wl = w13_large.build(size=1000)
+    extra = {"jit_nofuse"} | ({"jit"} if _needs_numexpr() else set())
+    assert set(wl.impls) == _expected(extra), wl.skipped
+    outputs = _check(wl)
+    for key, val in outputs["tapegrad"].items():  # pure NumPy: eager's arithmetic
+        np.testing.assert_array_equal(outputs["jit_nofuse"][key], val, err_msg=key)
+
+
+def test_w14_jitted_training_epoch_equals_eager_bit_for_bit():
+    wl = w14_train_jit.build(n=80)
+    assert set(wl.impls) == {"tapegrad", "jit"} and wl.reference == "tapegrad"
+    outputs = _check(wl, reference="tapegrad")
+    assert outputs["tapegrad"]["losses"].shape == (3,)  # 80 samples: batches 32, 32, 16
+    for key, val in outputs["tapegrad"].items():
+        np.testing.assert_array_equal(outputs["jit"][key], val, err_msg=key)
+    again = wl.impls["jit"]()  # every call: the same epoch from the same start
+    for key, val in outputs["jit"].items():
+        np.testing.assert_array_equal(again[key], val, err_msg=key)
+
+
+def test_w15_compile_times_are_measured_and_get_their_own_table(no_collect):
+    wls = w15_compile.build(quick=True, n_ops=10)
+    assert [wl.variant for wl in wls] == ["W1 (10 ops)", "W2", "W2 module", "W4 n=100", "W12"]
+    for wl in wls:
+        lowers = {"jit", "lower", "lower_trace", "lower_compile"}
+        jax = "module" not in wl.variant and jax_or_none() is not None
+        assert set(wl.impls) == lowers | ({"jax"} if jax else set()), wl.skipped
+        outputs = _check(wl, reference="jit")  # jax's first call against tg.jit's
+        assert all(0 < out["seconds"] < 60 for out in outputs.values())
+        assert set(outputs["lower"]) == {"seconds"}
+    results = [_measured(wl) for wl in (wls[0], wls[2])]
+    assert all(0 < t < 60 for res in results for ts in res["times_s"].values() for t in ts)
+    out = runner.render([{"threads": 1, "results": results}], ["W15"], markdown=True)
+    tables = [b.strip() for b in out.split("\n\n") if b.strip().startswith("| workload |")]
+    assert len(tables) == 1, out
+    assert "| W15 W1 (10 ops) | 1 |" in tables[0] and "first call ≤ 1 s: " in tables[0]
+    assert "first call ≤ 0.3 s: " in tables[0] and "| error |" not in tables[0]
+    assert "ERROR" not in out
+
+
+def test_jit_rows_show_compiled_columns_and_their_targets(no_collect):
+    wls = [w1_chain.build(n_ops=5, size=4), w2_mlp.build(sizes=(8, 16, 16, 4), batch=6)[1]]
+    wls += [w12_seed.build(steps=5), w13_large.build(size=100), w14_train_jit.build(n=40)]
+    record = {"threads": 1, "results": [_measured(wl) for wl in wls]}
+    out = runner.render([record], ["W1", "W2", "W12", "W13", "W14"], markdown=True)
+    tables = [b.strip() for b in out.split("\n\n") if b.strip().startswith("| workload |")]
+    assert len(tables) == 4, out  # W1 and W2 share the default table; W12-W14 their own
+    header = tables[0].splitlines()[0]
+    assert "| tapegrad jit |" in header and "| jax.jit |" in header and "| jit/NumPy |" in header
+    rows = {r.split(" | ")[0]: r for r in tables[0].splitlines()[2:]}
+    assert "≤ 3x NumPy: " in rows["| W1"] and "jit ≤ 1x NumPy: " in rows["| W1"]
+    assert rows["| W2 module"].count("| - |") >= 2  # no jax.jit of the Module step
+    assert "jit ≤ 5 µs/step: " in tables[1] and "| jit/jax.jit |" in tables[1].splitlines()[0]
+    assert "| W13 | 1 |" in tables[2] and "jit fused ≤ 0.6x NumPy: " in tables[2]
+    assert "| W14 | 1 |" in tables[3] and "jit ≤ 0.6x eager: " in tables[3]
+    assert "| error |" not in out and "ERROR" not in out
+
+
+def test_jax_missing_is_shown_as_not_installed(monkeypatch, no_collect):
+    from benchmarks import common
+
+    monkeypatch.setitem(common.OPTIONAL, "jax", lambda: None)
+    wl = w12_seed.build(steps=3)
+    assert "jax" not in wl.impls and wl.skipped == {"jax": "not installed"}
+    res = measure(wl, repeats=1, warmup=1)
+    assert res["errors"] == []
+    row = runner._row(res, 1)
+    assert row[runner_col(res, "jax.jit")] == "n/a"
+    assert row[runner_col(res, "jit/jax.jit")] == "n/a"
+
+
+def runner_col(res, header):
+    """The index of the column ``header`` in a row of ``res``'s table."""
+    return 2 + [c[0] for c in runner._columns(res)].index(header)
+
+
+def test_one_thread_tells_xla_to_run_single_threaded(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    env = runner._thread_env(1)
+    assert env["OMP_NUM_THREADS"] == env["NUMEXPR_NUM_THREADS"] == "1"
+    assert env["XLA_FLAGS"] == "--xla_dump_to=/tmp/x " + runner.XLA_ONE_THREAD
+    assert "XLA_FLAGS" not in runner._thread_env(2)
+
+
+def test_fusion_threshold_chains_agree_and_the_crossover_is_the_last_run_of_wins(capsys):
+    pytest.importorskip("numexpr")
+    import numexpr
+    from benchmarks import fusion_threshold as ft
+
+    x = np.random.default_rng(1).uniform(-1, 1, 50)
+    for chain in ft.CHAINS:
+        ref = ft.numpy_alloc(x, chain)
+        np.testing.assert_allclose(ft.numpy_out(x, np.empty_like(x), chain), ref, rtol=1e-13)
+        got = numexpr.evaluate(ft.chain_expr(chain), local_dict={"x": x})
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert ft.chain_expr("w1", 5) == "exp(tanh(sin(((x) * 1.5) + 0.1)))"
+    rows = [
+        {"size": n, "numpy_out": 1.0, "numexpr": e}
+        for n, e in ((10, 0.5), (100, 2.0), (1000, 0.9), (10000, 0.8))
+    ]
+    assert ft.crossover(rows) == 1000
+    rows[-1]["numexpr"] = 1.5
+    assert ft.crossover(rows) is None
+    assert ft.main(["--sizes", "100,300", "--repeat", "1", "--chain", "arith"]) == 0
+    out = capsys.readouterr().out
+    assert "| 300 |" in out and "chain 'arith': crossover" in out
