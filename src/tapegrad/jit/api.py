@@ -12,7 +12,7 @@ import numpy as np
 from .._tree import tree_flatten, tree_unflatten
 from ..autograd import grad_mode
 from ..autograd.function import Function
-from ..errors import InvalidArgumentError, InvalidTypeError
+from ..errors import InvalidArgumentError, InvalidTypeError, MissingDependencyError
 from ..tensor import Tensor
 from . import passes
 from .codegen import generate
@@ -151,8 +151,18 @@ class Jitted:
                 f"tg.jit: argument(s) {sorted(both)} are both static and donated; a static "
                 "argument is a constant of the program and has no buffer to donate"
             )
-        if fuse not in ("auto", True, False):
-            raise InvalidArgumentError(f"tg.jit: fuse must be 'auto', True or False, got {fuse!r}")
+        if fuse not in ("auto", True, False, "numexpr"):
+            raise InvalidArgumentError(
+                f"tg.jit: fuse must be 'auto', True, False or 'numexpr', got {fuse!r}"
+            )
+        if fuse == "numexpr":
+            from .fusion import available
+
+            if not available():
+                raise MissingDependencyError(
+                    "tg.jit(fuse='numexpr') needs numexpr; install it (pip install "
+                    "'tapegrad[jit]') or use fuse='auto' (blockwise NumPy, exact)"
+                )
         self.fuse = fuse
         self._cache: dict[Any, list[_Entry]] = {}
         self._simple = not self.static_argnums
@@ -323,7 +333,7 @@ class Jitted:
         tracer.settle_refs()
         t1 = time.perf_counter()
         passes.optimize(graph)
-        fuse_min = _fuse_min(self.fuse)
+        fuse_min, backend = _fusion(self.fuse)
         donated = []
         if self.donate_argnums:
             k = 0
@@ -332,7 +342,7 @@ class Jitted:
                 if i in self.donate_argnums:
                     donated.extend(v for v in graph.inputs[k : k + n] if v is not None)
                 k += n
-        src, ns = generate(graph, _identifier(name), fuse_min, donated)
+        src, ns = generate(graph, _identifier(name), fuse_min, donated, backend)
         code = compile(src, f"<tg.jit {name}>", "exec")
         exec(code, ns)
         entry = _Entry()
@@ -404,21 +414,15 @@ def _ints(v: int | Sequence[int], what: str) -> tuple[int, ...]:
     return t
 
 
-def _fuse_min(fuse: Any) -> int | None:
+def _fusion(fuse: Any) -> tuple[int | None, str]:
+    """The smallest fused chain (None: no fusion) and the backend, for ``fuse``."""
     if fuse is False:
-        return None
-    from .fusion import available, threshold
+        return None, "numpy"
+    from .fusion import threshold
 
-    if not available():
-        if fuse is True:
-            from ..errors import MissingDependencyError
-
-            raise MissingDependencyError(
-                "tg.jit(fuse=True) needs numexpr; install it (pip install 'tapegrad[jit]') or "
-                "use fuse='auto', which fuses only when numexpr is installed"
-            )
-        return None
-    return threshold() if fuse == "auto" else 1
+    if fuse == "numexpr":
+        return threshold(), "numexpr"
+    return (threshold() if fuse == "auto" else 1), "numpy"
 
 
 class _Call:

@@ -10,8 +10,9 @@ a 0-d array, and rounds the same).  It also decides:
 * buffer reuse: a ufunc writes into an input array that dies there (``out=``), when that
   array was made by a ufunc in the program and only ufuncs read it (so nothing else can
   hold it or a view of it);
-* fusion: a chain of elementwise ufuncs on arrays of at least ``fuse_min`` elements becomes
-  one ``numexpr.evaluate`` call (see :mod:`tapegrad.jit.fusion`).
+* fusion: a chain of elementwise ufuncs on arrays of at least ``fuse_min`` elements is
+  computed block by block in cache (or as one numexpr expression; see
+  :mod:`tapegrad.jit.fusion`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ def _ufunc(e: Eqn) -> Any:
 
 
 def generate(
-    g: Graph, name: str = "compiled", fuse_min: int | None = None, donated: Any = ()
+    g: Graph,
+    name: str = "compiled",
+    fuse_min: int | None = None,
+    donated: Any = (),
+    backend: str = "numpy",
 ) -> tuple[str, dict]:
     """The source of the compiled function and the namespace it runs in.  ``donated``: the
     input variables whose buffers the program may overwrite (``donate_argnums``)."""
@@ -140,13 +145,13 @@ def generate(
 
     for idx, e in enumerate(g.eqns):
         if fusion is not None and idx in fusion.skip:
-            for v in e.invars():
-                remaining[id(v)] -= 1
-            continue
+            continue  # (computed, and its inputs read, where its chain ends)
         if fusion is not None and idx in fusion.groups:
-            body.append(fusion.groups[idx].emit(ref))
-            for v in e.invars():
-                remaining[id(v)] -= 1
+            grp = fusion.groups[idx]
+            body.append(grp.emit(ref, backend))
+            for k in grp.members:
+                for v in g.eqns[k].invars():
+                    remaining[id(v)] -= 1
             continue
         args = ", ".join(expr(a) for a in e.args)
         kw = "".join(f", {k}={expr(v)}" for k, v in e.params.items())
