@@ -239,7 +239,11 @@ class Jitted:
         key, dyn = self._key(args, kwargs)
         entry = self._entry(key)
         if entry is None:
-            return self._trace(key, args, kwargs, dyn)[1]
+            entry, res = self._trace(key, args, kwargs, dyn)
+            if entry.pure and _wants_grad(entry, dyn):
+                # The trace ran on plain tensors: run again, recording the call on the tape.
+                return self._run(entry, dyn)
+            return res
         return self._run(entry, dyn)
 
     def _run(self, entry: _Entry, dyn: list[Any]) -> Any:
@@ -262,6 +266,9 @@ class Jitted:
             rg = False
         elif not rg and entry.diff_refs:
             rg = any(t.requires_grad for t in entry.diff_refs)
+        if rg and entry.graph.random:
+            # Its backward pass would draw other random numbers: run it as written.
+            return self._eager(entry, dyn)
         if rg:
             outs = _Compiled.apply(_Call(self, entry), *dyn, *entry.diff_refs)
             if not isinstance(outs, tuple):
@@ -383,6 +390,15 @@ class Jitted:
         return functools.partial(self, obj)
 
 
+def _wants_grad(entry: _Entry, dyn: list[Any]) -> bool:
+    """Whether a call must be recorded on the tape (an argument or a captured tensor
+    requires grad, in grad mode) or carries forward-mode tangents."""
+    for x in dyn:
+        if isinstance(x, Tensor) and (x._fw is not None or x.requires_grad):
+            return bool(grad_mode._state.enabled) or x._fw is not None
+    return bool(grad_mode._state.enabled) and any(t.requires_grad for t in entry.diff_refs)
+
+
 def _first_output(o: Any, tensors: bool) -> Any:
     arr = o.data if isinstance(o, Tensor) else np.asarray(o)
     if tensors:
@@ -483,9 +499,15 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
     refs = e.diff_refs
 
     def backward(flat: list[Any], cots: list[Any]) -> list[Any]:
+        # The gradient is taken with respect to the values themselves: fresh leaves around
+        # them (so that the tracer knows them), or, when they already require grad (a
+        # higher derivative is being taken), the tensors, with the graph kept.
+        higher = any(isinstance(x, Tensor) and x.requires_grad for x in flat)
+        flat = [_leaf(x) for x in flat]
         table = dict(zip(ids, flat))
         targs, tkw = _substitute(jitted, args, kwargs, table)
-        res = jitted.fun(*targs, **tkw)
+        with grad_mode.enable_grad():  # (a backward pass runs with grad mode off)
+            res = jitted.fun(*targs, **tkw)
         outs = [o for o in tree_flatten(res)[0]]
         roots, gouts = [], []
         for o, c in zip(outs, cots):
@@ -496,7 +518,9 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
         if not roots:
             got: list[Any] = [None] * len(wrt)
         else:
-            got = list(_grad(roots, wrt, grad_outputs=gouts, allow_unused=True))
+            got = list(
+                _grad(roots, wrt, grad_outputs=gouts, allow_unused=True, create_graph=higher)
+            )
         it = iter(got)
         res_grads = []
         for x in flat:
@@ -507,6 +531,14 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
     backward.__name__ = f"vjp_{getattr(jitted.fun, '__name__', 'f')}"
     e.vjp = Jitted(backward, fuse=jitted.fuse)
     return e.vjp
+
+
+def _leaf(x: Any) -> Any:
+    if isinstance(x, Tensor) and x.data.dtype.kind == "f" and not x.requires_grad:
+        t = Tensor._wrap(x.data)
+        t.requires_grad = True
+        return t
+    return x
 
 
 def _substitute(jitted: Jitted, args: tuple, kwargs: dict, table: dict[int, Any]) -> Any:
