@@ -51,22 +51,20 @@ class Lowered:
 class _Entry:
     """One compiled signature: the function, and what must hold for it to apply."""
 
-    __slots__ = (
-        "fn",
-        "graph",
-        "source",
-        "out_tree",
-        "ref_guards",
-        "grad_guards",
-        "pure",
-        "trace_seconds",
-        "compile_seconds",
-        "diff_refs",
-        "vjp",
-        "jvp",
-        "n_in",
-        "template",
-    )
+    def __init__(self) -> None:
+        self.fn: Any = None
+        self.graph = Graph()
+        self.source = ""
+        self.out_tree: Any = None
+        self.ref_guards: list[tuple[Any, tuple[int, ...], np.dtype]] = []
+        self.grad_guards: list[tuple[Any, Any]] = []
+        self.pure = True
+        self.trace_seconds = 0.0
+        self.compile_seconds = 0.0
+        self.diff_refs: tuple[Any, ...] = ()
+        self.vjp: Jitted | None = None
+        self.n_in = 0
+        self.template: Any = None
 
     def guards_hold(self) -> bool:
         for t, shape, dtype in self.ref_guards:
@@ -182,7 +180,7 @@ class Jitted:
     def _key(self, args: tuple, kwargs: dict) -> tuple[Any, list[Any]]:
         """The cache key of a call and its traced leaves, in order."""
         if self._simple and not kwargs:
-            key = []
+            key: list[Any] = []
             for a in args:
                 c = a.__class__
                 if c is np.ndarray:
@@ -197,7 +195,7 @@ class Jitted:
                 key.append(bool(grad_mode._state.enabled))
                 return tuple(key), list(args)
         key = [bool(grad_mode._state.enabled)]
-        dyn: list[Any] = []
+        dyn: list[Any] = []  # (the traced leaves, in order)
         for i, a in enumerate(args):
             if i in self.static_argnums:
                 key.append(_leaf_key(a, True))
@@ -341,7 +339,7 @@ class Jitted:
         t1 = time.perf_counter()
         passes.optimize(graph)
         fuse_min, backend = _fusion(self.fuse)
-        donated = []
+        donated: list[Var] = []
         if self.donate_argnums:
             k = 0
             for i, a in enumerate(args):
@@ -373,7 +371,6 @@ class Jitted:
             for r in graph.refs
             if r.external and r.is_tensor and not r.grad and r.var.dtype.kind == "f"
         )
-        entry.vjp = entry.jvp = None
         entry.template = (args, kwargs, [id(x) for x in dyn])
         entry.trace_seconds = t1 - t0
         entry.compile_seconds = time.perf_counter() - t1
@@ -464,9 +461,7 @@ class _Compiled(Function):
         res = e.fn(*raw)
         ctx.call = call
         ctx.save_for_backward(*flat)
-        outs = tuple(
-            Tensor._wrap(r if r.__class__ is np.ndarray else np.asarray(r)) for r in res
-        )
+        outs = tuple(Tensor._wrap(r if r.__class__ is np.ndarray else np.asarray(r)) for r in res)
         return outs if len(outs) != 1 else outs[0]
 
     @staticmethod
@@ -582,4 +577,3 @@ def jit(
             fuse=fuse,
         )
     return Jitted(fun, static_argnums, static_argnames, donate_argnums, fuse)
-

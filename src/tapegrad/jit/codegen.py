@@ -131,9 +131,7 @@ def generate(
         if _ufunc(e) is not None:
             v = e.outs[0]
             if v.shape != () and id(v) not in out_ids and id(v) not in grad_ids:
-                if id(v) not in written and all(
-                    _ufunc(c) is not None for c in uses.get(id(v), ())
-                ):
+                if id(v) not in written and all(_ufunc(c) is not None for c in uses.get(id(v), ())):
                     fresh.add(id(v))
     remaining = {k: len(es) for k, es in uses.items()}
 

@@ -47,7 +47,7 @@ _INFIX = {
     np.equal: "==",
     np.not_equal: "!=",
 }
-_FUNCS = {
+_FUNCS: dict[Any, str] = {
     u: u.__name__
     for u in (
         np.sin,
@@ -268,7 +268,9 @@ def _group(out: Var, tree: Any) -> Group:
     return grp
 
 
-def plan_fusion(g: Graph, uses: dict[int, list[Eqn]], pinned: set[int], fuse_min: int) -> FusionPlan:
+def plan_fusion(
+    g: Graph, uses: dict[int, list[Eqn]], pinned: set[int], fuse_min: int
+) -> FusionPlan:
     """Group the fusable equations of ``g`` into chains (see the module docstring).
     ``uses``: the equations reading each variable; ``pinned``: the ids of variables that
     must exist as arrays (outputs, ``.grad`` values, arrays written in place)."""
