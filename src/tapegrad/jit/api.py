@@ -22,6 +22,7 @@ from .trace import Tracer
 __all__ = ["jit", "Jitted", "Lowered"]
 
 _FLOAT = ("f",)
+_F64 = np.float64
 _INT = ("i",)
 _COMPLEX = ("c",)
 
@@ -65,6 +66,8 @@ class _Entry:
         self.vjp: Jitted | None = None
         self.n_in = 0
         self.template: Any = None
+        self.call: Any = None  # the compiled function, returning what the user gets
+        self.fast = False  # no guards, no captured tensor to differentiate: call directly
 
     def guards_hold(self) -> bool:
         for t, shape, dtype in self.ref_guards:
@@ -96,7 +99,7 @@ def _leaf_key(x: Any, static: bool) -> Any:
         return (x.shape, x.dtype)
     if c is Tensor or isinstance(x, Tensor):
         return (x.data.shape, x.data.dtype, x.requires_grad, Tensor)
-    if c is float:
+    if c is float or c is _F64:
         return _FLOAT
     if c is int:
         return _INT
@@ -185,7 +188,7 @@ class Jitted:
                 c = a.__class__
                 if c is np.ndarray:
                     key.append((a.shape, a.dtype))
-                elif c is float:
+                elif c is float or c is _F64:
                     key.append(_FLOAT)
                 elif c is Tensor:
                     key.append((a.data.shape, a.data.dtype, a.requires_grad, Tensor))
@@ -231,9 +234,33 @@ class Jitted:
 
     # ------------------------------------------------------------------ calls
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if grad_mode._state.tracer is not None:
+        st = grad_mode._state
+        if st.tracer is not None:
             # Inside another trace: inline (the outer program contains these operations).
             return self.fun(*args, **kwargs)
+        if self._simple and not kwargs:
+            # The fast path: positional NumPy values only, a signature without guards.
+            key: list[Any] = []
+            for a in args:
+                c = a.__class__
+                if c is float or c is _F64:
+                    key.append(_FLOAT)
+                elif c is np.ndarray:
+                    key.append((a.shape, a.dtype))
+                else:
+                    break
+            else:
+                key.append(bool(st.enabled))
+                entries = self._cache.get(tuple(key))
+                if entries is not None:
+                    e = entries[0]
+                    if e.fast:
+                        try:
+                            return e.call(*args)
+                        except Exception as exc:
+                            if e.pure:  # eager mode's error (see _run)
+                                self._eager(e, list(args))
+                            raise exc
         key, dyn = self._key(args, kwargs)
         entry = self._entry(key)
         if entry is None:
@@ -246,7 +273,6 @@ class Jitted:
 
     def _run(self, entry: _Entry, dyn: list[Any]) -> Any:
         raw = []
-        tensors = False
         rg = False
         for x in dyn:
             if isinstance(x, Tensor):
@@ -255,7 +281,6 @@ class Jitted:
                     # so that the tangents flow through every operation.
                     return self._eager(entry, dyn)
                 raw.append(x.data)
-                tensors = True
                 if x.requires_grad:
                     rg = True
             else:
@@ -273,14 +298,13 @@ class Jitted:
                 outs = (outs,)
             return tree_unflatten(entry.out_tree, list(outs))
         try:
-            res = entry.fn(*raw)
+            return entry.call(*raw)
         except Exception as exc:
             if entry.pure:
                 # Eager mode's error, worded as eager mode words it (the function has no
                 # effects, so running it again changes nothing).
                 self._eager(entry, dyn)
             raise exc
-        return tree_unflatten(entry.out_tree, _outputs(res, tensors))
 
     def _eager(self, entry: _Entry, dyn: list[Any]) -> Any:
         table = dict(zip(entry.template[2], dyn))
@@ -347,13 +371,16 @@ class Jitted:
                 if i in self.donate_argnums:
                     donated.extend(v for v in graph.inputs[k : k + n] if v is not None)
                 k += n
-        src, ns = generate(graph, _identifier(name), fuse_min, donated, backend)
-        code = compile(src, f"<tg.jit {name}>", "exec")
-        exec(code, ns)
+        ident = _identifier(name)
+        src, src_user, ns = generate(
+            graph, ident, fuse_min, donated, backend, out_tree, tensors
+        )
+        exec(compile(src + "\n" + src_user, f"<tg.jit {name}>", "exec"), ns)
         entry = _Entry()
-        entry.fn = ns[_identifier(name)]
+        entry.fn = ns[ident]
+        entry.call = ns[ident + "_call"]
         entry.graph = graph
-        entry.source = src
+        entry.source = src_user
         entry.out_tree = out_tree
         entry.n_in = len(dyn)
         entry.pure = not graph.has_effects
@@ -372,6 +399,7 @@ class Jitted:
             if r.external and r.is_tensor and not r.grad and r.var.dtype.kind == "f"
         )
         entry.template = (args, kwargs, [id(x) for x in dyn])
+        entry.fast = not entry.ref_guards and not entry.grad_guards and not entry.diff_refs
         entry.trace_seconds = t1 - t0
         entry.compile_seconds = time.perf_counter() - t1
         self._cache.setdefault(key, []).append(entry)
@@ -401,17 +429,6 @@ def _first_output(o: Any, tensors: bool) -> Any:
     if tensors:
         return Tensor._wrap(arr)
     return arr[()] if arr.ndim == 0 else arr
-
-
-def _outputs(res: tuple, tensors: bool) -> list[Any]:
-    if tensors:
-        return [
-            Tensor._wrap(r if r.__class__ is np.ndarray else np.asarray(r))
-            if isinstance(r, (np.ndarray, np.generic))
-            else r
-            for r in res
-        ]
-    return [r[()] if r.__class__ is np.ndarray and r.ndim == 0 else r for r in res]
 
 
 def _identifier(name: str) -> str:
