@@ -67,21 +67,37 @@ class _Entry:
         self.n_in = 0
         self.template: Any = None
         self.call: Any = None  # the compiled function, returning what the user gets
-        self.fast = False  # no guards, no captured tensor to differentiate: call directly
+        self.fast = False  # no captured tensor to differentiate: call directly
+        self.guard: Any = None
 
     def guards_hold(self) -> bool:
-        for t, shape, dtype in self.ref_guards:
-            d = t.data
-            if d.shape != shape or d.dtype != dtype:
-                return False
-        for t, want in self.grad_guards:
-            g = t._grad
+        return self.guard is None or self.guard()
+
+    def make_guard(self) -> None:
+        """``self.guard``: a compiled check that the captured tensors still have their
+        traced shapes and dtypes and the ``.grad`` state is the traced one (None: nothing
+        to check)."""
+        ns: dict[str, Any] = {}
+        conds = []
+        for k, (t, shape, dtype) in enumerate(self.ref_guards):
+            ns[f"r{k}"], ns[f"d{k}"] = t, dtype
+            conds.append(f"r{k}.data.shape == {shape!r} and r{k}.data.dtype == d{k}")
+        for k, (t, want) in enumerate(self.grad_guards):
+            ns[f"g{k}"] = t
             if want is None:
-                if g is not None:
-                    return False
-            elif g is None or g.data.shape != want[0] or g.data.dtype != want[1]:
-                return False
-        return True
+                conds.append(f"g{k}._grad is None")
+            else:
+                ns[f"e{k}"] = want[1]
+                conds.append(
+                    f"g{k}._grad is not None and g{k}._grad.data.shape == {want[0]!r} "
+                    f"and g{k}._grad.data.dtype == e{k}"
+                )
+        if not conds:
+            self.guard = None
+            return
+        src = "def guard():\n    return (\n        " + "\n        and ".join(conds) + "\n    )\n"
+        exec(compile(src, "<tg.jit guard>", "exec"), ns)
+        self.guard = ns["guard"]
 
 
 def _leaf_key(x: Any, static: bool) -> Any:
@@ -116,6 +132,26 @@ def _leaf_key(x: Any, static: bool) -> Any:
             "numbers or (nested) tuples/lists/dicts of them, or mark it static (static_argnums)"
         ) from None
     return ("s", type(x), x)
+
+
+def _walk(t: Any, key: list[Any], dyn: list[Any]) -> None:
+    """Append the cache-key items of the pytree ``t`` to ``key`` and its traced leaves to
+    ``dyn``, in the order of ``tree_flatten`` (one pass, no TreeDef)."""
+    if t is None:
+        key.append(None)
+    elif isinstance(t, (tuple, list)) and not hasattr(t, "_fields"):
+        key.append((isinstance(t, list), len(t)))
+        for x in t:
+            _walk(x, key, dyn)
+    elif isinstance(t, dict):
+        key.append(("d", tuple(t)))
+        for k in t:
+            _walk(t[k], key, dyn)
+    elif _dynamic(t):
+        dyn.append(t)
+        key.append(_leaf_key(t, False))
+    else:
+        key.append(_leaf_key(t, True))
 
 
 def _dynamic(x: Any) -> bool:
@@ -202,28 +238,15 @@ class Jitted:
         for i, a in enumerate(args):
             if i in self.static_argnums:
                 key.append(_leaf_key(a, True))
-                continue
-            leaves, tree = tree_flatten(a)
-            key.append(repr(tree))
-            for x in leaves:
-                if _dynamic(x):
-                    dyn.append(x)
-                    key.append(_leaf_key(x, False))
-                else:
-                    key.append(_leaf_key(x, True))
+            else:
+                _walk(a, key, dyn)
         for k in sorted(kwargs):
             v = kwargs[k]
+            key.append(k)
             if k in self.static_argnames:
-                key.append((k, _leaf_key(v, True)))
-                continue
-            leaves, tree = tree_flatten(v)
-            key.append((k, repr(tree)))
-            for x in leaves:
-                if _dynamic(x):
-                    dyn.append(x)
-                    key.append(_leaf_key(x, False))
-                else:
-                    key.append(_leaf_key(x, True))
+                key.append(_leaf_key(v, True))
+            else:
+                _walk(v, key, dyn)
         return tuple(key), dyn
 
     def _entry(self, key: Any) -> _Entry | None:
@@ -239,28 +262,38 @@ class Jitted:
             # Inside another trace: inline (the outer program contains these operations).
             return self.fun(*args, **kwargs)
         if self._simple and not kwargs:
-            # The fast path: positional NumPy values only, a signature without guards.
+            # The fast path: positional values (NumPy, tensors that need no tape), a
+            # signature with no captured tensor to differentiate.
             key: list[Any] = []
+            tensors = False
             for a in args:
                 c = a.__class__
                 if c is float or c is _F64:
                     key.append(_FLOAT)
                 elif c is np.ndarray:
                     key.append((a.shape, a.dtype))
+                elif c is Tensor and not a.requires_grad and a._fw is None:
+                    key.append((a.data.shape, a.data.dtype, False, Tensor))
+                    tensors = True
                 else:
                     break
             else:
                 key.append(bool(st.enabled))
                 entries = self._cache.get(tuple(key))
                 if entries is not None:
-                    e = entries[0]
-                    if e.fast:
-                        try:
-                            return e.call(*args)
-                        except Exception as exc:
-                            if e.pure:  # eager mode's error (see _run)
-                                self._eager(e, list(args))
-                            raise exc
+                    for e in entries:
+                        if e.fast and (e.guard is None or e.guard()):
+                            raw = (
+                                [a.data if a.__class__ is Tensor else a for a in args]
+                                if (tensors)
+                                else args
+                            )
+                            try:
+                                return e.call(*raw)
+                            except Exception as exc:
+                                if e.pure:  # eager mode's error (see _run)
+                                    self._eager(e, list(args))
+                                raise exc
         key, dyn = self._key(args, kwargs)
         entry = self._entry(key)
         if entry is None:
@@ -372,9 +405,7 @@ class Jitted:
                     donated.extend(v for v in graph.inputs[k : k + n] if v is not None)
                 k += n
         ident = _identifier(name)
-        src, src_user, ns = generate(
-            graph, ident, fuse_min, donated, backend, out_tree, tensors
-        )
+        src, src_user, ns = generate(graph, ident, fuse_min, donated, backend, out_tree, tensors)
         exec(compile(src + "\n" + src_user, f"<tg.jit {name}>", "exec"), ns)
         entry = _Entry()
         entry.fn = ns[ident]
@@ -399,7 +430,8 @@ class Jitted:
             if r.external and r.is_tensor and not r.grad and r.var.dtype.kind == "f"
         )
         entry.template = (args, kwargs, [id(x) for x in dyn])
-        entry.fast = not entry.ref_guards and not entry.grad_guards and not entry.diff_refs
+        entry.make_guard()
+        entry.fast = not (entry.pure and entry.diff_refs)
         entry.trace_seconds = t1 - t0
         entry.compile_seconds = time.perf_counter() - t1
         self._cache.setdefault(key, []).append(entry)

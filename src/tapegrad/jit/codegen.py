@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.node import MUTATIONS
 from ..ops.registry import Primitive
 from ..tensor import Tensor
 from .ir import Const, Eqn, Graph, Lit, Var
@@ -202,9 +203,18 @@ def generate(
         else:
             val = f"{v}.copy()" if id(v) in handed else v.name
             handed.add(id(v))
-            body.append(f"{tn}._grad = _wrap(_asarray({val}))")
+            val = f"_asarray({val})" if v.shape == () else val
+            body.append(f"{tn}._grad = _wrap({val})")
     for r in g.bumps:
-        body.append(f"{ref(r.obj, 'r')}._bump()")
+        t = r.obj
+        if t._base is None and t.grad_fn is None and not getattr(t, "_views", None):
+            # A leaf that no view shares: its version counter and the global count of
+            # changes are all that _bump would touch.
+            ns["_M"] = MUTATIONS
+            body.append(f"{ref(t, 'r')}._version += 1")
+            body.append("_M[0] += 1")
+        else:
+            body.append(f"{ref(t, 'r')}._bump()")
     outs = []
     user = []
     ns["_s"] = _scalar
@@ -229,12 +239,9 @@ def generate(
             user.append(f"_s({outs[-1]})" if zero else outs[-1])
     raw_ret = "return (" + "".join(f"{s}, " for s in outs) + ")"
     src = "\n".join(lines + ["    " + b for b in body + [raw_ret]]) + "\n"
-    if out_tree is not None and out_tree.kind == "leaf" and len(user) == 1:
-        ret = f"return {user[0]}"
-    elif out_tree is not None and out_tree.kind == "tuple" and all(
-        c.kind == "leaf" for c in out_tree.children
-    ):
-        ret = "return (" + "".join(f"{s}, " for s in user) + ")"
+    built = _structure(out_tree, iter(user)) if out_tree is not None else None
+    if built is not None:
+        ret = f"return {built}"
     else:
         ns["_unflatten"] = _unflatten
         ns["_tree"] = out_tree
@@ -242,6 +249,26 @@ def generate(
     head = lines[0].replace(f"def {name}(", f"def {name}_call(", 1)
     src_user = "\n".join([head] + ["    " + b for b in body + [ret]]) + "\n"
     return src, src_user, ns
+
+
+def _structure(tree: Any, items: Any) -> str | None:
+    """The expression building the output structure ``tree`` (tuples, lists, dicts with
+    string keys, None) from the expressions ``items``; None if it has other parts."""
+    kind = tree.kind
+    if kind == "leaf":
+        return str(next(items))
+    if kind == "none":
+        return "None"
+    parts = [_structure(c, items) for c in tree.children]
+    if any(p is None for p in parts):
+        return None
+    if kind == "tuple":
+        return "(" + "".join(f"{p}, " for p in parts) + ")"
+    if kind == "list":
+        return "[" + ", ".join(str(p) for p in parts) + "]"
+    if kind == "dict" and all(isinstance(k, str) for k in tree.meta):
+        return "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(tree.meta, parts)) + "}"
+    return None
 
 
 def _scalar(v: Any) -> Any:
