@@ -340,8 +340,7 @@ class Jitted:
             raise exc
 
     def _eager(self, entry: _Entry, dyn: list[Any]) -> Any:
-        table = dict(zip(entry.template[2], dyn))
-        targs, tkw = _substitute(self, entry.template[0], entry.template[1], table)
+        targs, tkw = _fill(entry.template, dyn)
         return self.fun(*targs, **tkw)
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
@@ -429,7 +428,10 @@ class Jitted:
             for r in graph.refs
             if r.external and r.is_tensor and not r.grad and r.var.dtype.kind == "f"
         )
-        entry.template = (args, kwargs, [id(x) for x in dyn])
+        # The call's structure with slots for the traced leaves (not the arrays themselves:
+        # the cache must not keep the first call's arguments alive).
+        slots = {id(x): _Slot(k) for k, x in enumerate(dyn)}
+        entry.template = _substitute(self, args, kwargs, slots)
         entry.make_guard()
         entry.fast = not (entry.pure and entry.diff_refs)
         entry.trace_seconds = t1 - t0
@@ -539,7 +541,7 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
         return e.vjp
     from ..autograd.engine import grad as _grad
 
-    args, kwargs, ids = e.template
+    template = e.template
     refs = e.diff_refs
 
     def backward(flat: list[Any], cots: list[Any]) -> list[Any]:
@@ -548,8 +550,7 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
         # higher derivative is being taken), the tensors, with the graph kept.
         higher = any(isinstance(x, Tensor) and x.requires_grad for x in flat)
         flat = [_leaf(x) for x in flat]
-        table = dict(zip(ids, flat))
-        targs, tkw = _substitute(jitted, args, kwargs, table)
+        targs, tkw = _fill(template, flat)
         with grad_mode.enable_grad():  # (a backward pass runs with grad mode off)
             res = jitted.fun(*targs, **tkw)
         outs = [o for o in tree_flatten(res)[0]]
@@ -583,6 +584,32 @@ def _leaf(x: Any) -> Any:
         t.requires_grad = True
         return t
     return x
+
+
+class _Slot:
+    """The place of the ``k``-th traced leaf in a call's structure."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+
+def _fill(template: tuple[list[Any], dict[str, Any]], values: Sequence[Any]) -> Any:
+    """The arguments of a call: ``template`` with its slots filled from ``values``."""
+
+    def put(a: Any) -> Any:
+        return values[a.k] if a.__class__ is _Slot else a
+
+    targs = []
+    for a in template[0]:
+        leaves, tree = tree_flatten(a)
+        targs.append(tree_unflatten(tree, [put(x) for x in leaves]))
+    tkw = {}
+    for k, v in template[1].items():
+        leaves, tree = tree_flatten(v)
+        tkw[k] = tree_unflatten(tree, [put(x) for x in leaves])
+    return targs, tkw
 
 
 def _substitute(jitted: Jitted, args: tuple, kwargs: dict, table: dict[int, Any]) -> Any:

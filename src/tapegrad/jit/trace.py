@@ -243,8 +243,13 @@ class Tracer(Observer):
             obj = wr()
             r.external = obj is not None
             r.obj = obj if obj is not None else r.snapshot
-            if not r.external:
+            if r.external:
+                r.snapshot = None  # (read at call time: no copy to keep)
+            else:
                 r.is_tensor = False
+        for r in self.graph.refs:
+            if r.grad:
+                r.snapshot = None
 
 
 class _Rule:
