@@ -381,17 +381,40 @@ class Jitted:
         out_leaves, out_tree = tree_flatten(out)
         del out
         graph = tracer.finish(out_leaves)
-        result = [
-            (_first_output(o, tensors) if isinstance(o, (Tensor, np.ndarray, np.generic)) else o)
-            for o in out_leaves
-        ]
-        del out_leaves
+        # The first call's results, as raw values.  A result that is a captured value
+        # (an array the traced function made without a primitive, or a captured tensor's)
+        # is held as a copy while settle_refs decides whether the value lives outside the
+        # trace: the caller's hold on the result must not count.
+        ref_arrays = {}
+        for r in graph.refs:
+            if not r.grad:
+                ref_arrays[id(r.obj.data if r.is_tensor else r.obj)] = r
+        raw_out: list[Any] = []
+        held: dict[int, Any] = {}
+        for k, o in enumerate(out_leaves):
+            if isinstance(o, (Tensor, np.ndarray, np.generic)):
+                arr = o.data if isinstance(o, Tensor) else np.asarray(o)
+                r = ref_arrays.get(id(arr))
+                if r is not None:
+                    held[k] = r
+                    arr = arr.copy()
+                raw_out.append(arr)
+            else:
+                raw_out.append(_NOT_ARRAY)
+        del out_leaves, ref_arrays
         # .grad written by the trace run: plain tensors, as eager leaves them.
         for t, written in tracer.grads.values():
             g = t._grad
             if written and g is not None and (g.requires_grad or g.grad_fn is not None):
                 t._grad = Tensor._wrap(g.data)
         tracer.settle_refs()
+        for k, r in held.items():
+            if r.external:  # the live value itself, as eager mode returns it
+                raw_out[k] = r.obj.data if r.is_tensor else r.obj
+        result = [
+            o if a is _NOT_ARRAY else _first_output(a, tensors)
+            for o, a in zip(_plain_leaves(graph), raw_out)
+        ]
         t1 = time.perf_counter()
         passes.optimize(graph)
         fuse_min, backend = _fusion(self.fuse)
@@ -456,6 +479,14 @@ def _wants_grad(entry: _Entry, dyn: list[Any]) -> bool:
         if isinstance(x, Tensor) and (x._fw is not None or x.requires_grad):
             return bool(grad_mode._state.enabled) or x._fw is not None
     return bool(grad_mode._state.enabled) and any(t.requires_grad for t in entry.diff_refs)
+
+
+_NOT_ARRAY = object()
+
+
+def _plain_leaves(graph: Graph) -> list[Any]:
+    """The output leaves as the first call returns the non-array ones (their values)."""
+    return [getattr(o, "value", o) for o in graph.outs]
 
 
 def _first_output(o: Any, tensors: bool) -> Any:
