@@ -175,8 +175,9 @@ def simplify(g: Graph) -> None:
     """Remove operations that give back their input unchanged, bit for bit: ``identity``
     (the same array), a multiplication by a constant that is exactly one with the other
     operand's shape and dtype (IEEE multiplication by 1.0 is exact, -0.0 and NaN
-    included), ``x ** 1`` and ``where`` with a constant condition.  Not applied where the result is an output, a ``.grad`` or written in place
-    (the program would hand out or change its input's buffer where eager makes a copy)."""
+    included), ``x ** 1`` and ``where`` with a constant condition.  Not applied where the
+    result is an output, a ``.grad`` or written in place (the program would hand out or
+    change its input's buffer where eager makes a copy)."""
     refs = _ref_map(g)
     written = written_vars(g)
     if _writes_computed(g, written):
