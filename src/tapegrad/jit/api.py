@@ -69,6 +69,7 @@ class _Entry:
         self.call: Any = None  # the compiled function, returning what the user gets
         self.fast = False  # no captured tensor to differentiate: call directly
         self.guard: Any = None
+        self.module_guards: list[tuple[Any, bool]] = []  # (module, training when traced)
 
     def guards_hold(self) -> bool:
         return self.guard is None or self.guard()
@@ -82,6 +83,9 @@ class _Entry:
         for k, (t, shape, dtype) in enumerate(self.ref_guards):
             ns[f"r{k}"], ns[f"d{k}"] = t, dtype
             conds.append(f"r{k}.data.shape == {shape!r} and r{k}.data.dtype == d{k}")
+        for k, (m, training) in enumerate(self.module_guards):
+            ns[f"m{k}"] = m
+            conds.append(f"m{k}.training is {training}")
         for k, (t, want) in enumerate(self.grad_guards):
             ns[f"g{k}"] = t
             if want is None:
@@ -375,7 +379,7 @@ class Jitted:
 
         targs, tkw = _substitute(self, args, kwargs, replaced)
         del replaced
-        with grad_mode.tracing(tracer):
+        with grad_mode.tracing(tracer), grad_mode.observe(tracer):
             out = self.fun(*targs, **tkw)
         del targs, tkw
         out_leaves, out_tree = tree_flatten(out)
@@ -446,6 +450,7 @@ class Jitted:
                 entry.grad_guards.append((r.obj, (r.var.shape, r.var.dtype)))
         for t in tracer.grads_none_at_entry:
             entry.grad_guards.append((t, None))
+        entry.module_guards = list(tracer.modules.values())
         entry.diff_refs = tuple(
             r.obj
             for r in graph.refs

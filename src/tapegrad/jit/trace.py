@@ -44,6 +44,7 @@ class Tracer(Observer):
         self.grads: dict[int, list[Any]] = {}  # id(tensor) -> [tensor, written]
         self.own: set[int] = set()  # ids of the tensors the jit made (inputs' leaves)
         self.grads_none_at_entry: list[Any] = []  # tensors whose .grad was None when read
+        self.modules: dict[int, tuple[Any, bool]] = {}  # nn.Modules called: their mode
 
     # ------------------------------------------------------------------ variables
     def new_var(self, arr: Any) -> Var:
@@ -193,6 +194,12 @@ class Tracer(Observer):
         self.graph.eqns.append(e)
         outs = tuple(Tensor._wrap(x) for x in rs)
         return outs if isinstance(r, tuple) else outs[0]
+
+    def scope_enter(self, kind: str, obj: Any) -> None:
+        # An nn.Module's forward often branches on its mode (Dropout, BatchNorm): the
+        # compiled program is valid for the modes seen here (a guard of the entry).
+        if kind == "module" and id(obj) not in self.modules:
+            self.modules[id(obj)] = (obj, bool(getattr(obj, "training", False)))
 
     def concretize(self, tensor: Any, what: str) -> None:
         if self.traced(tensor.data if isinstance(tensor, Tensor) else tensor):
