@@ -21,7 +21,11 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "tapegrad"
 # The core: directories (every .py file under them) and single files, relative to SRC.
 CORE = ("autograd", "tensor.py", "ops/registry.py", "ops/install.py", "transforms")
 
-CEILING = 3800
+# 3,795 after the architecture issue; +106 for the compiler's hooks in the core (the tracer
+# events of the observer protocol, grad_mode.tracing/effect/source as the one chokepoint for
+# memory writes and fresh arrays, opaque rules in the sweep and in forward mode, the
+# concretization checks of Tensor): the jit itself lives outside, in tapegrad/jit.
+CEILING = 3910
 
 _NOT_CODE = {
     tokenize.COMMENT,

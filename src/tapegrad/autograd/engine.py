@@ -559,7 +559,9 @@ def _sweep(
                 if create_graph:
                     args, ans = _saved_as_tensors(node)
                 if prim.nout != 1:
-                    g = _fill_zeros(g, node.out_meta, create_graph)
+                    # (traced at first order: raw zeros, which the rules skip as in eager
+                    # mode, instead of tensors of zeros they would have to multiply)
+                    g = _fill_zeros(g, node.out_meta, create_graph and (record or tracer is None))
                 vjps = prim.vjps
                 params = node.params
                 joint = prim.joint

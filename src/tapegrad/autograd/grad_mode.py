@@ -324,9 +324,7 @@ class tracing:
 
     def __init__(self, observer: Observer) -> None:
         if not isinstance(observer, Observer):
-            raise InvalidTypeError(
-                f"tracing() needs an Observer, got {type(observer).__name__}"
-            )
+            raise InvalidTypeError(f"tracing() needs an Observer, got {type(observer).__name__}")
         self.observer = observer
 
     def __enter__(self) -> Any:

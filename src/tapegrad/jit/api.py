@@ -12,7 +12,7 @@ import numpy as np
 from .._tree import tree_flatten, tree_unflatten
 from ..autograd import grad_mode
 from ..autograd.function import Function
-from ..errors import InvalidArgumentError, InvalidTypeError
+from ..errors import InvalidArgumentError, InvalidTypeError, MissingDependencyError
 from ..tensor import Tensor
 from . import passes
 from .codegen import generate
@@ -22,6 +22,7 @@ from .trace import Tracer
 __all__ = ["jit", "Jitted", "Lowered"]
 
 _FLOAT = ("f",)
+_F64 = np.float64
 _INT = ("i",)
 _COMPLEX = ("c",)
 
@@ -51,36 +52,56 @@ class Lowered:
 class _Entry:
     """One compiled signature: the function, and what must hold for it to apply."""
 
-    __slots__ = (
-        "fn",
-        "graph",
-        "source",
-        "out_tree",
-        "ref_guards",
-        "grad_guards",
-        "pure",
-        "trace_seconds",
-        "compile_seconds",
-        "diff_refs",
-        "vjp",
-        "jvp",
-        "n_in",
-        "template",
-    )
+    def __init__(self) -> None:
+        self.fn: Any = None
+        self.graph = Graph()
+        self.source = ""
+        self.out_tree: Any = None
+        self.ref_guards: list[tuple[Any, tuple[int, ...], np.dtype]] = []
+        self.grad_guards: list[tuple[Any, Any]] = []
+        self.pure = True
+        self.trace_seconds = 0.0
+        self.compile_seconds = 0.0
+        self.diff_refs: tuple[Any, ...] = ()
+        self.vjp: Jitted | None = None
+        self.n_in = 0
+        self.template: Any = None
+        self.call: Any = None  # the compiled function, returning what the user gets
+        self.fast = False  # no captured tensor to differentiate: call directly
+        self.guard: Any = None
+        self.module_guards: list[tuple[Any, bool]] = []  # (module, training when traced)
 
     def guards_hold(self) -> bool:
-        for t, shape, dtype in self.ref_guards:
-            d = t.data
-            if d.shape != shape or d.dtype != dtype:
-                return False
-        for t, want in self.grad_guards:
-            g = t._grad
+        return self.guard is None or self.guard()
+
+    def make_guard(self) -> None:
+        """``self.guard``: a compiled check that the captured tensors still have their
+        traced shapes and dtypes and the ``.grad`` state is the traced one (None: nothing
+        to check)."""
+        ns: dict[str, Any] = {}
+        conds = []
+        for k, (t, shape, dtype) in enumerate(self.ref_guards):
+            ns[f"r{k}"], ns[f"d{k}"] = t, dtype
+            conds.append(f"r{k}.data.shape == {shape!r} and r{k}.data.dtype == d{k}")
+        for k, (m, training) in enumerate(self.module_guards):
+            ns[f"m{k}"] = m
+            conds.append(f"m{k}.training is {training}")
+        for k, (t, want) in enumerate(self.grad_guards):
+            ns[f"g{k}"] = t
             if want is None:
-                if g is not None:
-                    return False
-            elif g is None or g.data.shape != want[0] or g.data.dtype != want[1]:
-                return False
-        return True
+                conds.append(f"g{k}._grad is None")
+            else:
+                ns[f"e{k}"] = want[1]
+                conds.append(
+                    f"g{k}._grad is not None and g{k}._grad.data.shape == {want[0]!r} "
+                    f"and g{k}._grad.data.dtype == e{k}"
+                )
+        if not conds:
+            self.guard = None
+            return
+        src = "def guard():\n    return (\n        " + "\n        and ".join(conds) + "\n    )\n"
+        exec(compile(src, "<tg.jit guard>", "exec"), ns)
+        self.guard = ns["guard"]
 
 
 def _leaf_key(x: Any, static: bool) -> Any:
@@ -98,7 +119,7 @@ def _leaf_key(x: Any, static: bool) -> Any:
         return (x.shape, x.dtype)
     if c is Tensor or isinstance(x, Tensor):
         return (x.data.shape, x.data.dtype, x.requires_grad, Tensor)
-    if c is float:
+    if c is float or c is _F64:
         return _FLOAT
     if c is int:
         return _INT
@@ -115,6 +136,26 @@ def _leaf_key(x: Any, static: bool) -> Any:
             "numbers or (nested) tuples/lists/dicts of them, or mark it static (static_argnums)"
         ) from None
     return ("s", type(x), x)
+
+
+def _walk(t: Any, key: list[Any], dyn: list[Any]) -> None:
+    """Append the cache-key items of the pytree ``t`` to ``key`` and its traced leaves to
+    ``dyn``, in the order of ``tree_flatten`` (one pass, no TreeDef)."""
+    if t is None:
+        key.append(None)
+    elif isinstance(t, (tuple, list)) and not hasattr(t, "_fields"):
+        key.append((isinstance(t, list), len(t)))
+        for x in t:
+            _walk(x, key, dyn)
+    elif isinstance(t, dict):
+        key.append(("d", tuple(t)))
+        for k in t:
+            _walk(t[k], key, dyn)
+    elif _dynamic(t):
+        dyn.append(t)
+        key.append(_leaf_key(t, False))
+    else:
+        key.append(_leaf_key(t, True))
 
 
 def _dynamic(x: Any) -> bool:
@@ -151,8 +192,18 @@ class Jitted:
                 f"tg.jit: argument(s) {sorted(both)} are both static and donated; a static "
                 "argument is a constant of the program and has no buffer to donate"
             )
-        if fuse not in ("auto", True, False):
-            raise InvalidArgumentError(f"tg.jit: fuse must be 'auto', True or False, got {fuse!r}")
+        if fuse not in ("auto", True, False, "numexpr"):
+            raise InvalidArgumentError(
+                f"tg.jit: fuse must be 'auto', True, False or 'numexpr', got {fuse!r}"
+            )
+        if fuse == "numexpr":
+            from .fusion import available
+
+            if not available():
+                raise MissingDependencyError(
+                    "tg.jit(fuse='numexpr') needs numexpr; install it (pip install "
+                    "'tapegrad[jit]') or use fuse='auto' (blockwise NumPy, exact)"
+                )
         self.fuse = fuse
         self._cache: dict[Any, list[_Entry]] = {}
         self._simple = not self.static_argnums
@@ -172,12 +223,12 @@ class Jitted:
     def _key(self, args: tuple, kwargs: dict) -> tuple[Any, list[Any]]:
         """The cache key of a call and its traced leaves, in order."""
         if self._simple and not kwargs:
-            key = []
+            key: list[Any] = []
             for a in args:
                 c = a.__class__
                 if c is np.ndarray:
                     key.append((a.shape, a.dtype))
-                elif c is float:
+                elif c is float or c is _F64:
                     key.append(_FLOAT)
                 elif c is Tensor:
                     key.append((a.data.shape, a.data.dtype, a.requires_grad, Tensor))
@@ -187,32 +238,19 @@ class Jitted:
                 key.append(bool(grad_mode._state.enabled))
                 return tuple(key), list(args)
         key = [bool(grad_mode._state.enabled)]
-        dyn: list[Any] = []
+        dyn: list[Any] = []  # (the traced leaves, in order)
         for i, a in enumerate(args):
             if i in self.static_argnums:
                 key.append(_leaf_key(a, True))
-                continue
-            leaves, tree = tree_flatten(a)
-            key.append(repr(tree))
-            for x in leaves:
-                if _dynamic(x):
-                    dyn.append(x)
-                    key.append(_leaf_key(x, False))
-                else:
-                    key.append(_leaf_key(x, True))
+            else:
+                _walk(a, key, dyn)
         for k in sorted(kwargs):
             v = kwargs[k]
+            key.append(k)
             if k in self.static_argnames:
-                key.append((k, _leaf_key(v, True)))
-                continue
-            leaves, tree = tree_flatten(v)
-            key.append((k, repr(tree)))
-            for x in leaves:
-                if _dynamic(x):
-                    dyn.append(x)
-                    key.append(_leaf_key(x, False))
-                else:
-                    key.append(_leaf_key(x, True))
+                key.append(_leaf_key(v, True))
+            else:
+                _walk(v, key, dyn)
         return tuple(key), dyn
 
     def _entry(self, key: Any) -> _Entry | None:
@@ -223,18 +261,55 @@ class Jitted:
 
     # ------------------------------------------------------------------ calls
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if grad_mode._state.tracer is not None:
+        st = grad_mode._state
+        if st.tracer is not None:
             # Inside another trace: inline (the outer program contains these operations).
             return self.fun(*args, **kwargs)
+        if self._simple and not kwargs:
+            # The fast path: positional values (NumPy, tensors that need no tape), a
+            # signature with no captured tensor to differentiate.
+            key: list[Any] = []
+            tensors = False
+            for a in args:
+                c = a.__class__
+                if c is float or c is _F64:
+                    key.append(_FLOAT)
+                elif c is np.ndarray:
+                    key.append((a.shape, a.dtype))
+                elif c is Tensor and not a.requires_grad and a._fw is None:
+                    key.append((a.data.shape, a.data.dtype, False, Tensor))
+                    tensors = True
+                else:
+                    break
+            else:
+                key.append(bool(st.enabled))
+                entries = self._cache.get(tuple(key))
+                if entries is not None:
+                    for e in entries:
+                        if e.fast and (e.guard is None or e.guard()):
+                            raw = (
+                                [a.data if a.__class__ is Tensor else a for a in args]
+                                if (tensors)
+                                else args
+                            )
+                            try:
+                                return e.call(*raw)
+                            except Exception as exc:
+                                if e.pure:  # eager mode's error (see _run)
+                                    self._eager(e, list(args))
+                                raise exc
         key, dyn = self._key(args, kwargs)
         entry = self._entry(key)
         if entry is None:
-            return self._trace(key, args, kwargs, dyn)[1]
+            entry, res = self._trace(key, args, kwargs, dyn)
+            if entry.pure and _wants_grad(entry, dyn):
+                # The trace ran on plain tensors: run again, recording the call on the tape.
+                return self._run(entry, dyn)
+            return res
         return self._run(entry, dyn)
 
     def _run(self, entry: _Entry, dyn: list[Any]) -> Any:
         raw = []
-        tensors = False
         rg = False
         for x in dyn:
             if isinstance(x, Tensor):
@@ -243,7 +318,6 @@ class Jitted:
                     # so that the tangents flow through every operation.
                     return self._eager(entry, dyn)
                 raw.append(x.data)
-                tensors = True
                 if x.requires_grad:
                     rg = True
             else:
@@ -252,24 +326,25 @@ class Jitted:
             rg = False
         elif not rg and entry.diff_refs:
             rg = any(t.requires_grad for t in entry.diff_refs)
+        if rg and entry.graph.random:
+            # Its backward pass would draw other random numbers: run it as written.
+            return self._eager(entry, dyn)
         if rg:
             outs = _Compiled.apply(_Call(self, entry), *dyn, *entry.diff_refs)
             if not isinstance(outs, tuple):
                 outs = (outs,)
             return tree_unflatten(entry.out_tree, list(outs))
         try:
-            res = entry.fn(*raw)
+            return entry.call(*raw)
         except Exception as exc:
             if entry.pure:
                 # Eager mode's error, worded as eager mode words it (the function has no
                 # effects, so running it again changes nothing).
                 self._eager(entry, dyn)
             raise exc
-        return tree_unflatten(entry.out_tree, _outputs(res, tensors))
 
     def _eager(self, entry: _Entry, dyn: list[Any]) -> Any:
-        table = dict(zip(entry.template[2], dyn))
-        targs, tkw = _substitute(self, entry.template[0], entry.template[1], table)
+        targs, tkw = _fill(entry.template, dyn)
         return self.fun(*targs, **tkw)
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
@@ -304,27 +379,50 @@ class Jitted:
 
         targs, tkw = _substitute(self, args, kwargs, replaced)
         del replaced
-        with grad_mode.tracing(tracer):
+        with grad_mode.tracing(tracer), grad_mode.observe(tracer):
             out = self.fun(*targs, **tkw)
         del targs, tkw
         out_leaves, out_tree = tree_flatten(out)
         del out
         graph = tracer.finish(out_leaves)
-        result = [
-            (_first_output(o, tensors) if isinstance(o, (Tensor, np.ndarray, np.generic)) else o)
-            for o in out_leaves
-        ]
-        del out_leaves
+        # The first call's results, as raw values.  A result that is a captured value
+        # (an array the traced function made without a primitive, or a captured tensor's)
+        # is held as a copy while settle_refs decides whether the value lives outside the
+        # trace: the caller's hold on the result must not count.
+        ref_arrays = {}
+        for r in graph.refs:
+            if not r.grad:
+                ref_arrays[id(r.obj.data if r.is_tensor else r.obj)] = r
+        raw_out: list[Any] = []
+        held: dict[int, Any] = {}
+        for k, o in enumerate(out_leaves):
+            if isinstance(o, (Tensor, np.ndarray, np.generic)):
+                arr = o.data if isinstance(o, Tensor) else np.asarray(o)
+                r = ref_arrays.get(id(arr))
+                if r is not None:
+                    held[k] = r
+                    arr = arr.copy()
+                raw_out.append(arr)
+            else:
+                raw_out.append(_NOT_ARRAY)
+        del out_leaves, ref_arrays
         # .grad written by the trace run: plain tensors, as eager leaves them.
         for t, written in tracer.grads.values():
             g = t._grad
             if written and g is not None and (g.requires_grad or g.grad_fn is not None):
                 t._grad = Tensor._wrap(g.data)
         tracer.settle_refs()
+        for k, r in held.items():
+            if r.external:  # the live value itself, as eager mode returns it
+                raw_out[k] = r.obj.data if r.is_tensor else r.obj
+        result = [
+            o if a is _NOT_ARRAY else _first_output(a, tensors)
+            for o, a in zip(_plain_leaves(graph), raw_out)
+        ]
         t1 = time.perf_counter()
         passes.optimize(graph)
-        fuse_min = _fuse_min(self.fuse)
-        donated = []
+        fuse_min, backend = _fusion(self.fuse)
+        donated: list[Var] = []
         if self.donate_argnums:
             k = 0
             for i, a in enumerate(args):
@@ -332,13 +430,14 @@ class Jitted:
                 if i in self.donate_argnums:
                     donated.extend(v for v in graph.inputs[k : k + n] if v is not None)
                 k += n
-        src, ns = generate(graph, _identifier(name), fuse_min, donated)
-        code = compile(src, f"<tg.jit {name}>", "exec")
-        exec(code, ns)
+        ident = _identifier(name)
+        src, src_user, ns = generate(graph, ident, fuse_min, donated, backend, out_tree, tensors)
+        exec(compile(src + "\n" + src_user, f"<tg.jit {name}>", "exec"), ns)
         entry = _Entry()
-        entry.fn = ns[_identifier(name)]
+        entry.fn = ns[ident]
+        entry.call = ns[ident + "_call"]
         entry.graph = graph
-        entry.source = src
+        entry.source = src_user
         entry.out_tree = out_tree
         entry.n_in = len(dyn)
         entry.pure = not graph.has_effects
@@ -351,13 +450,18 @@ class Jitted:
                 entry.grad_guards.append((r.obj, (r.var.shape, r.var.dtype)))
         for t in tracer.grads_none_at_entry:
             entry.grad_guards.append((t, None))
+        entry.module_guards = list(tracer.modules.values())
         entry.diff_refs = tuple(
             r.obj
             for r in graph.refs
             if r.external and r.is_tensor and not r.grad and r.var.dtype.kind == "f"
         )
-        entry.vjp = entry.jvp = None
-        entry.template = (args, kwargs, [id(x) for x in dyn])
+        # The call's structure with slots for the traced leaves (not the arrays themselves:
+        # the cache must not keep the first call's arguments alive).
+        slots = {id(x): _Slot(k) for k, x in enumerate(dyn)}
+        entry.template = _substitute(self, args, kwargs, slots)
+        entry.make_guard()
+        entry.fast = not (entry.pure and entry.diff_refs)
         entry.trace_seconds = t1 - t0
         entry.compile_seconds = time.perf_counter() - t1
         self._cache.setdefault(key, []).append(entry)
@@ -373,22 +477,28 @@ class Jitted:
         return functools.partial(self, obj)
 
 
+def _wants_grad(entry: _Entry, dyn: list[Any]) -> bool:
+    """Whether a call must be recorded on the tape (an argument or a captured tensor
+    requires grad, in grad mode) or carries forward-mode tangents."""
+    for x in dyn:
+        if isinstance(x, Tensor) and (x._fw is not None or x.requires_grad):
+            return bool(grad_mode._state.enabled) or x._fw is not None
+    return bool(grad_mode._state.enabled) and any(t.requires_grad for t in entry.diff_refs)
+
+
+_NOT_ARRAY = object()
+
+
+def _plain_leaves(graph: Graph) -> list[Any]:
+    """The output leaves as the first call returns the non-array ones (their values)."""
+    return [getattr(o, "value", o) for o in graph.outs]
+
+
 def _first_output(o: Any, tensors: bool) -> Any:
     arr = o.data if isinstance(o, Tensor) else np.asarray(o)
     if tensors:
         return Tensor._wrap(arr)
     return arr[()] if arr.ndim == 0 else arr
-
-
-def _outputs(res: tuple, tensors: bool) -> list[Any]:
-    if tensors:
-        return [
-            Tensor._wrap(r if r.__class__ is np.ndarray else np.asarray(r))
-            if isinstance(r, (np.ndarray, np.generic))
-            else r
-            for r in res
-        ]
-    return [r[()] if r.__class__ is np.ndarray and r.ndim == 0 else r for r in res]
 
 
 def _identifier(name: str) -> str:
@@ -404,21 +514,15 @@ def _ints(v: int | Sequence[int], what: str) -> tuple[int, ...]:
     return t
 
 
-def _fuse_min(fuse: Any) -> int | None:
+def _fusion(fuse: Any) -> tuple[int | None, str]:
+    """The smallest fused chain (None: no fusion) and the backend, for ``fuse``."""
     if fuse is False:
-        return None
-    from .fusion import available, threshold
+        return None, "numpy"
+    from .fusion import threshold
 
-    if not available():
-        if fuse is True:
-            from ..errors import MissingDependencyError
-
-            raise MissingDependencyError(
-                "tg.jit(fuse=True) needs numexpr; install it (pip install 'tapegrad[jit]') or "
-                "use fuse='auto', which fuses only when numexpr is installed"
-            )
-        return None
-    return threshold() if fuse == "auto" else 1
+    if fuse == "numexpr":
+        return threshold(), "numexpr"
+    return (threshold() if fuse == "auto" else 1), "numpy"
 
 
 class _Call:
@@ -444,9 +548,7 @@ class _Compiled(Function):
         res = e.fn(*raw)
         ctx.call = call
         ctx.save_for_backward(*flat)
-        outs = tuple(
-            Tensor._wrap(r if r.__class__ is np.ndarray else np.asarray(r)) for r in res
-        )
+        outs = tuple(Tensor._wrap(r if r.__class__ is np.ndarray else np.asarray(r)) for r in res)
         return outs if len(outs) != 1 else outs[0]
 
     @staticmethod
@@ -475,13 +577,18 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
         return e.vjp
     from ..autograd.engine import grad as _grad
 
-    args, kwargs, ids = e.template
+    template = e.template
     refs = e.diff_refs
 
     def backward(flat: list[Any], cots: list[Any]) -> list[Any]:
-        table = dict(zip(ids, flat))
-        targs, tkw = _substitute(jitted, args, kwargs, table)
-        res = jitted.fun(*targs, **tkw)
+        # The gradient is taken with respect to the values themselves: fresh leaves around
+        # them (so that the tracer knows them), or, when they already require grad (a
+        # higher derivative is being taken), the tensors, with the graph kept.
+        higher = any(isinstance(x, Tensor) and x.requires_grad for x in flat)
+        flat = [_leaf(x) for x in flat]
+        targs, tkw = _fill(template, flat)
+        with grad_mode.enable_grad():  # (a backward pass runs with grad mode off)
+            res = jitted.fun(*targs, **tkw)
         outs = [o for o in tree_flatten(res)[0]]
         roots, gouts = [], []
         for o, c in zip(outs, cots):
@@ -492,7 +599,9 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
         if not roots:
             got: list[Any] = [None] * len(wrt)
         else:
-            got = list(_grad(roots, wrt, grad_outputs=gouts, allow_unused=True))
+            got = list(
+                _grad(roots, wrt, grad_outputs=gouts, allow_unused=True, create_graph=higher)
+            )
         it = iter(got)
         res_grads = []
         for x in flat:
@@ -503,6 +612,40 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
     backward.__name__ = f"vjp_{getattr(jitted.fun, '__name__', 'f')}"
     e.vjp = Jitted(backward, fuse=jitted.fuse)
     return e.vjp
+
+
+def _leaf(x: Any) -> Any:
+    if isinstance(x, Tensor) and x.data.dtype.kind == "f" and not x.requires_grad:
+        t = Tensor._wrap(x.data)
+        t.requires_grad = True
+        return t
+    return x
+
+
+class _Slot:
+    """The place of the ``k``-th traced leaf in a call's structure."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+
+def _fill(template: tuple[list[Any], dict[str, Any]], values: Sequence[Any]) -> Any:
+    """The arguments of a call: ``template`` with its slots filled from ``values``."""
+
+    def put(a: Any) -> Any:
+        return values[a.k] if a.__class__ is _Slot else a
+
+    targs = []
+    for a in template[0]:
+        leaves, tree = tree_flatten(a)
+        targs.append(tree_unflatten(tree, [put(x) for x in leaves]))
+    tkw = {}
+    for k, v in template[1].items():
+        leaves, tree = tree_flatten(v)
+        tkw[k] = tree_unflatten(tree, [put(x) for x in leaves])
+    return targs, tkw
 
 
 def _substitute(jitted: Jitted, args: tuple, kwargs: dict, table: dict[int, Any]) -> Any:
@@ -546,4 +689,3 @@ def jit(
             fuse=fuse,
         )
     return Jitted(fun, static_argnums, static_argnames, donate_argnums, fuse)
-

@@ -3,8 +3,9 @@
 A :class:`Graph` is what a trace produced: its inputs (the flattened arguments), the captured
 tensors it reads at call time (:class:`Ref`), the equations in program order, the outputs and
 the write-backs of ``.grad``.  An :class:`Eqn` is one primitive call (``kind="prim"``: the
-registry's ``prim.impl`` on the values), one call of a derivative rule that branches on the
-values (``"call"``: the rule on the raw arrays, as eager mode runs it), one in-place effect (``"effect"``: ``fn(*args)``
+registry's ``prim.impl`` on the values), one call of a derivative rule that branches on
+the values (``"call"``: the rule on the raw arrays, as eager mode runs it), one in-place
+effect (``"effect"``: ``fn(*args)``
 changes the array of its first argument) or one fresh source of values (``"source"``: a
 random draw).  Arguments are kept in their Python structure (tuples, lists, slices, dicts)
 with :class:`Var`, :class:`Lit` and :class:`Const` leaves.

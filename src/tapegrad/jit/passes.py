@@ -173,10 +173,11 @@ def dce(g: Graph) -> None:
 
 def simplify(g: Graph) -> None:
     """Remove operations that give back their input unchanged, bit for bit: ``identity``
-    (the same array) and a multiplication by a constant that is exactly one with the other
+    (the same array), a multiplication by a constant that is exactly one with the other
     operand's shape and dtype (IEEE multiplication by 1.0 is exact, -0.0 and NaN
-    included).  Not applied where the result is an output, a ``.grad`` or written in place
-    (the program would hand out or change its input's buffer where eager makes a copy)."""
+    included), ``x ** 1`` and ``where`` with a constant condition.  Not applied where the
+    result is an output, a ``.grad`` or written in place (the program would hand out or
+    change its input's buffer where eager makes a copy)."""
     refs = _ref_map(g)
     written = written_vars(g)
     if _writes_computed(g, written):
@@ -190,7 +191,7 @@ def simplify(g: Graph) -> None:
 
     def one(a: Any) -> bool:
         if isinstance(a, Lit):
-            return type(a.value) is float and a.value == 1.0
+            return type(a.value) in (float, int) and a.value == 1
         r = refs.get(id(a)) if isinstance(a, Var) else None
         if r is None or r.external or r.grad or id(a) in written:
             return False
@@ -205,9 +206,23 @@ def simplify(g: Graph) -> None:
         out = e.outs[0] if len(e.outs) == 1 else None
         if e.kind == "prim" and out is not None and id(out) not in pinned | written:
             keep_as: Any = None
+            impl = getattr(e.fn, "impl", None)
             if e.name == "identity" and len(e.args) == 1 and isinstance(e.args[0], Var):
                 keep_as = e.args[0]
-            elif e.fn.impl is np.multiply and len(e.args) == 2 and not e.params:
+            elif impl is np.power and len(e.args) == 2 and not e.params:
+                # x ** 1 is x exactly (IEEE pow), for a float x of the result's type
+                x, p = e.args
+                if isinstance(x, Var) and isinstance(p, Lit) and type(p.value) is int:
+                    if p.value == 1 and x.dtype.kind == "f" and x.shape == out.shape:
+                        keep_as = x
+            elif e.name == "where" and len(e.args) == 3 and not e.params:
+                # where(False, a, b) is b, where(True, a, b) is a (a copy of the same values)
+                c, a, b = e.args
+                if isinstance(c, Lit) and type(c.value) is bool:
+                    pick = a if c.value else b
+                    if isinstance(pick, Var) and pick.shape == out.shape:
+                        keep_as = pick
+            elif impl is np.multiply and len(e.args) == 2 and not e.params:
                 a, b = e.args
                 for x, y in ((a, b), (b, a)):
                     if (

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import grad_mode
 from ..autograd.grad_mode import Observer
 from ..errors import ConcretizationError
 from ..tensor import Tensor
@@ -45,6 +44,7 @@ class Tracer(Observer):
         self.grads: dict[int, list[Any]] = {}  # id(tensor) -> [tensor, written]
         self.own: set[int] = set()  # ids of the tensors the jit made (inputs' leaves)
         self.grads_none_at_entry: list[Any] = []  # tensors whose .grad was None when read
+        self.modules: dict[int, tuple[Any, bool]] = {}  # nn.Modules called: their mode
 
     # ------------------------------------------------------------------ variables
     def new_var(self, arr: Any) -> Var:
@@ -195,6 +195,12 @@ class Tracer(Observer):
         outs = tuple(Tensor._wrap(x) for x in rs)
         return outs if isinstance(r, tuple) else outs[0]
 
+    def scope_enter(self, kind: str, obj: Any) -> None:
+        # An nn.Module's forward often branches on its mode (Dropout, BatchNorm): the
+        # compiled program is valid for the modes seen here (a guard of the entry).
+        if kind == "module" and id(obj) not in self.modules:
+            self.modules[id(obj)] = (obj, bool(getattr(obj, "training", False)))
+
     def concretize(self, tensor: Any, what: str) -> None:
         if self.traced(tensor.data if isinstance(tensor, Tensor) else tensor):
             raise concretization_error(what)
@@ -204,7 +210,7 @@ class Tracer(Observer):
         """Close the graph: its outputs, the ``.grad`` write-backs, which captured values
         are read at call time."""
         g = self.graph
-        outs = []
+        outs: list[Any] = []
         for o in out_leaves:
             if isinstance(o, Tensor):
                 outs.append(self.var_of(o))
@@ -244,8 +250,13 @@ class Tracer(Observer):
             obj = wr()
             r.external = obj is not None
             r.obj = obj if obj is not None else r.snapshot
-            if not r.external:
+            if r.external:
+                r.snapshot = None  # (read at call time: no copy to keep)
+            else:
                 r.is_tensor = False
+        for r in self.graph.refs:
+            if r.grad:
+                r.snapshot = None
 
 
 class _Rule:
@@ -271,5 +282,3 @@ def concretization_error(what: str) -> ConcretizationError:
         "if/else on values), mark the argument static (tg.jit(f, static_argnums=...)), or "
         "run this function without tg.jit"
     )
-
-

@@ -210,6 +210,18 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
+def _bn_update_stats(bn: Any, mu: np.ndarray, var: np.ndarray, n: int) -> None:
+    """Fold a batch's mean and (biased) variance into a batch norm's running statistics."""
+    nbt = bn.num_batches_tracked
+    nbt.data = np.array(nbt.data + 1, dtype=nbt.data.dtype)
+    m = 1.0 / float(nbt.data) if bn.momentum is None else float(bn.momentum)
+    mean = mu.reshape(-1)
+    unbiased = var.reshape(-1) * (n / (n - 1))
+    rm, rv = bn.running_mean, bn.running_var
+    rm.data = ((1 - m) * rm.data + m * mean).astype(rm.data.dtype, copy=False)
+    rv.data = ((1 - m) * rv.data + m * unbiased).astype(rv.data.dtype, copy=False)
+
+
 def _dropout_mask(gen: np.random.Generator | None, shape: Any, p: float, dt: np.dtype) -> Any:
     """Dropout's scaled keep-mask: 0 with probability p, else 1 / (1 - p) (a random source:
     drawn anew on every call of a compiled function)."""
@@ -509,19 +521,10 @@ class _BatchNorm(Module):
         return y
 
     def _update_stats(self, mu: Any, var: Any, n: int) -> None:
-        with no_grad():
-            nbt = self.num_batches_tracked
-            nbt.data = np.array(nbt.data + 1, dtype=nbt.data.dtype)
-            if self.momentum is None:
-                m = 1.0 / float(nbt.data)
-            else:
-                m = float(self.momentum)
-            mean = (mu.data if isinstance(mu, Tensor) else np.asarray(mu)).reshape(-1)
-            v = (var.data if isinstance(var, Tensor) else np.asarray(var)).reshape(-1)
-            unbiased = v * (n / (n - 1))
-            rm, rv = self.running_mean, self.running_var
-            rm.data = ((1 - m) * rm.data + m * mean).astype(rm.data.dtype, copy=False)
-            rv.data = ((1 - m) * rv.data + m * unbiased).astype(rv.data.dtype, copy=False)
+        mean = mu.data if isinstance(mu, Tensor) else np.asarray(mu)
+        v = var.data if isinstance(var, Tensor) else np.asarray(var)
+        # (an effect: a compiled training step updates the running statistics every call)
+        grad_mode.effect(_bn_update_stats, self, mean, v, n)
 
     def extra_repr(self) -> str:
         return (

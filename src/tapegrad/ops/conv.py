@@ -497,9 +497,7 @@ def _pool_args(
     return x, k, s, p, len(xs) == 3
 
 
-def _pool_index_impl(
-    xd: Any, *, k: Any, s: Any, p: Any, ho: int, wo: int
-) -> Any:
+def _pool_index_impl(xd: Any, *, k: Any, s: Any, p: Any, ho: int, wo: int) -> Any:
     """The flat index of each pooling window's maximum (see max_pool2d)."""
     if xd.ndim == 3:
         xd = xd[None]
@@ -532,8 +530,7 @@ def _pool_index_impl(
 _pool_index = Primitive(
     "max_pool2d_index",
     _pool_index_impl,
-    doc="The flat index of every window's maximum (max pooling's selection; not "
-    "differentiable).",
+    doc="The flat index of every window's maximum (max pooling's selection; not differentiable).",
 )
 
 

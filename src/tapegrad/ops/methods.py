@@ -295,9 +295,7 @@ class TensorMethods(Tensor):
         k = _indexing.unwrap_index(key)
         if self._recorded(value):
             # (index_update computes exactly this assignment on a copy)
-            self._record_inplace(
-                lambda s: _indexing.index_update(s, key, value), (setitem, k, raw)
-            )
+            self._record_inplace(lambda s: _indexing.index_update(s, key, value), (setitem, k, raw))
             return
         grad_mode.effect(setitem, self.data, k, raw)
         self._bump()

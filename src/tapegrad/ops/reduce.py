@@ -1298,7 +1298,6 @@ def lower_median(x: Any, axis: Any, keepdims: bool) -> Any:
     nd = _ndim(x)
     ax = _shape_ops._axis(axis, builtins.max(nd, 1), "dim", op="median") if nd else 0
     _need_nonempty("median", x, (ax,) if nd else ())
-    xv = _val(x)
     if nd == 0:
         idx = np.zeros((), np.int64)
         vals = _gather(x, idx, 0)

@@ -72,15 +72,14 @@ class _Inputs:
         check_float(arr.dtype, "a differentiated argument", " or exclude it from argnums")
         if is_tensor and leaf.requires_grad:
             t = identity(leaf)  # a new tape input, still connected to the outer graph
-        elif _grad_state.tracer is not None:
-            # Traced by tg.jit: the value itself, so that the tracer knows it (a copy would be
-            # a constant of the compiled program).
-            t = Tensor._wrap(arr)
-            t.requires_grad = True
-            if is_tensor and leaf._fw is not None:
-                t._fw = leaf._fw  # as below: jvp of grad (jit of hessian, hvp) keeps tangents
         else:
-            t = Tensor(arr, requires_grad=True)
+            if _grad_state.tracer is not None:
+                # Traced by tg.jit: the value itself, so that the tracer knows it (a copy
+                # would be a constant of the compiled program).
+                t = Tensor._wrap(arr)
+                t.requires_grad = True
+            else:
+                t = Tensor(arr, requires_grad=True)
             if is_tensor and leaf._fw is not None:
                 t._fw = leaf._fw  # forward-mode tangents ride along (jvp of grad)
         self.tensors.append(t)
