@@ -1,9 +1,11 @@
-"""The array size from which one ``numexpr.evaluate`` beats one NumPy call per op.
+"""The array size from which a fused elementwise chain beats one NumPy call per op.
 
-``tg.jit`` fuses a chain of elementwise ops into one ``numexpr.evaluate`` when its arrays
-have at least ``tapegrad.jit.fusion.THRESHOLD`` elements (``fuse="auto"``).  This script
-chooses that number by measurement: for float64 vectors of 1e2 to 1e7 elements it times a
-20-op chain three ways, checks that they agree, and prints the times and the crossover.
+``tg.jit`` fuses a chain of elementwise ops when its arrays have at least
+``tapegrad.jit.fusion.THRESHOLD`` elements (``fuse="auto"``): block by block through the
+same NumPy ufuncs (the default backend), or as one ``numexpr.evaluate``
+(``fuse="numexpr"``).  This script chooses that number by measurement: for float64 vectors
+of 1e2 to 1e7 elements it times a 20-op chain four ways, checks that they agree, and prints
+the times and the crossovers.
 Two chains (``--chain``, default both), since the answer depends on the ops:
 
 * "w1": W1's and W13's ops in turn, ``* 1.5``, ``+ 0.1``, ``sin``, ``tanh``, ``exp``
@@ -11,16 +13,21 @@ Two chains (``--chain``, default both), since the answer depends on the ops:
 * "arith": ``* 1.5``, ``+ 0.1``, ``* x`` (the input: another array, as a backward pass
   multiplies by saved values), ``* 0.5``, ``- 0.05`` in turn (memory-bound arithmetic).
 
-The three ways:
+The four ways:
 
 * "numpy out=": one NumPy call per op, each writing into one reused buffer (what
   ``tg.jit(fuse=False)`` generates when a buffer dies);
 * "numpy": one NumPy call per op, each allocating its result;
-* "numexpr": the whole chain as one expression (numexpr caches the compiled expression).
+* "blocked": the chain block by block (``--block`` elements, default
+  ``tapegrad.jit.fusion.BLOCK``), each block through all 20 ufuncs with ``out=`` in a
+  scratch buffer that stays in cache (what the jit's default fusion backend does);
+* "numexpr": the whole chain as one expression (numexpr caches the compiled expression;
+  not timed without numexpr).
 
-The crossover is the smallest measured size from which numexpr is faster than "numpy out="
-at that size and every larger one (the sizes where it is faster are listed too: with few
-elements, one call instead of 20 can win on call overhead alone).  One thread by default
+A crossover is the smallest measured size from which a fused way ("blocked", "numexpr")
+is faster than "numpy out=" at that size and every larger one (the sizes where it is
+faster are listed too: with few elements, one call instead of 20 can win on call overhead
+alone).  One thread by default
 (``--threads``): the variables are set before NumPy and numexpr are loaded, and
 ``numexpr.set_num_threads`` is called.
 Times are the best of ``--repeat`` batches of calls lasting at least 20 ms each (the
@@ -107,6 +114,25 @@ def numpy_alloc(x0: Any, chain: str = "w1", n_ops: int = N_OPS) -> Any:
     return x
 
 
+def blocked(x: Any, out: Any, scratch: Any, chain: str = "w1", n_ops: int = N_OPS) -> Any:
+    """The chain block by block: each block of ``len(scratch)`` elements through every op."""
+    import numpy as np
+
+    ops = [(getattr(np, name), other) for name, other, _ in _ops(chain, n_ops)]
+    n, b = x.shape[0], scratch.shape[0]
+    for a in range(0, n, b):
+        e = min(a + b, n)
+        xb, t = x[a:e], scratch[: e - a]
+        np.copyto(t, xb)
+        for uf, other in ops:
+            if other is None:
+                uf(t, out=t)
+            else:
+                uf(t, xb if isinstance(other, str) else other, out=t)
+        out[a:e] = t
+    return out
+
+
 def best_time(fn: Any, repeat: int, min_batch_s: float = 0.02) -> float:
     """Seconds per call: the best of ``repeat`` batches, each at least ``min_batch_s`` long."""
     fn()
@@ -127,36 +153,48 @@ def best_time(fn: Any, repeat: int, min_batch_s: float = 0.02) -> float:
     return best
 
 
-def measure(chain: str, sizes: tuple[int, ...], repeat: int) -> list[dict[str, float]]:
-    """``[{"size", "numpy_out", "numpy", "numexpr"}]`` (seconds per chain)."""
-    import numexpr as ne
+def measure(
+    chain: str, sizes: tuple[int, ...], repeat: int, block: int, ne: Any = None
+) -> list[dict[str, float]]:
+    """``[{"size", "numpy_out", "numpy", "blocked", "numexpr"}]`` (seconds per chain; no
+    "numexpr" without the module ``ne``)."""
     import numpy as np
 
     expr = chain_expr(chain)
     rows = []
     for n in sizes:
         x = np.random.default_rng(0).uniform(-1.0, 1.0, n)
-        buf = np.empty_like(x)
+        buf, out = np.empty_like(x), np.empty_like(x)
+        scratch = np.empty(min(block, n))
         ref = numpy_alloc(x, chain)
-        for got in (numpy_out(x, buf, chain), ne.evaluate(expr, local_dict={"x": x})):
+        for way, got in (
+            ("numpy out=", numpy_out(x, buf, chain)),
+            ("blocked", blocked(x, out, scratch, chain)),
+        ):
+            if not np.array_equal(got, ref):  # the same ufuncs: bit for bit
+                raise AssertionError(f"{chain}, size {n}: {way} differs from numpy")
+        row = {
+            "size": n,
+            "numpy_out": best_time(lambda: numpy_out(x, buf, chain), repeat),
+            "numpy": best_time(lambda: numpy_alloc(x, chain), repeat),
+            "blocked": best_time(lambda: blocked(x, out, scratch, chain), repeat),
+        }
+        if ne is not None:
+            got = ne.evaluate(expr, local_dict={"x": x})
             if not np.allclose(got, ref, rtol=1e-12, atol=1e-300):
-                raise AssertionError(f"{chain}, size {n}: the three chains disagree")
-        rows.append(
-            {
-                "size": n,
-                "numpy_out": best_time(lambda: numpy_out(x, buf, chain), repeat),
-                "numpy": best_time(lambda: numpy_alloc(x, chain), repeat),
-                "numexpr": best_time(lambda: ne.evaluate(expr, local_dict={"x": x}), repeat),
-            }
-        )
+                raise AssertionError(f"{chain}, size {n}: numexpr differs from numpy")
+            row["numexpr"] = best_time(lambda: ne.evaluate(expr, local_dict={"x": x}), repeat)
+        rows.append(row)
     return rows
 
 
-def crossover(rows: list[dict[str, float]], base: str = "numpy_out") -> int | None:
-    """The smallest size from which numexpr is faster than ``base`` at every larger size."""
+def crossover(
+    rows: list[dict[str, float]], base: str = "numpy_out", fused: str = "numexpr"
+) -> int | None:
+    """The smallest size from which ``fused`` is faster than ``base`` at every larger size."""
     found = None
     for row in reversed(rows):
-        if row["numexpr"] < row[base]:
+        if row[fused] < row[base]:
             found = int(row["size"])
         else:
             break
@@ -173,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5, help="batches per measurement (best)")
     p.add_argument("--sizes", default=None, help="comma-separated sizes (default 1e2..1e7)")
     p.add_argument("--chain", default="w1,arith", help=f"chains to time, of {', '.join(CHAINS)}")
+    p.add_argument("--block", type=int, default=None, help="elements per block (blocked)")
     args = p.parse_args(argv)
     if "numpy" in sys.modules or "numexpr" in sys.modules:
         print("note: NumPy was loaded before the thread variables were set", file=sys.stderr)
@@ -181,47 +220,56 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import numexpr as ne
     except ImportError:
-        print("numexpr is not installed (pip install 'tapegrad[jit]')", file=sys.stderr)
-        return 1
+        ne = None
+        print("numexpr is not installed (pip install 'tapegrad[jit]'): not timed", file=sys.stderr)
     import numpy as np
 
-    ne.set_num_threads(args.threads)
+    try:
+        from tapegrad.jit import fusion
+    except ImportError:
+        fusion = None
+    block = args.block or (fusion.BLOCK if fusion is not None else 16384)
+    if ne is not None:
+        ne.set_num_threads(args.threads)
     sizes = tuple(int(float(s)) for s in args.sizes.split(",")) if args.sizes else SIZES
     print(
-        f"{N_OPS}-op elementwise chain, float64; threads={args.threads}; "
-        f"NumPy {np.__version__}, numexpr {ne.__version__} (VML: {ne.use_vml})"
+        f"{N_OPS}-op elementwise chain, float64; threads={args.threads}; blocks of {block:,}; "
+        f"NumPy {np.__version__}, numexpr "
+        + (f"{ne.__version__} (VML: {ne.use_vml})" if ne is not None else "not installed")
     )
+    ways = [("blocked", "blocked")] + ([("numexpr", "numexpr")] if ne is not None else [])
     for chain in (c.strip() for c in args.chain.split(",") if c.strip()):
         if chain not in CHAINS:
             p.error(f"--chain: unknown chain {chain!r}; choose from {', '.join(CHAINS)}")
-        rows = measure(chain, sizes, args.repeat)
+        rows = measure(chain, sizes, args.repeat, block, ne)
         print()
         print(f"chain {chain!r}: {chain_expr(chain, 5)} ... ({N_OPS} ops)")
         print()
+        cols = ["numpy out=", "numpy"] + [w for w, _ in ways]
         print(
-            "| elements | numpy out= | numpy | numexpr | numexpr / numpy out= | numexpr / numpy |"
+            "| elements | "
+            + " | ".join(cols)
+            + " | "
+            + " | ".join(f"{w} / numpy out=" for w, _ in ways)
+            + " |"
         )
-        print("|---:|---:|---:|---:|---:|---:|")
+        print("|---:" * (1 + len(cols) + len(ways)) + "|")
         for r in rows:
-            print(
-                f"| {int(r['size']):,} | {_fmt(r['numpy_out'])} | {_fmt(r['numpy'])} | "
-                f"{_fmt(r['numexpr'])} | {r['numexpr'] / r['numpy_out']:.2f}x | "
-                f"{r['numexpr'] / r['numpy']:.2f}x |"
-            )
+            cells = [f"{int(r['size']):,}", _fmt(r["numpy_out"]), _fmt(r["numpy"])]
+            cells += [_fmt(r[k]) for _, k in ways]
+            cells += [f"{r[k] / r['numpy_out']:.2f}x" for _, k in ways]
+            print("| " + " | ".join(cells) + " |")
         print()
-        for base, what in (("numpy_out", "numpy out="), ("numpy", "numpy")):
-            c = crossover(rows, base)
+        for what, key in ways:
+            c = crossover(rows, "numpy_out", key)
             text = f"{c:,} elements" if c is not None else "none in the measured range"
-            faster = [f"{int(r['size']):,}" for r in rows if r["numexpr"] < r[base]]
+            faster = [f"{int(r['size']):,}" for r in rows if r[key] < r["numpy_out"]]
             print(
-                f"chain {chain!r}: crossover (numexpr faster than {what} from here on): "
-                f"{text}; numexpr faster at: {', '.join(faster) or 'no size'}"
+                f"chain {chain!r}: crossover ({what} faster than numpy out= from here on): "
+                f"{text}; {what} faster at: {', '.join(faster) or 'no size'}"
             )
-    try:
-        from tapegrad.jit.fusion import THRESHOLD
-    except ImportError:
-        return 0
-    print(f"tapegrad.jit.fusion.THRESHOLD = {THRESHOLD:,}")
+    if fusion is not None:
+        print(f"tapegrad.jit.fusion.THRESHOLD = {fusion.THRESHOLD:,}, BLOCK = {fusion.BLOCK:,}")
     return 0
 
 
