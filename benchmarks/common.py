@@ -37,6 +37,7 @@ LABELS = {
     # compiled implementations (W1, W2, W4, W12-W15)
     "jit": "tapegrad jit",
     "jit_nofuse": "tapegrad jit (fuse=False)",
+    "jit_numexpr": "tapegrad jit (fuse='numexpr')",
     "jit_float": "tapegrad jit (float() each step)",
     "jax": "jax.jit",
     "lower": "tg.jit lower (trace + compile)",

@@ -483,11 +483,12 @@ def test_w12_seed_step_matches_the_seed_and_every_implementation_agrees():
 
 def test_w13_large_chain_fused_and_unfused_agree_with_numpy():
     wl = w13_large.build(size=1000)
-    extra = {"jit_nofuse"} | ({"jit"} if _needs_numexpr() else set())
+    extra = {"jit", "jit_nofuse"} | ({"jit_numexpr"} if _needs_numexpr() else set())
     assert set(wl.impls) == _expected(extra), wl.skipped
     outputs = _check(wl)
-    for key, val in outputs["tapegrad"].items():  # pure NumPy: eager's arithmetic
+    for key, val in outputs["tapegrad"].items():  # the NumPy backends: eager's arithmetic
         np.testing.assert_array_equal(outputs["jit_nofuse"][key], val, err_msg=key)
+        np.testing.assert_array_equal(outputs["jit"][key], val, err_msg=key)
 
 
 def test_w14_jitted_training_epoch_equals_eager_bit_for_bit():
@@ -535,7 +536,7 @@ def test_jit_rows_show_compiled_columns_and_their_targets(no_collect):
     assert "≤ 3x NumPy: " in rows["| W1"] and "jit ≤ 1x NumPy: " in rows["| W1"]
     assert rows["| W2 module"].count("| - |") >= 2  # no jax.jit of the Module step
     assert "jit ≤ 5 µs/step: " in tables[1] and "| jit/jax.jit |" in tables[1].splitlines()[0]
-    assert "| W13 | 1 |" in tables[2] and "jit fused ≤ 0.6x NumPy: " in tables[2]
+    assert "| W13 | 1 |" in tables[2] and "jit auto ≤ 0.6x NumPy: " in tables[2]
     assert "| W14 | 1 |" in tables[3] and "jit ≤ 0.6x eager: " in tables[3]
     assert "| error |" not in out and "ERROR" not in out
 
@@ -567,24 +568,28 @@ def test_one_thread_tells_xla_to_run_single_threaded(monkeypatch):
 
 
 def test_fusion_threshold_chains_agree_and_the_crossover_is_the_last_run_of_wins(capsys):
-    pytest.importorskip("numexpr")
-    import numexpr
     from benchmarks import fusion_threshold as ft
 
     x = np.random.default_rng(1).uniform(-1, 1, 50)
     for chain in ft.CHAINS:
         ref = ft.numpy_alloc(x, chain)
-        np.testing.assert_allclose(ft.numpy_out(x, np.empty_like(x), chain), ref, rtol=1e-13)
-        got = numexpr.evaluate(ft.chain_expr(chain), local_dict={"x": x})
-        np.testing.assert_allclose(got, ref, rtol=1e-12)
+        np.testing.assert_array_equal(ft.numpy_out(x, np.empty_like(x), chain), ref)
+        out = ft.blocked(x, np.empty_like(x), np.empty(16), chain)  # 3 blocks and a part
+        np.testing.assert_array_equal(out, ref)
+        if _needs_numexpr():
+            import numexpr
+
+            got = numexpr.evaluate(ft.chain_expr(chain), local_dict={"x": x})
+            np.testing.assert_allclose(got, ref, rtol=1e-12)
     assert ft.chain_expr("w1", 5) == "exp(tanh(sin(((x) * 1.5) + 0.1)))"
     rows = [
-        {"size": n, "numpy_out": 1.0, "numexpr": e}
+        {"size": n, "numpy_out": 1.0, "blocked": e}
         for n, e in ((10, 0.5), (100, 2.0), (1000, 0.9), (10000, 0.8))
     ]
-    assert ft.crossover(rows) == 1000
-    rows[-1]["numexpr"] = 1.5
-    assert ft.crossover(rows) is None
+    assert ft.crossover(rows, fused="blocked") == 1000
+    rows[-1]["blocked"] = 1.5
+    assert ft.crossover(rows, fused="blocked") is None
     assert ft.main(["--sizes", "100,300", "--repeat", "1", "--chain", "arith"]) == 0
     out = capsys.readouterr().out
-    assert "| 300 |" in out and "chain 'arith': crossover" in out
+    assert "| 300 |" in out and "chain 'arith': crossover (blocked faster" in out
+    assert ("numexpr faster" in out) == _needs_numexpr()
