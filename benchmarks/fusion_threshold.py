@@ -25,7 +25,7 @@ The four ways:
   not timed without numexpr).
 
 A crossover is the smallest measured size from which a fused way ("blocked", "numexpr")
-is faster than "numpy out=" at that size and every larger one (the sizes where it is
+is faster than "numpy out=" (or "numpy") at that size and every larger one (the sizes where it is
 faster are listed too: with few elements, one call instead of 20 can win on call overhead
 alone).  One thread by default
 (``--threads``): the variables are set before NumPy and numexpr are loaded, and
@@ -261,13 +261,14 @@ def main(argv: list[str] | None = None) -> int:
             print("| " + " | ".join(cells) + " |")
         print()
         for what, key in ways:
-            c = crossover(rows, "numpy_out", key)
-            text = f"{c:,} elements" if c is not None else "none in the measured range"
-            faster = [f"{int(r['size']):,}" for r in rows if r[key] < r["numpy_out"]]
-            print(
-                f"chain {chain!r}: crossover ({what} faster than numpy out= from here on): "
-                f"{text}; {what} faster at: {', '.join(faster) or 'no size'}"
-            )
+            for base, name in (("numpy_out", "numpy out="), ("numpy", "numpy")):
+                c = crossover(rows, base, key)
+                text = f"{c:,} elements" if c is not None else "none in the measured range"
+                faster = [f"{int(r['size']):,}" for r in rows if r[key] < r[base]]
+                print(
+                    f"chain {chain!r}: crossover ({what} faster than {name} from here on): "
+                    f"{text}; {what} faster at: {', '.join(faster) or 'no size'}"
+                )
     if fusion is not None:
         print(f"tapegrad.jit.fusion.THRESHOLD = {fusion.THRESHOLD:,}, BLOCK = {fusion.BLOCK:,}")
     return 0
