@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from ..errors import InvalidArgumentError, InvalidTypeError
 from ..tensor import Tensor
 from . import passes
 from .codegen import generate
-from .ir import Graph, Var
+from .ir import Const, Graph, Lit, Var
 from .trace import Tracer
 
 __all__ = ["jit", "Jitted", "Lowered"]
@@ -67,6 +67,20 @@ class _Entry:
         "n_in",
         "template",
     )
+    fn: Any
+    graph: Graph
+    source: str
+    out_tree: Any
+    ref_guards: list[Any]
+    grad_guards: list[Any]
+    pure: bool
+    trace_seconds: float
+    compile_seconds: float
+    diff_refs: tuple[Any, ...]
+    vjp: Any
+    jvp: Any
+    n_in: int
+    template: Any
 
     def guards_hold(self) -> bool:
         for t, shape, dtype in self.ref_guards:
@@ -172,7 +186,7 @@ class Jitted:
     def _key(self, args: tuple, kwargs: dict) -> tuple[Any, list[Any]]:
         """The cache key of a call and its traced leaves, in order."""
         if self._simple and not kwargs:
-            key = []
+            key: list[Any] = []
             for a in args:
                 c = a.__class__
                 if c is np.ndarray:
@@ -229,7 +243,21 @@ class Jitted:
         key, dyn = self._key(args, kwargs)
         entry = self._entry(key)
         if entry is None:
-            return self._trace(key, args, kwargs, dyn)[1]
+            if any(isinstance(x, Tensor) and x._fw is not None for x in dyn):
+                # Forward-mode tangents: run as written (see _run); trace a later call.
+                return self.fun(*args, **kwargs)
+            entry, out = self._trace(key, args, kwargs, dyn)
+            if not (
+                entry.pure
+                and grad_mode._state.enabled
+                and any(isinstance(x, Tensor) and x.requires_grad for x in dyn)
+            ):
+                return out
+            # The trace run's results hang on the trace's own input tensors, not on the
+            # caller's: the compiled call records the one tape entry the caller needs (a
+            # pure function: running it again changes nothing).
+            del out
+            return self._run(entry, dyn)
         return self._run(entry, dyn)
 
     def _run(self, entry: _Entry, dyn: list[Any]) -> Any:
@@ -253,19 +281,32 @@ class Jitted:
         elif not rg and entry.diff_refs:
             rg = any(t.requires_grad for t in entry.diff_refs)
         if rg:
-            outs = _Compiled.apply(_Call(self, entry), *dyn, *entry.diff_refs)
+            try:
+                outs = _Compiled.apply(_Call(self, entry), *dyn, *entry.diff_refs)
+            except Exception as exc:
+                self._raise_eager(entry, dyn, exc)
             if not isinstance(outs, tuple):
                 outs = (outs,)
+            # Outputs that are Python constants (a number, a string) stay as they are.
+            consts = [_constant_output(o) for o in entry.graph.outs]
+            outs = tuple(r if c is _NOT else c for r, c in zip(outs, consts))
             return tree_unflatten(entry.out_tree, list(outs))
         try:
             res = entry.fn(*raw)
         except Exception as exc:
-            if entry.pure:
-                # Eager mode's error, worded as eager mode words it (the function has no
-                # effects, so running it again changes nothing).
-                self._eager(entry, dyn)
-            raise exc
+            self._raise_eager(entry, dyn, exc)
         return tree_unflatten(entry.out_tree, _outputs(res, tensors))
+
+    def _raise_eager(self, entry: _Entry, dyn: list[Any], exc: Exception) -> NoReturn:
+        """Raise eager mode's error for a call whose compiled code raised ``exc``."""
+        if entry.pure:
+            # Eager mode's error, worded as eager mode words it (the function has no
+            # effects, so running it again changes nothing), on tensors as the trace saw
+            # the arguments (plain NumPy code would raise NumPy's error instead).
+            self._eager(
+                entry, [x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x)) for x in dyn]
+            )
+        raise exc
 
     def _eager(self, entry: _Entry, dyn: list[Any]) -> Any:
         table = dict(zip(entry.template[2], dyn))
@@ -297,8 +338,11 @@ class Jitted:
             else:
                 arr = np.asarray(x)
             # A plain tensor around the value itself (no copy: an in-place change of an
-            # argument changes the caller's array, as in eager mode).
+            # argument changes the caller's array, as in eager mode), requiring grad where
+            # the argument does (the function may differentiate with respect to it).
             t = Tensor._wrap(arr)
+            if isinstance(x, Tensor) and x.requires_grad:
+                t.requires_grad = True
             tracer.input(arr)
             replaced[id(x)] = t
 
@@ -324,7 +368,7 @@ class Jitted:
         t1 = time.perf_counter()
         passes.optimize(graph)
         fuse_min = _fuse_min(self.fuse)
-        donated = []
+        donated: list[Var] = []
         if self.donate_argnums:
             k = 0
             for i, a in enumerate(args):
@@ -371,6 +415,18 @@ class Jitted:
         if obj is None:
             return self
         return functools.partial(self, obj)
+
+
+_NOT = object()
+
+
+def _constant_output(o: Any) -> Any:
+    """The value of an output that is a Python constant (not an array), else ``_NOT``."""
+    if isinstance(o, Lit):
+        return o.value
+    if isinstance(o, Const) and not isinstance(o.value, (np.ndarray, np.generic)):
+        return o.value
+    return _NOT
 
 
 def _first_output(o: Any, tensors: bool) -> Any:
@@ -443,16 +499,15 @@ class _Compiled(Function):
         raw = [x.data if isinstance(x, Tensor) else x for x in flat[: e.n_in]]
         res = e.fn(*raw)
         ctx.call = call
-        ctx.save_for_backward(*flat)
-        outs = tuple(
-            Tensor._wrap(r if r.__class__ is np.ndarray else np.asarray(r)) for r in res
-        )
+        ctx.save_for_backward(*(x if isinstance(x, Tensor) else None for x in flat))
+        ctx.raw = [None if isinstance(x, Tensor) else x for x in flat]  # arrays, numbers
+        outs = tuple(Tensor._wrap(r if r.__class__ is np.ndarray else np.asarray(r)) for r in res)
         return outs if len(outs) != 1 else outs[0]
 
     @staticmethod
     def backward(ctx: Any, *gs: Any) -> Any:
         e = ctx.call.entry
-        flat = list(ctx.saved_tensors)
+        flat = [r if t is None else t for t, r in zip(ctx.saved_tensors, ctx.raw)]
         n = e.n_in
         outs = [o for o in e.graph.outs]
         cots = []
@@ -479,9 +534,13 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
     refs = e.diff_refs
 
     def backward(flat: list[Any], cots: list[Any]) -> list[Any]:
+        # Grad mode is on in a backward pass that records (create_graph): the gradients
+        # must then be differentiable themselves (higher orders through compiled calls).
+        higher = bool(grad_mode._state.enabled)
         table = dict(zip(ids, flat))
         targs, tkw = _substitute(jitted, args, kwargs, table)
-        res = jitted.fun(*targs, **tkw)
+        with grad_mode.enable_grad():  # (a backward pass runs with grad mode off)
+            res = jitted.fun(*targs, **tkw)
         outs = [o for o in tree_flatten(res)[0]]
         roots, gouts = [], []
         for o, c in zip(outs, cots):
@@ -492,7 +551,9 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
         if not roots:
             got: list[Any] = [None] * len(wrt)
         else:
-            got = list(_grad(roots, wrt, grad_outputs=gouts, allow_unused=True))
+            got = list(
+                _grad(roots, wrt, grad_outputs=gouts, create_graph=higher, allow_unused=True)
+            )
         it = iter(got)
         res_grads = []
         for x in flat:
@@ -546,4 +607,3 @@ def jit(
             fuse=fuse,
         )
     return Jitted(fun, static_argnums, static_argnames, donate_argnums, fuse)
-

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import grad_mode
 from ..autograd.grad_mode import Observer
 from ..errors import ConcretizationError
 from ..tensor import Tensor
@@ -204,7 +203,7 @@ class Tracer(Observer):
         """Close the graph: its outputs, the ``.grad`` write-backs, which captured values
         are read at call time."""
         g = self.graph
-        outs = []
+        outs: list[Any] = []
         for o in out_leaves:
             if isinstance(o, Tensor):
                 outs.append(self.var_of(o))
@@ -271,5 +270,3 @@ def concretization_error(what: str) -> ConcretizationError:
         "if/else on values), mark the argument static (tg.jit(f, static_argnums=...)), or "
         "run this function without tg.jit"
     )
-
-
