@@ -66,6 +66,7 @@ class _Entry:
         "jvp",
         "n_in",
         "template",
+        "rg_mask",
     )
     fn: Any
     graph: Graph
@@ -81,6 +82,7 @@ class _Entry:
     jvp: Any
     n_in: int
     template: Any
+    rg_mask: tuple[bool, ...]
 
     def guards_hold(self) -> bool:
         for t, shape, dtype in self.ref_guards:
@@ -250,12 +252,15 @@ class Jitted:
             if not (
                 entry.pure
                 and grad_mode._state.enabled
-                and any(isinstance(x, Tensor) and x.requires_grad for x in dyn)
+                and (
+                    any(isinstance(x, Tensor) and x.requires_grad for x in dyn)
+                    or any(t.requires_grad for t in entry.diff_refs)
+                )
             ):
                 return out
-            # The trace run's results hang on the trace's own input tensors, not on the
-            # caller's: the compiled call records the one tape entry the caller needs (a
-            # pure function: running it again changes nothing).
+            # The trace run's results are plain tensors, off the caller's tape: the
+            # compiled call records the one tape entry the caller needs (a pure function:
+            # running it again changes nothing).
             del out
             return self._run(entry, dyn)
         return self._run(entry, dyn)
@@ -338,11 +343,8 @@ class Jitted:
             else:
                 arr = np.asarray(x)
             # A plain tensor around the value itself (no copy: an in-place change of an
-            # argument changes the caller's array, as in eager mode), requiring grad where
-            # the argument does (the function may differentiate with respect to it).
+            # argument changes the caller's array, as in eager mode).
             t = Tensor._wrap(arr)
-            if isinstance(x, Tensor) and x.requires_grad:
-                t.requires_grad = True
             tracer.input(arr)
             replaced[id(x)] = t
 
@@ -402,6 +404,7 @@ class Jitted:
         )
         entry.vjp = entry.jvp = None
         entry.template = (args, kwargs, [id(x) for x in dyn])
+        entry.rg_mask = tuple(isinstance(x, Tensor) and x.requires_grad for x in dyn)
         entry.trace_seconds = t1 - t0
         entry.compile_seconds = time.perf_counter() - t1
         self._cache.setdefault(key, []).append(entry)
@@ -537,6 +540,12 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
         # Grad mode is on in a backward pass that records (create_graph): the gradients
         # must then be differentiable themselves (higher orders through compiled calls).
         higher = bool(grad_mode._state.enabled)
+        # The leaves that required grad when the function was traced (this function is
+        # traced in turn, on plain tensors): the gradients are taken with respect to them.
+        flat = [
+            _requiring_grad(x) if need and isinstance(x, Tensor) else x
+            for x, need in zip(flat, e.rg_mask)
+        ]
         table = dict(zip(ids, flat))
         targs, tkw = _substitute(jitted, args, kwargs, table)
         with grad_mode.enable_grad():  # (a backward pass runs with grad mode off)
@@ -564,6 +573,15 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
     backward.__name__ = f"vjp_{getattr(jitted.fun, '__name__', 'f')}"
     e.vjp = Jitted(backward, fuse=jitted.fuse)
     return e.vjp
+
+
+def _requiring_grad(x: Tensor) -> Tensor:
+    """``x``, or a tensor on the same array that requires grad (a new tape input)."""
+    if x.requires_grad:
+        return x
+    t = Tensor._wrap(x.data)
+    t.requires_grad = True
+    return t
 
 
 def _substitute(jitted: Jitted, args: tuple, kwargs: dict, table: dict[int, Any]) -> Any:
