@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -69,6 +69,7 @@ class _Entry:
         self.call: Any = None  # the compiled function, returning what the user gets
         self.fast = False  # no captured tensor to differentiate: call directly
         self.guard: Any = None
+        self.array_outs: list[int] = []  # the outputs that are arrays (the others: constants)
         self.module_guards: list[tuple[Any, bool]] = []  # (module, training when traced)
 
     def guards_hold(self) -> bool:
@@ -289,15 +290,13 @@ class Jitted:
                         if e.fast and (e.guard is None or e.guard()):
                             raw = (
                                 [a.data if a.__class__ is Tensor else a for a in args]
-                                if (tensors)
+                                if tensors
                                 else args
                             )
                             try:
                                 return e.call(*raw)
                             except Exception as exc:
-                                if e.pure:  # eager mode's error (see _run)
-                                    self._eager(e, list(args))
-                                raise exc
+                                self._raise_eager(e, list(args), exc)
         key, dyn = self._key(args, kwargs)
         entry = self._entry(key)
         if entry is None:
@@ -330,18 +329,31 @@ class Jitted:
             # Its backward pass would draw other random numbers: run it as written.
             return self._eager(entry, dyn)
         if rg:
-            outs = _Compiled.apply(_Call(self, entry), *dyn, *entry.diff_refs)
+            try:
+                outs = _Compiled.apply(_Call(self, entry), *dyn, *entry.diff_refs)
+            except Exception as exc:
+                self._raise_eager(entry, dyn, exc)
             if not isinstance(outs, tuple):
                 outs = (outs,)
-            return tree_unflatten(entry.out_tree, list(outs))
+            # The array outputs come from the tape's node; the others are constants.
+            full = _plain_leaves(entry.graph)
+            for k, o in zip(entry.array_outs, outs):
+                full[k] = o
+            return tree_unflatten(entry.out_tree, full)
         try:
             return entry.call(*raw)
         except Exception as exc:
-            if entry.pure:
-                # Eager mode's error, worded as eager mode words it (the function has no
-                # effects, so running it again changes nothing).
-                self._eager(entry, dyn)
-            raise exc
+            self._raise_eager(entry, dyn, exc)
+
+    def _raise_eager(self, entry: _Entry, dyn: list[Any], exc: Exception) -> NoReturn:
+        """Raise eager mode's error for a call whose compiled code raised ``exc``: for a
+        function without effects (running it again changes nothing), worded as eager
+        mode words it, on tensors as the trace saw the arguments (on NumPy arrays the
+        function would raise NumPy's own error)."""
+        if entry.pure:
+            wrapped = [x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x)) for x in dyn]
+            self._eager(entry, wrapped)
+        raise exc
 
     def _eager(self, entry: _Entry, dyn: list[Any]) -> Any:
         targs, tkw = _fill(entry.template, dyn)
@@ -460,6 +472,11 @@ class Jitted:
         # the cache must not keep the first call's arguments alive).
         slots = {id(x): _Slot(k) for k, x in enumerate(dyn)}
         entry.template = _substitute(self, args, kwargs, slots)
+        entry.array_outs = [
+            k
+            for k, o in enumerate(graph.outs)
+            if isinstance(o, Var) or isinstance(getattr(o, "value", None), np.ndarray)
+        ]
         entry.make_guard()
         entry.fast = not (entry.pure and entry.diff_refs)
         entry.trace_seconds = t1 - t0
@@ -480,10 +497,15 @@ class Jitted:
 def _wants_grad(entry: _Entry, dyn: list[Any]) -> bool:
     """Whether a call must be recorded on the tape (an argument or a captured tensor
     requires grad, in grad mode) or carries forward-mode tangents."""
+    rg = False
     for x in dyn:
-        if isinstance(x, Tensor) and (x._fw is not None or x.requires_grad):
-            return bool(grad_mode._state.enabled) or x._fw is not None
-    return bool(grad_mode._state.enabled) and any(t.requires_grad for t in entry.diff_refs)
+        if isinstance(x, Tensor):
+            if x._fw is not None:
+                return True
+            rg = rg or x.requires_grad
+    if not grad_mode._state.enabled:
+        return False
+    return rg or any(t.requires_grad for t in entry.diff_refs)
 
 
 _NOT_ARRAY = object()
@@ -547,25 +569,29 @@ class _Compiled(Function):
         raw = [x.data if isinstance(x, Tensor) else x for x in flat[: e.n_in]]
         res = e.fn(*raw)
         ctx.call = call
-        ctx.save_for_backward(*flat)
-        outs = tuple(Tensor._wrap(r if r.__class__ is np.ndarray else np.asarray(r)) for r in res)
+        # (tensors are saved for backward; the other arguments are kept as they are)
+        ctx.save_for_backward(*[x for x in flat if isinstance(x, Tensor)])
+        ctx.others = [None if isinstance(x, Tensor) else x for x in flat]
+        outs = tuple(
+            Tensor._wrap(r if r.__class__ is np.ndarray else np.asarray(r))
+            for k, r in enumerate(res)
+            if k in e.array_outs
+        )
         return outs if len(outs) != 1 else outs[0]
 
     @staticmethod
     def backward(ctx: Any, *gs: Any) -> Any:
         e = ctx.call.entry
-        flat = list(ctx.saved_tensors)
-        n = e.n_in
-        outs = [o for o in e.graph.outs]
-        cots = []
-        for o, g in zip(outs, gs):
+        saved = iter(ctx.saved_tensors)
+        flat = [next(saved) if x is None else x for x in ctx.others]
+        cots: list[Any] = [None] * len(e.graph.outs)
+        for k, g in zip(e.array_outs, gs):
             if g is None:
-                shape = o.shape if isinstance(o, Var) else np.shape(getattr(o, "value", o))
-                dt = o.dtype if isinstance(o, Var) else np.float64
-                g = np.zeros(shape, dt)
-            cots.append(g)
+                o = e.graph.outs[k]
+                g = np.zeros(o.shape, o.dtype) if isinstance(o, Var) else np.zeros_like(o.value)
+            cots[k] = g
         bwd = _backward_of(ctx.call.jitted, e)
-        grads = bwd(flat[:n], cots)
+        grads = bwd(flat[: e.n_in], cots)
         return (None, *grads)
 
 
@@ -595,18 +621,18 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
             if isinstance(o, Tensor) and o.requires_grad:
                 roots.append(o)
                 gouts.append(c)
-        wrt = [x for x in flat if isinstance(x, Tensor) and x.requires_grad] + list(refs)
-        if not roots:
-            got: list[Any] = [None] * len(wrt)
-        else:
+        # (the captured tensors that require grad now: the others get None)
+        wanted = [x for x in flat if isinstance(x, Tensor) and x.requires_grad]
+        wanted += [t for t in refs if t.requires_grad]
+        got: list[Any] = [None] * len(wanted)
+        if roots and wanted:
             got = list(
-                _grad(roots, wrt, grad_outputs=gouts, allow_unused=True, create_graph=higher)
+                _grad(roots, wanted, grad_outputs=gouts, allow_unused=True, create_graph=higher)
             )
         it = iter(got)
         res_grads = []
-        for x in flat:
+        for x in (*flat, *refs):
             res_grads.append(next(it) if isinstance(x, Tensor) and x.requires_grad else None)
-        res_grads.extend(it)
         return res_grads
 
     backward.__name__ = f"vjp_{getattr(jitted.fun, '__name__', 'f')}"
