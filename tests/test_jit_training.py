@@ -75,10 +75,12 @@ def test_dropout_inside_jit_draws_new_masks():
     assert_same(got, want)
     assert not np.array_equal(got[0], got[1])
     assert j.trace_count == 1
-    drop.eval()
-    j.clear_cache()  # the module's mode is Python state, fixed when the trace ran
+    drop.eval()  # the entries are guarded on the modes of the modules the trace called
     assert_same(j(x), x * 1.0)
     assert j.trace_count == 2
+    drop.train()
+    assert not np.array_equal(j(x).data, x.data)
+    assert j.trace_count == 2  # (the train-mode entry again)
 
 
 def test_randint_is_drawn_anew_from_the_seeded_stream():
@@ -242,6 +244,10 @@ def test_dropout_and_batchnorm_model_equals_eager_for_100_steps():
     (me, oe, le), (mj, oj, lj), sj = _train("adam", 100, bn=True, drop=True)
     assert_same(lj, le, "losses")
     _compare_models(me, mj, "bn+dropout")
+    # the running statistics are updated by every compiled call (an effect), as eager
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        assert_same(getattr(mj[1], name).data, getattr(me[1], name).data, name)
+    assert int(mj[1].num_batches_tracked.data) == 100
     for k, (a, b) in enumerate(zip(_state(oe), _state(oj))):
         for key in a:
             assert_same(b[key], a[key], f"state {k} {key}")
