@@ -461,9 +461,9 @@ class Jitted:
         for k, o in enumerate(out_leaves):
             if isinstance(o, (Tensor, np.ndarray, np.generic)):
                 arr = o.data if isinstance(o, Tensor) else np.asarray(o)
-                r = ref_arrays.get(id(arr))
-                if r is not None:
-                    held[k] = r
+                rr = ref_arrays.get(id(arr))
+                if rr is not None:
+                    held[k] = rr
                     arr = arr.copy()
                 raw_out.append(arr)
             else:
