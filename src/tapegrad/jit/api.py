@@ -53,8 +53,10 @@ class Lowered:
         v0 = _t0(a0)
         v1 = _u1(v0)
         v2 = v1 * v0
-        return (v2, )
+        return _s(v2)
     <BLANKLINE>
+
+    (``_s`` hands a 0-d result out as a NumPy scalar, as NumPy does.)
     """
 
     def __init__(self, entry: _Entry) -> None:
@@ -497,8 +499,8 @@ class Jitted:
         src, src_user, ns = generate(graph, ident, fuse_min, donated, backend, out_tree, tensors)
         exec(compile(src + "\n" + src_user, f"<tg.jit {name}>", "exec"), ns)
         entry = _Entry()
-        entry.fn = ns[ident]
-        entry.call = ns[ident + "_call"]
+        entry.fn = ns[ident + "_raw"]
+        entry.call = ns[ident]
         entry.graph = graph
         entry.source = src_user
         entry.out_tree = out_tree

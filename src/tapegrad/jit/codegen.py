@@ -58,8 +58,8 @@ def generate(
     """The sources of the compiled function and the namespace they run in.  ``donated``:
     the input variables whose buffers the program may overwrite (``donate_argnums``).
 
-    Two functions with one body: ``name`` returns the flat tuple of raw outputs (for the
-    tape's node), ``name + "_call"`` what the user gets: Tensors (``tensors``) or NumPy
+    Two functions with one body: ``name + "_raw"`` returns the flat tuple of raw outputs
+    (for the tape's node), ``name`` what the user gets: Tensors (``tensors``) or NumPy
     values (0-d as scalars) in the structure ``out_tree`` (a :class:`~tapegrad._tree.
     TreeDef`)."""
     ns: dict[str, Any] = {"_asarray": np.asarray, "_ndarray": np.ndarray, "_wrap": Tensor._wrap}
@@ -239,7 +239,8 @@ def generate(
         else:
             user.append(f"_s({outs[-1]})" if zero else outs[-1])
     raw_ret = "return (" + "".join(f"{s}, " for s in outs) + ")"
-    src = "\n".join(lines + ["    " + b for b in body + [raw_ret]]) + "\n"
+    head_raw = lines[0].replace(f"def {name}(", f"def {name}_raw(", 1)
+    src = "\n".join([head_raw] + ["    " + b for b in body + [raw_ret]]) + "\n"
     built = _structure(out_tree, iter(user)) if out_tree is not None else None
     if built is not None:
         ret = f"return {built}"
@@ -247,8 +248,7 @@ def generate(
         ns["_unflatten"] = _unflatten
         ns["_tree"] = out_tree
         ret = "return _unflatten(_tree, [" + ", ".join(user) + "])"
-    head = lines[0].replace(f"def {name}(", f"def {name}_call(", 1)
-    src_user = "\n".join([head] + ["    " + b for b in body + [ret]]) + "\n"
+    src_user = "\n".join([lines[0]] + ["    " + b for b in body + [ret]]) + "\n"
     return src, src_user, ns
 
 
