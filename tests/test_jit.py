@@ -718,3 +718,15 @@ def test_lower_shows_captured_tensors():
     w = tg.tensor(np.ones((2, 3)))
     text = str(tg.jit(lambda x: x * w).lower(np.ones(3)))
     assert "captured tensor f64[2,3]" in text
+
+
+def test_negative_static_and_donated_argnums_count_from_the_end():
+    f = tg.jit(lambda x, n: x * n if n > 1 else x, static_argnums=-1)
+    assert np.array_equal(f(np.ones(2), 3), [3.0, 3.0])
+    assert np.array_equal(f(np.ones(2), 1), [1.0, 1.0])
+    assert f.trace_count == 2
+    g = tg.jit(lambda x: tg.exp(tg.sin(x)), donate_argnums=-1)
+    x = np.linspace(0.0, 1.0, 5)
+    g(x.copy())
+    buf = x.copy()
+    assert np.shares_memory(g(buf), buf)

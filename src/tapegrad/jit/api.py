@@ -264,6 +264,11 @@ class Jitted:
         self.trace_count = 0
         functools.update_wrapper(self, fun)  # type: ignore[arg-type]
 
+    def _static(self, nargs: int) -> frozenset[int]:
+        """The positions of the static arguments of a call with ``nargs`` positional
+        arguments (negative ``static_argnums`` count from the end, as in JAX)."""
+        return frozenset(i + nargs if i < 0 else i for i in self.static_argnums)
+
     # ------------------------------------------------------------------ the cache
     @property
     def cache_size(self) -> int:
@@ -293,8 +298,9 @@ class Jitted:
                 return tuple(key), list(args)
         key = [bool(grad_mode._state.enabled)]
         dyn: list[Any] = []  # (the traced leaves, in order)
+        static = self._static(len(args))
         for i, a in enumerate(args):
-            if i in self.static_argnums:
+            if i in static:
                 key.append(_leaf_key(a, True))
             else:
                 _walk(a, key, dyn)
@@ -491,8 +497,9 @@ class Jitted:
         if self.donate_argnums:
             k = 0
             for i, a in enumerate(args):
-                n = 0 if i in self.static_argnums else sum(map(_dynamic, tree_flatten(a)[0]))
-                if i in self.donate_argnums:
+                static = self._static(len(args))
+                n = 0 if i in static else sum(map(_dynamic, tree_flatten(a)[0]))
+                if i in self.donate_argnums or i - len(args) in self.donate_argnums:
                     donated.extend(v for v in graph.inputs[k : k + n] if v is not None)
                 k += n
         ident = _identifier(name)
@@ -735,7 +742,7 @@ def _substitute(jitted: Jitted, args: tuple, kwargs: dict, table: dict[int, Any]
 
     targs = []
     for i, a in enumerate(args):
-        if i in jitted.static_argnums:
+        if i in jitted._static(len(args)):
             targs.append(a)
         else:
             leaves, tree = tree_flatten(a)
