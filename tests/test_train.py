@@ -246,3 +246,58 @@ def test_progress_uses_tqdm_when_installed(tmp_path, monkeypatch, capsys):
     assert all(b.n == b.total == 3 and b.closed for b in bars)
     assert set(bars[-1].postfix) == {"loss", "acc", "test_acc"}
     assert "train loss" not in capsys.readouterr().out  # no duplicate plain lines
+
+
+# ----------------------------------------------------------------------------- --jit
+
+
+def _printed_run(capsys, monkeypatch, argv):
+    """The lines `tapegrad train ARGV` prints (per-epoch lines, no tqdm), times left out."""
+    import re
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    assert main(["train", *argv]) == 0
+    out = capsys.readouterr().out
+    return [re.sub(r"\(\d+\.\d+s\)", "(s)", line) for line in out.splitlines()]
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])  # the cnn has dropout: random draws
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_jit_run_is_bit_for_bit_the_eager_run(tmp_path, capsys, monkeypatch, model, optimizer):
+    # 2 epochs (the scheduler changes lr between them), batch 64 (a last batch of 30)
+    argv = ["--model", model, "--optimizer", optimizer, "--epochs", "2", "--batch-size", "64"]
+    eager = _printed_run(capsys, monkeypatch, [*argv, "--out", str(tmp_path / "e")])
+    jit = _printed_run(capsys, monkeypatch, [*argv, "--out", str(tmp_path / "j"), "--jit"])
+    assert jit[0] == eager[0] + ", jit"
+    assert [s.replace("/j/", "/e/") for s in jit[1:]] == eager[1:]
+    assert sum("train loss" in s for s in eager) == 2
+    me, mj = _metrics(tmp_path / "e"), _metrics(tmp_path / "j")
+    assert mj["history"] == me["history"] and mj["final"] == me["final"]
+    assert me["config"]["jit"] is False and mj["config"]["jit"] is True
+    a, b = _arrays(tmp_path / "e"), _arrays(tmp_path / "j")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].tobytes() == b[k].tobytes(), k
+
+
+def test_jit_flag_is_in_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--help"])
+    assert info.value.code == 0
+    assert "--jit" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("batch_size, shapes", [(32, 1), (40, 2)])
+def test_jit_step_is_traced_once_per_batch_shape(tmp_path, batch_size, shapes):
+    # 96 training samples: batches of 32 have one shape; of 40, two (40 and a last one of 16)
+    x, y = _blobs()
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    cfg = TrainConfig(
+        data=str(tmp_path / "d.npz"), epochs=3, batch_size=batch_size, out=str(tmp_path / "o"),
+        progress=False, jit=True,
+    )  # fmt: skip
+    m = run(cfg, log=lambda s: None)
+    assert m["config"]["n_train"] == 96 and m["config"]["n_test"] == 24
+    assert m["jit"]["step_traces"] == shapes
+    assert m["jit"]["eval_traces"] == 2  # the test set (24 rows) and the training set (96)
+    assert "jit" not in run(TrainConfig(**{**cfg.__dict__, "jit": False}), log=lambda s: None)

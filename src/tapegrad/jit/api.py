@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -31,9 +31,33 @@ class Lowered:
     """What :meth:`Jitted.lower` returns: the program for one signature.
 
     ``str(lowered)`` is the intermediate representation, one equation per line (like a
-    jaxpr: ``v3:f64[] = multiply(v0, v1)``); ``.source`` is the generated Python;
-    ``.graph`` the :class:`~tapegrad.jit.ir.Graph`; ``.trace_seconds`` and
-    ``.compile_seconds`` how long tracing and optimising + generating took."""
+    jaxpr: ``v3:f64[] = multiply(v0, v1)``), after the optimisation passes.
+
+    Attributes
+    ----------
+    source : str
+        The generated Python function, which calls NumPy directly.
+    graph : tapegrad.jit.ir.Graph
+        The optimised program: inputs, captured tensors, equations, outputs.
+    trace_seconds : float
+        How long running the function under the tracer took.
+    compile_seconds : float
+        How long the passes, the code generation and Python's ``compile`` took.
+
+    Examples
+    --------
+    >>> import tapegrad as tg
+    >>> lowered = tg.jit(lambda x: tg.exp(x) * x).lower(1.0)
+    >>> print(lowered.source)
+    def _lambda_(a0):
+        v0 = _t0(a0)
+        v1 = _u1(v0)
+        v2 = v1 * v0
+        return _s(v2)
+    <BLANKLINE>
+
+    (``_s`` hands a 0-d result out as a NumPy scalar, as NumPy does.)
+    """
 
     def __init__(self, entry: _Entry) -> None:
         self.graph: Graph = entry.graph
@@ -69,6 +93,7 @@ class _Entry:
         self.call: Any = None  # the compiled function, returning what the user gets
         self.fast = False  # no captured tensor to differentiate: call directly
         self.guard: Any = None
+        self.array_outs: list[int] = []  # the outputs that are arrays (the others: constants)
         self.module_guards: list[tuple[Any, bool]] = []  # (module, training when traced)
 
     def guards_hold(self) -> bool:
@@ -168,7 +193,36 @@ def _dynamic(x: Any) -> bool:
 
 
 class Jitted:
-    """A function compiled by :func:`jit`; call it like the original."""
+    """A function compiled by :func:`jit`; call it like the original.
+
+    Each call looks its signature up in the cache (tracing and compiling it first when it
+    is new) and runs the compiled program. When an argument, or a tensor the function
+    reads from outside, requires grad and the function has no effects, the call is one
+    entry on the tape whose backward is the compiled vector-Jacobian product; with
+    forward-mode tangents on an argument the function runs as written.
+
+    Attributes
+    ----------
+    fun : callable
+        The original function.
+    trace_count : int
+        How many times the function has been traced (once per signature, plus once after
+        each :meth:`clear_cache`).
+    cache_size : int
+        The number of compiled signatures held.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tapegrad as tg
+    >>> f = tg.jit(lambda x: tg.tanh(x) * 2.0)
+    >>> f(np.zeros(2)), f(np.ones(2)).dtype, f(np.ones(3, np.float32)).dtype
+    (array([0., 0.]), dtype('float64'), dtype('float32'))
+    >>> f.trace_count, f.cache_size
+    (2, 2)
+    >>> f.clear_cache(); f.cache_size
+    0
+    """
 
     def __init__(
         self,
@@ -210,6 +264,11 @@ class Jitted:
         self.trace_count = 0
         functools.update_wrapper(self, fun)  # type: ignore[arg-type]
 
+    def _static(self, nargs: int) -> frozenset[int]:
+        """The positions of the static arguments of a call with ``nargs`` positional
+        arguments (negative ``static_argnums`` count from the end, as in JAX)."""
+        return frozenset(i + nargs if i < 0 else i for i in self.static_argnums)
+
     # ------------------------------------------------------------------ the cache
     @property
     def cache_size(self) -> int:
@@ -239,8 +298,9 @@ class Jitted:
                 return tuple(key), list(args)
         key = [bool(grad_mode._state.enabled)]
         dyn: list[Any] = []  # (the traced leaves, in order)
+        static = self._static(len(args))
         for i, a in enumerate(args):
-            if i in self.static_argnums:
+            if i in static:
                 key.append(_leaf_key(a, True))
             else:
                 _walk(a, key, dyn)
@@ -289,15 +349,13 @@ class Jitted:
                         if e.fast and (e.guard is None or e.guard()):
                             raw = (
                                 [a.data if a.__class__ is Tensor else a for a in args]
-                                if (tensors)
+                                if tensors
                                 else args
                             )
                             try:
                                 return e.call(*raw)
                             except Exception as exc:
-                                if e.pure:  # eager mode's error (see _run)
-                                    self._eager(e, list(args))
-                                raise exc
+                                self._raise_eager(e, list(args), exc)
         key, dyn = self._key(args, kwargs)
         entry = self._entry(key)
         if entry is None:
@@ -330,18 +388,31 @@ class Jitted:
             # Its backward pass would draw other random numbers: run it as written.
             return self._eager(entry, dyn)
         if rg:
-            outs = _Compiled.apply(_Call(self, entry), *dyn, *entry.diff_refs)
+            try:
+                outs = _Compiled.apply(_Call(self, entry), *dyn, *entry.diff_refs)
+            except Exception as exc:
+                self._raise_eager(entry, dyn, exc)
             if not isinstance(outs, tuple):
                 outs = (outs,)
-            return tree_unflatten(entry.out_tree, list(outs))
+            # The array outputs come from the tape's node; the others are constants.
+            full = _plain_leaves(entry.graph)
+            for k, o in zip(entry.array_outs, outs):
+                full[k] = o
+            return tree_unflatten(entry.out_tree, full)
         try:
             return entry.call(*raw)
         except Exception as exc:
-            if entry.pure:
-                # Eager mode's error, worded as eager mode words it (the function has no
-                # effects, so running it again changes nothing).
-                self._eager(entry, dyn)
-            raise exc
+            self._raise_eager(entry, dyn, exc)
+
+    def _raise_eager(self, entry: _Entry, dyn: list[Any], exc: Exception) -> NoReturn:
+        """Raise eager mode's error for a call whose compiled code raised ``exc``: for a
+        function without effects (running it again changes nothing), worded as eager
+        mode words it, on tensors as the trace saw the arguments (on NumPy arrays the
+        function would raise NumPy's own error)."""
+        if entry.pure:
+            wrapped = [x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x)) for x in dyn]
+            self._eager(entry, wrapped)
+        raise exc
 
     def _eager(self, entry: _Entry, dyn: list[Any]) -> Any:
         targs, tkw = _fill(entry.template, dyn)
@@ -398,9 +469,9 @@ class Jitted:
         for k, o in enumerate(out_leaves):
             if isinstance(o, (Tensor, np.ndarray, np.generic)):
                 arr = o.data if isinstance(o, Tensor) else np.asarray(o)
-                r = ref_arrays.get(id(arr))
-                if r is not None:
-                    held[k] = r
+                rr = ref_arrays.get(id(arr))
+                if rr is not None:
+                    held[k] = rr
                     arr = arr.copy()
                 raw_out.append(arr)
             else:
@@ -426,16 +497,17 @@ class Jitted:
         if self.donate_argnums:
             k = 0
             for i, a in enumerate(args):
-                n = 0 if i in self.static_argnums else sum(map(_dynamic, tree_flatten(a)[0]))
-                if i in self.donate_argnums:
+                static = self._static(len(args))
+                n = 0 if i in static else sum(map(_dynamic, tree_flatten(a)[0]))
+                if i in self.donate_argnums or i - len(args) in self.donate_argnums:
                     donated.extend(v for v in graph.inputs[k : k + n] if v is not None)
                 k += n
         ident = _identifier(name)
         src, src_user, ns = generate(graph, ident, fuse_min, donated, backend, out_tree, tensors)
         exec(compile(src + "\n" + src_user, f"<tg.jit {name}>", "exec"), ns)
         entry = _Entry()
-        entry.fn = ns[ident]
-        entry.call = ns[ident + "_call"]
+        entry.fn = ns[ident + "_raw"]
+        entry.call = ns[ident]
         entry.graph = graph
         entry.source = src_user
         entry.out_tree = out_tree
@@ -460,6 +532,11 @@ class Jitted:
         # the cache must not keep the first call's arguments alive).
         slots = {id(x): _Slot(k) for k, x in enumerate(dyn)}
         entry.template = _substitute(self, args, kwargs, slots)
+        entry.array_outs = [
+            k
+            for k, o in enumerate(graph.outs)
+            if isinstance(o, Var) or isinstance(getattr(o, "value", None), np.ndarray)
+        ]
         entry.make_guard()
         entry.fast = not (entry.pure and entry.diff_refs)
         entry.trace_seconds = t1 - t0
@@ -480,10 +557,15 @@ class Jitted:
 def _wants_grad(entry: _Entry, dyn: list[Any]) -> bool:
     """Whether a call must be recorded on the tape (an argument or a captured tensor
     requires grad, in grad mode) or carries forward-mode tangents."""
+    rg = False
     for x in dyn:
-        if isinstance(x, Tensor) and (x._fw is not None or x.requires_grad):
-            return bool(grad_mode._state.enabled) or x._fw is not None
-    return bool(grad_mode._state.enabled) and any(t.requires_grad for t in entry.diff_refs)
+        if isinstance(x, Tensor):
+            if x._fw is not None:
+                return True
+            rg = rg or x.requires_grad
+    if not grad_mode._state.enabled:
+        return False
+    return rg or any(t.requires_grad for t in entry.diff_refs)
 
 
 _NOT_ARRAY = object()
@@ -547,25 +629,29 @@ class _Compiled(Function):
         raw = [x.data if isinstance(x, Tensor) else x for x in flat[: e.n_in]]
         res = e.fn(*raw)
         ctx.call = call
-        ctx.save_for_backward(*flat)
-        outs = tuple(Tensor._wrap(r if r.__class__ is np.ndarray else np.asarray(r)) for r in res)
+        # (tensors are saved for backward; the other arguments are kept as they are)
+        ctx.save_for_backward(*[x for x in flat if isinstance(x, Tensor)])
+        ctx.others = [None if isinstance(x, Tensor) else x for x in flat]
+        outs = tuple(
+            Tensor._wrap(r if r.__class__ is np.ndarray else np.asarray(r))
+            for k, r in enumerate(res)
+            if k in e.array_outs
+        )
         return outs if len(outs) != 1 else outs[0]
 
     @staticmethod
     def backward(ctx: Any, *gs: Any) -> Any:
         e = ctx.call.entry
-        flat = list(ctx.saved_tensors)
-        n = e.n_in
-        outs = [o for o in e.graph.outs]
-        cots = []
-        for o, g in zip(outs, gs):
+        saved = iter(ctx.saved_tensors)
+        flat = [next(saved) if x is None else x for x in ctx.others]
+        cots: list[Any] = [None] * len(e.graph.outs)
+        for k, g in zip(e.array_outs, gs):
             if g is None:
-                shape = o.shape if isinstance(o, Var) else np.shape(getattr(o, "value", o))
-                dt = o.dtype if isinstance(o, Var) else np.float64
-                g = np.zeros(shape, dt)
-            cots.append(g)
+                o = e.graph.outs[k]
+                g = np.zeros(o.shape, o.dtype) if isinstance(o, Var) else np.zeros_like(o.value)
+            cots[k] = g
         bwd = _backward_of(ctx.call.jitted, e)
-        grads = bwd(flat[:n], cots)
+        grads = bwd(flat[: e.n_in], cots)
         return (None, *grads)
 
 
@@ -595,18 +681,18 @@ def _backward_of(jitted: Jitted, e: _Entry) -> Jitted:
             if isinstance(o, Tensor) and o.requires_grad:
                 roots.append(o)
                 gouts.append(c)
-        wrt = [x for x in flat if isinstance(x, Tensor) and x.requires_grad] + list(refs)
-        if not roots:
-            got: list[Any] = [None] * len(wrt)
-        else:
+        # (the captured tensors that require grad now: the others get None)
+        wanted = [x for x in flat if isinstance(x, Tensor) and x.requires_grad]
+        wanted += [t for t in refs if t.requires_grad]
+        got: list[Any] = [None] * len(wanted)
+        if roots and wanted:
             got = list(
-                _grad(roots, wrt, grad_outputs=gouts, allow_unused=True, create_graph=higher)
+                _grad(roots, wanted, grad_outputs=gouts, allow_unused=True, create_graph=higher)
             )
         it = iter(got)
         res_grads = []
-        for x in flat:
+        for x in (*flat, *refs):
             res_grads.append(next(it) if isinstance(x, Tensor) and x.requires_grad else None)
-        res_grads.extend(it)
         return res_grads
 
     backward.__name__ = f"vjp_{getattr(jitted.fun, '__name__', 'f')}"
@@ -656,7 +742,7 @@ def _substitute(jitted: Jitted, args: tuple, kwargs: dict, table: dict[int, Any]
 
     targs = []
     for i, a in enumerate(args):
-        if i in jitted.static_argnums:
+        if i in jitted._static(len(args)):
             targs.append(a)
         else:
             leaves, tree = tree_flatten(a)
@@ -679,7 +765,113 @@ def jit(
     donate_argnums: int | Sequence[int] = (),
     fuse: Any = "auto",
 ) -> Any:
-    """Compile ``fun`` into straight-line NumPy code, traced once per input signature."""
+    """Compile ``fun`` into straight-line NumPy code, traced once per input signature.
+
+    The first call with a new signature runs ``fun`` once on plain tensors with a tracer
+    watching (every primitive call, in-place effect, random draw and ``.grad`` access, the
+    backward pass included), optimises the recorded program (constant folding,
+    simplification, common-subexpression elimination, dead-code elimination), generates
+    Python source that calls each primitive's NumPy implementation directly, and caches it.
+    Later calls with the same signature run the generated code: no tape, no Tensor objects,
+    the same NumPy calls as eager mode, so the same results bit for bit (with ``fuse=False``,
+    or below the fusion threshold). Also a decorator: ``@tg.jit`` or
+    ``@tg.jit(static_argnums=1)``.
+
+    Parameters
+    ----------
+    fun : callable
+        The function to compile, written with tapegrad ops. Its arguments may be NumPy
+        arrays, Tensors, Python or NumPy numbers, and pytrees (nested tuples, lists, dicts) of
+        them; other values (bools, None, strings, functions) are static.
+    static_argnums : int or sequence of int, optional
+        Positional arguments that are constants of the program: their values (which must be
+        hashable) are part of the cache key, so each new value traces again. Use them for
+        what Python control flow depends on (a count, a mode), or to keep a Python float's
+        weak dtype.
+    static_argnames : str or sequence of str, optional
+        The same for keyword arguments, by name.
+    donate_argnums : int or sequence of int, optional
+        Positional arguments whose array buffers the compiled program may overwrite (reused
+        as ``out=`` of an elementwise op once their last use has run). Don't read a donated
+        array after the call. An argument can't be both static and donated.
+    fuse : {"auto", True, False}, optional
+        Fusion of elementwise chains into one ``numexpr.evaluate`` call (the optional extra
+        ``pip install 'tapegrad[jit]'``). ``"auto"`` (the default) fuses chains on arrays of
+        at least ``tapegrad.jit.fusion.threshold()`` elements when numexpr is installed;
+        ``True`` fuses every chain; ``False`` never fuses. Fused results agree with eager
+        mode to a few ulps rather than bit for bit.
+
+    Returns
+    -------
+    Jitted
+        A callable with ``fun``'s signature. Called, it gives what ``fun`` gives, with
+        NumPy arrays and scalars in place of tensors when no argument is a Tensor. Without
+        ``fun`` (``tg.jit(static_argnums=1)``), a decorator that makes one.
+
+    Raises
+    ------
+    ConcretizationError
+        While tracing, when Python needs the value of a traced tensor: ``if x > 0``,
+        ``float(x)``, ``x.item()``, a traced int as a size, boolean-mask indexing with a
+        traced mask (the result's shape depends on the values), or a second-order
+        derivative of an op whose rules branch on values (``prod``, ``cumprod``, ``std``,
+        ``var``, ``vector_norm``). Use ``tg.where``, a static argument, or run that part
+        without ``tg.jit``.
+    InvalidTypeError
+        ``fun`` is not callable, a static argument is not hashable, or an argument can be
+        neither traced nor used as a static value.
+    InvalidArgumentError
+        An argument is both static and donated, or ``fuse`` is not ``"auto"``, True or False.
+    MissingDependencyError
+        ``fuse=True`` without numexpr installed (raised at the first trace).
+
+    Notes
+    -----
+    The signature of a call is, per argument leaf, the shape and dtype of arrays (and
+    ``requires_grad`` of Tensors), the kind of Python numbers, the dtype of NumPy scalars,
+    the value of static leaves, the pytree structure, and whether grad mode is on. Python
+    floats and ints are traced as 0-d float64 and int64 arrays, so a new value does not
+    trace again; a float32 array times a traced Python float is therefore float64 (as in
+    ``tg.grad`` for a differentiated Python float), where NumPy's weak scalar rule keeps
+    float32 for a static one.
+
+    Tensors and arrays the function reads from outside (a Module's parameters, a
+    closure's tensor) are read when the compiled function is called, not baked in; a change
+    of their shape or dtype traces again. So does a different ``.grad`` state of a tensor
+    the function reads or writes (None or an array). Python values read from outside (a
+    float in a closure, ``module.training``) are constants of the program.
+
+    Random ops draw fresh numbers from tapegrad's generator on every call; in-place
+    updates (an optimizer's ``step``) run on every call. Python side effects (``print``,
+    appending to a list) happen once, while tracing. Inside another trace (``tg.jit`` of a
+    function calling a jitted function) the inner function is inlined.
+
+    See the guide "Compiling with jit" for the composition with the transforms and a whole
+    training step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tapegrad as tg
+    >>> @tg.jit
+    ... def L(x, y):
+    ...     return tg.sin(x) + x * y
+    >>> float(L(1.0, 2.0))
+    2.8414709848078967
+    >>> float(L(0.5, 3.0)), L.trace_count
+    (1.979425538604203, 1)
+    >>> print(L.lower(1.0, 2.0))
+    { lambda v0:f64[], v1:f64[] .
+        v2:f64[] = sin(v0)
+        v3:f64[] = multiply(v0, v1)
+        v4:f64[] = add(v2, v3)
+      in (v4) }
+    >>> step = tg.jit(tg.grad(lambda w, x: tg.sum((x @ w) ** 2)))
+    >>> step(np.ones(2), np.eye(2))
+    array([2., 2.])
+    >>> L(np.ones(3), 2.0).shape, L.trace_count
+    ((3,), 2)
+    """
     if fun is None:
         return functools.partial(
             jit,

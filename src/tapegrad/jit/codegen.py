@@ -58,8 +58,8 @@ def generate(
     """The sources of the compiled function and the namespace they run in.  ``donated``:
     the input variables whose buffers the program may overwrite (``donate_argnums``).
 
-    Two functions with one body: ``name`` returns the flat tuple of raw outputs (for the
-    tape's node), ``name + "_call"`` what the user gets: Tensors (``tensors``) or NumPy
+    Two functions with one body: ``name + "_raw"`` returns the flat tuple of raw outputs
+    (for the tape's node), ``name`` what the user gets: Tensors (``tensors``) or NumPy
     values (0-d as scalars) in the structure ``out_tree`` (a :class:`~tapegrad._tree.
     TreeDef`)."""
     ns: dict[str, Any] = {"_asarray": np.asarray, "_ndarray": np.ndarray, "_wrap": Tensor._wrap}
@@ -136,6 +136,7 @@ def generate(
 
     # Buffer reuse: arrays made by a ufunc (or donated), read only by ufuncs, not an output.
     fresh: set[int] = set()
+    donated_ids = {id(v) for v in donated}
     for v in donated:
         if v.shape != () and id(v) not in out_ids | grad_ids | written:
             if all(_ufunc(c) is not None for c in uses.get(id(v), ())):
@@ -176,7 +177,7 @@ def generate(
         if e.kind == "source":
             call = f"{ref(e.fn, 's')}({args}{kw})"
         elif uf is not None:
-            call = _ufunc_call(e, uf, fresh, remaining, expr, ref)
+            call = _ufunc_call(e, uf, fresh, remaining, expr, ref, donated_ids)
         else:
             fn = e.fn.impl if isinstance(e.fn, Primitive) else e.fn
             call = f"{ref(fn, 'f')}({args}{kw})"
@@ -238,7 +239,8 @@ def generate(
         else:
             user.append(f"_s({outs[-1]})" if zero else outs[-1])
     raw_ret = "return (" + "".join(f"{s}, " for s in outs) + ")"
-    src = "\n".join(lines + ["    " + b for b in body + [raw_ret]]) + "\n"
+    head_raw = lines[0].replace(f"def {name}(", f"def {name}_raw(", 1)
+    src = "\n".join([head_raw] + ["    " + b for b in body + [raw_ret]]) + "\n"
     built = _structure(out_tree, iter(user)) if out_tree is not None else None
     if built is not None:
         ret = f"return {built}"
@@ -246,8 +248,7 @@ def generate(
         ns["_unflatten"] = _unflatten
         ns["_tree"] = out_tree
         ret = "return _unflatten(_tree, [" + ", ".join(user) + "])"
-    head = lines[0].replace(f"def {name}(", f"def {name}_call(", 1)
-    src_user = "\n".join([head] + ["    " + b for b in body + [ret]]) + "\n"
+    src_user = "\n".join([lines[0]] + ["    " + b for b in body + [ret]]) + "\n"
     return src, src_user, ns
 
 
@@ -295,21 +296,28 @@ def _is_computed_copy(v: Var, g: Graph) -> bool:
     return False
 
 
-def _ufunc_call(e: Eqn, uf: Any, fresh: set[int], remaining: dict, expr: Any, ref: Any) -> str:
+def _ufunc_call(
+    e: Eqn, uf: Any, fresh: set[int], remaining: dict, expr: Any, ref: Any, donated: set[int]
+) -> str:
     args = [expr(a) for a in e.args]
     out = e.outs[0]
-    # Reuse a dying input's buffer: same shape and dtype as the result.
-    if out.shape != () and int(np.prod(out.shape)) >= REUSE_MIN:
+    # Reuse a dying input's buffer: same shape and dtype as the result (small arrays only
+    # when the buffer was donated: the caller asked for its memory to be reused).
+    if out.shape != ():
+        big = int(np.prod(out.shape)) >= REUSE_MIN
         for a in e.args:
             if (
                 isinstance(a, Var)
                 and id(a) in fresh
+                and (big or id(a) in donated)
                 and remaining.get(id(a)) == 1
                 and a.shape == out.shape
                 and a.dtype == out.dtype
                 and sum(1 for b in e.args if b is a) == 1
             ):
                 fresh.discard(id(a))
+                if id(a) in donated:
+                    donated.add(id(out))
                 return f"{ref(uf, 'u')}({', '.join(args)}, out={a.name})"
     if uf in _BINOPS and len(args) == 2:
         return f"{args[0]} {_BINOPS[uf]} {args[1]}"

@@ -23,7 +23,6 @@ from .. import ops as _ops
 from .. import random as _random
 from .._dtype import check_float_input, check_input_dtype, param_dtype
 from ..autograd import grad_mode
-from ..autograd.grad_mode import no_grad
 from ..errors import (
     DtypeMismatchError,
     IndexingError,
