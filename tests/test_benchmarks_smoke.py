@@ -492,8 +492,10 @@ def test_w13_large_chain_fused_and_unfused_agree_with_numpy():
 
 
 def test_w14_jitted_training_epoch_equals_eager_bit_for_bit():
-    wl = w14_train_jit.build(n=80)
-    assert set(wl.impls) == {"tapegrad", "jit"} and wl.reference == "tapegrad"
+    wl, run = w14_train_jit.build(n=80, quick=True)
+    assert (wl.variant, run.variant) == ("", "train.run") and run.self_timed
+    for w in (wl, run):
+        assert set(w.impls) == {"tapegrad", "jit"} and w.reference == "tapegrad"
     outputs = _check(wl, reference="tapegrad")
     assert outputs["tapegrad"]["losses"].shape == (3,)  # 80 samples: batches 32, 32, 16
     for key, val in outputs["tapegrad"].items():
@@ -501,6 +503,14 @@ def test_w14_jitted_training_epoch_equals_eager_bit_for_bit():
     again = wl.impls["jit"]()  # every call: the same epoch from the same start
     for key, val in outputs["jit"].items():
         np.testing.assert_array_equal(again[key], val, err_msg=key)
+    # tapegrad.train.run with and without jit: the same run (3 epochs on 64 of the 80)
+    outputs = _check(run, reference="tapegrad")
+    assert outputs["jit"]["history_train_loss"].shape == (3,)
+    for key, val in outputs["tapegrad"].items():
+        if key != SELF_TIME_KEY:
+            np.testing.assert_array_equal(outputs["jit"][key], val, err_msg=key)
+        else:
+            assert 0 < outputs["jit"][key] < 10
 
 
 def test_w15_compile_times_are_measured_and_get_their_own_table(no_collect):
@@ -525,7 +535,7 @@ def test_w15_compile_times_are_measured_and_get_their_own_table(no_collect):
 
 def test_jit_rows_show_compiled_columns_and_their_targets(no_collect):
     wls = [w1_chain.build(n_ops=5, size=4), w2_mlp.build(sizes=(8, 16, 16, 4), batch=6)[1]]
-    wls += [w12_seed.build(steps=5), w13_large.build(size=100), w14_train_jit.build(n=40)]
+    wls += [w12_seed.build(steps=5), w13_large.build(size=100), w14_train_jit.build(n=40)[0]]
     record = {"threads": 1, "results": [_measured(wl) for wl in wls]}
     out = runner.render([record], ["W1", "W2", "W12", "W13", "W14"], markdown=True)
     tables = [b.strip() for b in out.split("\n\n") if b.strip().startswith("| workload |")]
