@@ -32,7 +32,10 @@ accuracies).  Target (issue 12): the jitted epoch at most 0.6x the eager one.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import weakref
 from typing import Any
 
 import numpy as np
@@ -121,11 +124,10 @@ def epoch_impl(x: np.ndarray, y: np.ndarray, jit: bool) -> Impl:
 def run_impl(data: str | None, epochs: int, jit: bool) -> Impl:
     """``tapegrad.train.run`` (``tapegrad train [--jit]``), self-timed by its epochs."""
     import statistics
-    import tempfile
 
     from tapegrad.train import TrainConfig, run
 
-    out = tempfile.mkdtemp(prefix="tapegrad-w14-")
+    out = _scratch_dir()
 
     def call() -> dict[str, Any]:
         cfg = TrainConfig(epochs=epochs, jit=jit, out=out, progress=False, data=data)
@@ -138,7 +140,15 @@ def run_impl(data: str | None, epochs: int, jit: bool) -> Impl:
             res[f"history_{key}"] = np.array([h[key] for h in m["history"]])
         return res
 
+    weakref.finalize(call, shutil.rmtree, out, ignore_errors=True)
     return call
+
+
+def _scratch_dir() -> str:
+    """A temporary directory (the caller removes it when done)."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="tapegrad-w14-")
 
 
 def build(n: int | None = None, quick: bool | None = None) -> list[Workload]:
@@ -163,10 +173,8 @@ def build(n: int | None = None, quick: bool | None = None) -> list[Workload]:
 def _run_workload(n: int | None, x: np.ndarray, y: np.ndarray, quick: bool) -> Workload:
     data = None
     if n is not None:
-        import os
-        import tempfile
-
-        data = os.path.join(tempfile.mkdtemp(prefix="tapegrad-w14-"), "digits.npz")
+        folder = _scratch_dir()
+        data = os.path.join(folder, "digits.npz")
         np.savez(data, x=x, y=y)
     epochs = 3 if quick else EPOCHS
     impls, skipped = collect_impls(
@@ -176,7 +184,7 @@ def _run_workload(n: int | None, x: np.ndarray, y: np.ndarray, quick: bool) -> W
         }
     )
     what = "bundled digits" if data is None else f"{len(x)} digits from a file"
-    return Workload(
+    wl = Workload(
         name=NAME,
         variant="train.run",
         title=(
@@ -197,6 +205,9 @@ def _run_workload(n: int | None, x: np.ndarray, y: np.ndarray, quick: bool) -> W
         self_timed=True,
         skipped=skipped,
     )
+    if data is not None:
+        weakref.finalize(wl, shutil.rmtree, folder, ignore_errors=True)
+    return wl
 
 
 def _loop_workload(impls: dict, skipped: dict, n: int, steps: int) -> Workload:
