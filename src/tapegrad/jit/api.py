@@ -163,6 +163,38 @@ def _leaf_key(x: Any, static: bool) -> Any:
     return ("s", type(x), x)
 
 
+def _fast_key(args: tuple) -> tuple[tuple, list[Any], bool] | None:
+    """The cache key and the traced leaves of positional arguments that are arrays,
+    floats, tensors or lists/tuples of them (one level), and whether no tensor among them
+    needs the tape; None for anything else (``Jitted._key``'s general path)."""
+    key: list[Any] = []
+    flat: list[Any] = []
+    plain = True
+    for a in args:
+        c = a.__class__
+        if c is list or c is tuple:
+            key.append((c is list, len(a)))
+            items: Any = a
+        else:
+            items = (a,)
+        for b in items:
+            c = b.__class__
+            if c is np.ndarray:
+                key.append((b.shape, b.dtype))
+            elif c is float or c is _F64:
+                key.append(_FLOAT)
+            elif c is Tensor:
+                rg = b.requires_grad
+                key.append((b.data.shape, b.data.dtype, rg, Tensor))
+                if rg or b._fw is not None:
+                    plain = False
+            else:
+                return None
+            flat.append(b)
+    key.append(bool(grad_mode._state.enabled))
+    return tuple(key), flat, plain
+
+
 def _walk(t: Any, key: list[Any], dyn: list[Any]) -> None:
     """Append the cache-key items of the pytree ``t`` to ``key`` and its traced leaves to
     ``dyn``, in the order of ``tree_flatten`` (one pass, no TreeDef)."""
@@ -282,20 +314,9 @@ class Jitted:
     def _key(self, args: tuple, kwargs: dict) -> tuple[Any, list[Any]]:
         """The cache key of a call and its traced leaves, in order."""
         if self._simple and not kwargs:
-            key: list[Any] = []
-            for a in args:
-                c = a.__class__
-                if c is np.ndarray:
-                    key.append((a.shape, a.dtype))
-                elif c is float or c is _F64:
-                    key.append(_FLOAT)
-                elif c is Tensor:
-                    key.append((a.data.shape, a.data.dtype, a.requires_grad, Tensor))
-                else:
-                    break
-            else:
-                key.append(bool(grad_mode._state.enabled))
-                return tuple(key), list(args)
+            fast = _fast_key(args)
+            if fast is not None:
+                return fast[0], fast[1]
         key = [bool(grad_mode._state.enabled)]
         dyn: list[Any] = []  # (the traced leaves, in order)
         static = self._static(len(args))
@@ -326,36 +347,21 @@ class Jitted:
             # Inside another trace: inline (the outer program contains these operations).
             return self.fun(*args, **kwargs)
         if self._simple and not kwargs:
-            # The fast path: positional values (NumPy, tensors that need no tape), a
-            # signature with no captured tensor to differentiate.
-            key: list[Any] = []
-            tensors = False
-            for a in args:
-                c = a.__class__
-                if c is float or c is _F64:
-                    key.append(_FLOAT)
-                elif c is np.ndarray:
-                    key.append((a.shape, a.dtype))
-                elif c is Tensor and not a.requires_grad and a._fw is None:
-                    key.append((a.data.shape, a.data.dtype, False, Tensor))
-                    tensors = True
-                else:
-                    break
-            else:
-                key.append(bool(st.enabled))
-                entries = self._cache.get(tuple(key))
+            # The fast path: positional values (NumPy, tensors that need no tape, one level
+            # of lists and tuples of them), a signature with no captured tensor to
+            # differentiate.
+            fast = _fast_key(args)
+            if fast is not None and fast[2]:
+                entries = self._cache.get(fast[0])
                 if entries is not None:
                     for e in entries:
                         if e.fast and (e.guard is None or e.guard()):
-                            raw = (
-                                [a.data if a.__class__ is Tensor else a for a in args]
-                                if tensors
-                                else args
-                            )
+                            flat = fast[1]
+                            raw = [x.data if x.__class__ is Tensor else x for x in flat]
                             try:
                                 return e.call(*raw)
                             except Exception as exc:
-                                self._raise_eager(e, list(args), exc)
+                                self._raise_eager(e, flat, exc)
         key, dyn = self._key(args, kwargs)
         entry = self._entry(key)
         if entry is None:

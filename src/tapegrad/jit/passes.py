@@ -210,11 +210,21 @@ def simplify(g: Graph) -> None:
             if e.name == "identity" and len(e.args) == 1 and isinstance(e.args[0], Var):
                 keep_as = e.args[0]
             elif impl is np.power and len(e.args) == 2 and not e.params:
-                # x ** 1 is x exactly (IEEE pow), for a float x of the result's type
+                # x ** 1 is x and x ** 0 is 1 exactly (IEEE pow, NaN and inf included),
+                # for a float x of the result's type
                 x, p = e.args
                 if isinstance(x, Var) and isinstance(p, Lit) and type(p.value) is int:
-                    if p.value == 1 and x.dtype.kind == "f" and x.shape == out.shape:
-                        keep_as = x
+                    if x.dtype.kind == "f" and x.shape == out.shape and x.dtype == out.dtype:
+                        if p.value == 1:
+                            keep_as = x
+                        elif p.value == 0:
+                            ones = Ref(np.ones(out.shape, out.dtype), out)
+                            ones.external = False
+                            ones.is_tensor = False
+                            ones.snapshot = ones.obj
+                            g.refs.append(ones)
+                            refs[id(out)] = ones
+                            continue
             elif e.name == "where" and len(e.args) == 3 and not e.params:
                 # where(False, a, b) is b, where(True, a, b) is a (a copy of the same values)
                 c, a, b = e.args
@@ -245,6 +255,8 @@ def optimize(g: Graph) -> None:
     """The passes, in order: fold constants, simplify, merge common subexpressions, drop
     dead code."""
     fold_constants(g)
+    simplify(g)
+    fold_constants(g)  # (what simplify turned into constants, and what they feed)
     simplify(g)
     cse(g)
     dce(g)
