@@ -163,36 +163,50 @@ def _leaf_key(x: Any, static: bool) -> Any:
     return ("s", type(x), x)
 
 
-def _fast_key(args: tuple) -> tuple[tuple, list[Any], bool] | None:
+def _fast_key(args: tuple) -> tuple[tuple, list[Any], bool, bool] | None:
     """The cache key and the traced leaves of positional arguments that are arrays,
-    floats, tensors or lists/tuples of them (one level), and whether no tensor among them
-    needs the tape; None for anything else (``Jitted._key``'s general path)."""
+    floats, tensors or lists/tuples of them (one level), whether no tensor among them
+    needs the tape, and whether there is a tensor; None for anything else (then
+    ``Jitted._key``'s general path).  The hot path of a compiled call: written out."""
     key: list[Any] = []
     flat: list[Any] = []
     plain = True
+    tensors = False
     for a in args:
         c = a.__class__
-        if c is list or c is tuple:
+        if c is float or c is _F64:
+            key.append(_FLOAT)
+        elif c is np.ndarray:
+            key.append((a.shape, a.dtype))
+        elif c is Tensor:
+            rg = a.requires_grad
+            key.append((a.data.shape, a.data.dtype, rg, Tensor))
+            tensors = True
+            if rg or a._fw is not None:
+                plain = False
+        elif c is list or c is tuple:
             key.append((c is list, len(a)))
-            items: Any = a
+            for b in a:
+                c = b.__class__
+                if c is float or c is _F64:
+                    key.append(_FLOAT)
+                elif c is np.ndarray:
+                    key.append((b.shape, b.dtype))
+                elif c is Tensor:
+                    rg = b.requires_grad
+                    key.append((b.data.shape, b.data.dtype, rg, Tensor))
+                    tensors = True
+                    if rg or b._fw is not None:
+                        plain = False
+                else:
+                    return None
+                flat.append(b)
+            continue
         else:
-            items = (a,)
-        for b in items:
-            c = b.__class__
-            if c is np.ndarray:
-                key.append((b.shape, b.dtype))
-            elif c is float or c is _F64:
-                key.append(_FLOAT)
-            elif c is Tensor:
-                rg = b.requires_grad
-                key.append((b.data.shape, b.data.dtype, rg, Tensor))
-                if rg or b._fw is not None:
-                    plain = False
-            else:
-                return None
-            flat.append(b)
+            return None
+        flat.append(a)
     key.append(bool(grad_mode._state.enabled))
-    return tuple(key), flat, plain
+    return tuple(key), flat, plain, tensors
 
 
 def _walk(t: Any, key: list[Any], dyn: list[Any]) -> None:
@@ -357,7 +371,11 @@ class Jitted:
                     for e in entries:
                         if e.fast and (e.guard is None or e.guard()):
                             flat = fast[1]
-                            raw = [x.data if x.__class__ is Tensor else x for x in flat]
+                            raw = (
+                                [x.data if x.__class__ is Tensor else x for x in flat]
+                                if fast[3]
+                                else flat
+                            )
                             try:
                                 return e.call(*raw)
                             except Exception as exc:
