@@ -127,8 +127,9 @@ def test_jit_values_equal_eager(spec, sample):
     assert jf.trace_count == 1
 
 
-@pytest.mark.parametrize("spec,sample", _cases(lambda s: s.grad and not s.jit))
-def test_jit_grad_equals_eager(spec, sample):
+def _grad_case(spec: OpSpec, sample: Sample):
+    """The gradient of a random weighting of the op's float outputs, w.r.t. its
+    differentiable arguments (as tensors), and the generator for new values."""
     f, xs = _bound(spec, sample)
     if not xs:
         pytest.skip("nothing to differentiate")
@@ -136,8 +137,12 @@ def test_jit_grad_equals_eager(spec, sample):
     outs = _float_leaves(f(*ts))
     rng = np.random.default_rng(2)
     weights = [tg.tensor(rng.standard_normal(o.shape).astype(o.dtype)) for o in outs]
-    loss = _weighted(f, weights)
-    g = tg.grad(loss, argnums=tuple(range(len(xs))))
+    return tg.grad(_weighted(f, weights), argnums=tuple(range(len(xs)))), xs, ts, rng
+
+
+@pytest.mark.parametrize("spec,sample", _cases(lambda s: s.grad and not s.jit))
+def test_jit_grad_equals_eager(spec, sample):
+    g, xs, ts, rng = _grad_case(spec, sample)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         want = _leaves(g(*ts))
@@ -151,14 +156,7 @@ def test_jit_grad_equals_eager(spec, sample):
 def test_jit_grad_fused_blockwise_is_exact(spec, sample):
     # fuse=True fuses every elementwise chain, whatever its size; the NumPy backend calls
     # the same ufuncs on blocks: the result is the unfused one, bit for bit.
-    f, xs = _bound(spec, sample)
-    if not xs:
-        pytest.skip("nothing to differentiate")
-    ts = [tg.tensor(x) for x in xs]
-    outs = _float_leaves(f(*ts))
-    rng = np.random.default_rng(2)
-    weights = [tg.tensor(rng.standard_normal(o.shape).astype(o.dtype)) for o in outs]
-    g = tg.grad(_weighted(f, weights), argnums=tuple(range(len(xs))))
+    g, xs, ts, rng = _grad_case(spec, sample)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         want = _leaves(g(*ts))
@@ -170,14 +168,7 @@ def test_jit_grad_fused_blockwise_is_exact(spec, sample):
 @pytest.mark.skipif(not fusion.available(), reason="numexpr is not installed")
 @pytest.mark.parametrize("spec,sample", _cases(lambda s: s.grad and not s.jit))
 def test_jit_grad_fused_with_numexpr_within_ulps(spec, sample):
-    f, xs = _bound(spec, sample)
-    if not xs:
-        pytest.skip("nothing to differentiate")
-    ts = [tg.tensor(x) for x in xs]
-    outs = _float_leaves(f(*ts))
-    rng = np.random.default_rng(2)
-    weights = [tg.tensor(rng.standard_normal(o.shape).astype(o.dtype)) for o in outs]
-    g = tg.grad(_weighted(f, weights), argnums=tuple(range(len(xs))))
+    g, xs, ts, rng = _grad_case(spec, sample)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         want = _leaves(g(*ts))
