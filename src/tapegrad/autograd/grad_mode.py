@@ -205,19 +205,27 @@ class Observer:
 
 
 class _Dispatch:
-    """The value of ``_state.enabled`` while observers that want record events are active:
-    truthy, and ``append`` (what a primitive calls for each node it records) hands the
-    node to each of them."""
+    """The value of ``_state.enabled`` while observers that want record events (or a
+    tracer) are active: truthy, and ``append`` hands a recorded node to each of them.  A
+    primitive hands its nodes to ``primitive``, which also tells the tracer of the call
+    (so that a recorded call costs the tracer nothing extra when none is active)."""
 
-    __slots__ = ("targets",)
+    __slots__ = ("targets", "tracer")
 
-    def __init__(self, targets: tuple[Any, ...]) -> None:
+    def __init__(self, targets: tuple[Any, ...], tracer: Any = None) -> None:
         self.targets = targets
+        self.tracer = tracer
 
     def append(self, node: Any, args: Any, out: Any) -> None:
         outputs = out if out.__class__ is tuple else (out,)
         for o in self.targets:
             o.record(node, args, outputs)
+
+    def primitive(self, node: Any, args: Any, out: Any) -> None:
+        """``node`` was recorded by a call of its primitive on ``args``, giving ``out``."""
+        self.append(node, args, out)
+        if self.tracer is not None:
+            self.tracer.call(node.prim, args, node.params, out)
 
 
 def _wants_record(o: Any) -> bool:
@@ -229,7 +237,8 @@ def _set_observers(observers: tuple[Any, ...]) -> None:
     st = _state
     rec = tuple(o for o in observers if _wants_record(o))
     st.observers = observers
-    st.recorder = _Dispatch(rec) if rec else None
+    tr = st.tracer
+    st.recorder = _Dispatch(rec, tr) if rec or tr is not None else None
     if st.enabled:
         st.enabled = True if st.recorder is None else st.recorder
 
@@ -334,10 +343,12 @@ class tracing:
                 "a tracer is already active in this thread; trace one function at a time"
             )
         st.tracer = self.observer
+        _set_observers(st.observers)  # (the record dispatcher tells the tracer too)
         return self.observer
 
     def __exit__(self, *exc: object) -> None:
         _state.tracer = None
+        _set_observers(_state.observers)
 
 
 def active_tracer() -> Any:

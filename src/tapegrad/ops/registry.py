@@ -372,15 +372,15 @@ class Primitive:
                 node.fw = None
                 out.requires_grad = True
                 out.grad_fn = node
-                if en is not True:  # a collector is active (checkpoint, accounting)
-                    en.append(node, args, out)
+                if en is not True:  # a collector (or a tracer) is active
+                    en.primitive(node, args, out)
             else:
                 out.requires_grad = False
                 out.grad_fn = None
+                if _state.tracer is not None:  # (recorded calls: through en.primitive)
+                    _state.tracer.call(self, args, params, out)
             if self.view:
                 _mark_view(out, a, self, (), params, 0)
-            if _state.tracer is not None:
-                _state.tracer.call(self, args, params, out)
             return out
         if nargs == 2 and self.unary_fast:
             x, y = args
@@ -458,15 +458,15 @@ class Primitive:
                 node.fw = None
                 out.requires_grad = True
                 out.grad_fn = node
-                if en is not True:  # a collector is active
-                    en.append(node, args, out)
+                if en is not True:  # a collector (or a tracer) is active
+                    en.primitive(node, args, out)
             else:
                 out.requires_grad = False
                 out.grad_fn = None
+                if _state.tracer is not None:  # (recorded calls: through en.primitive)
+                    _state.tracer.call(self, args, params, out)
             if self.view and xt:
                 _mark_view(out, x, self, (y,), params, 0)
-            if _state.tracer is not None:
-                _state.tracer.call(self, args, params, out)
             return out
         # Any number of inputs and outputs.
         for x in args:
@@ -505,9 +505,10 @@ class Primitive:
             for k, r in enumerate(ans):
                 outs.append(new_tensor(r, rg, node, k))
             res = tuple(outs)
-        if rg and en is not True:  # a collector is active
-            en.append(node, args, res)
-        if _state.tracer is not None:
+        if rg:
+            if en is not True:  # a collector (or a tracer) is active
+                en.primitive(node, args, res)
+        elif _state.tracer is not None:  # (recorded calls reach it through en.primitive)
             _state.tracer.call(self, args, params, res)
         return res
 
