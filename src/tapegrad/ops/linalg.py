@@ -143,7 +143,18 @@ def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
         # A stack times one matrix (e.g. a linear layer on (batch, seq, features)): fold the
         # batch into the rows, one GEMM instead of a batched product summed afterwards.
         return matmul(_mT(reshape(x, (-1, x.shape[-1]))), reshape(g, (-1, g.shape[-1])))
+    if y.ndim == 2 and x.ndim == 2 and _transposed(y):
+        # y is a transposed matrix (a linear layer's W.T): give its gradient the same
+        # layout, (g^T x)^T, so that W's gradient comes out contiguous like W (an optimizer
+        # then reads it without strides; the product is the same GEMM, operands swapped).
+        return _mT(matmul(_mT(g), x))
     return matmul(_mT(x), g)
+
+
+def _transposed(a: Any) -> bool:
+    """Whether the 2-D array (or tensor's array) ``a`` is laid out column-major only."""
+    f = (a.data if isinstance(a, Tensor) else a).flags
+    return f.f_contiguous and not f.c_contiguous
 
 
 def _matmul_batch(nb: int, k: int, x: Any, y: Any) -> Any:
