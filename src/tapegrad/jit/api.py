@@ -797,8 +797,8 @@ def jit(
     simplification, common-subexpression elimination, dead-code elimination), generates
     Python source that calls each primitive's NumPy implementation directly, and caches it.
     Later calls with the same signature run the generated code: no tape, no Tensor objects,
-    the same NumPy calls as eager mode, so the same results bit for bit (with ``fuse=False``,
-    or below the fusion threshold). Also a decorator: ``@tg.jit`` or
+    the same NumPy calls as eager mode, so the same results bit for bit (also fused, except
+    with ``fuse="numexpr"``). Also a decorator: ``@tg.jit`` or
     ``@tg.jit(static_argnums=1)``.
 
     Parameters
@@ -818,12 +818,13 @@ def jit(
         Positional arguments whose array buffers the compiled program may overwrite (reused
         as ``out=`` of an elementwise op once their last use has run). Don't read a donated
         array after the call. An argument can't be both static and donated.
-    fuse : {"auto", True, False}, optional
-        Fusion of elementwise chains into one ``numexpr.evaluate`` call (the optional extra
-        ``pip install 'tapegrad[jit]'``). ``"auto"`` (the default) fuses chains on arrays of
-        at least ``tapegrad.jit.fusion.threshold()`` elements when numexpr is installed;
-        ``True`` fuses every chain; ``False`` never fuses. Fused results agree with eager
-        mode to a few ulps rather than bit for bit.
+    fuse : {"auto", True, False, "numexpr"}, optional
+        Fusion of chains of elementwise ufuncs. ``"auto"`` (the default) computes chains on
+        arrays of at least ``tapegrad.jit.fusion.threshold()`` elements block by block in
+        cache, through the same ufuncs (bit for bit the unfused result); ``True`` does so for
+        every chain; ``False`` never fuses; ``"numexpr"`` makes chains from the threshold on
+        one numexpr expression (the optional extra ``pip install 'tapegrad[jit]'``), whose
+        results agree with eager mode to a few ulps.
 
     Returns
     -------
@@ -845,9 +846,10 @@ def jit(
         ``fun`` is not callable, a static argument is not hashable, or an argument can be
         neither traced nor used as a static value.
     InvalidArgumentError
-        An argument is both static and donated, or ``fuse`` is not ``"auto"``, True or False.
+        An argument is both static and donated, or ``fuse`` is not ``"auto"``, True, False
+        or ``"numexpr"``.
     MissingDependencyError
-        ``fuse=True`` without numexpr installed (raised at the first trace).
+        ``fuse="numexpr"`` without numexpr installed.
 
     Notes
     -----
