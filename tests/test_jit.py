@@ -730,3 +730,21 @@ def test_negative_static_and_donated_argnums_count_from_the_end():
     g(x.copy())
     buf = x.copy()
     assert np.shares_memory(g(buf), buf)
+
+
+def test_copies_of_traced_values_follow_the_arguments():
+    # tg.tensor / Tensor / as_tensor copy their input: the compiled program copies the
+    # argument of this call, not the traced one (and makes a fresh constant every call)
+    f = tg.jit(lambda x: tg.tensor(x) * 2.0)
+    assert np.array_equal(f(np.ones(2)), [2.0, 2.0])
+    assert np.array_equal(f(np.full(2, 5.0)), [10.0, 10.0])
+    g = tg.jit(lambda x: tg.Tensor(x) * 2.0)
+    assert np.array_equal(g(tg.full(2, 5.0)).data, [10.0, 10.0])
+    a = tg.jit(lambda x: tg.as_tensor(x, dtype=np.float64) * 2.0)
+    a(np.ones(2, np.int64))
+    assert np.array_equal(a(np.full(2, 5, np.int64)), [10.0, 10.0])
+    c = tg.jit(lambda x: (x + 0.0, tg.tensor([1.0, 2.0])))
+    _, k = c(np.ones(2))
+    k += 100.0  # the caller changes its result: the next call's constant is intact
+    assert np.array_equal(c(np.ones(2))[1], [1.0, 2.0])
+    assert f.trace_count == 1 and a.trace_count == 1

@@ -116,12 +116,14 @@ class Tensor:
     __array_priority__ = 1000.0
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        src = data.data if isinstance(data, Tensor) else data
         try:
-            arr = np.array(data.data if isinstance(data, Tensor) else data, dtype=dtype, copy=True)
+            arr = np.array(src, dtype=dtype, copy=True)
         except (ValueError, TypeError) as e:
             raise _array_error("Tensor", e) from e
         if arr.dtype.kind not in _DATA_KINDS:
             raise _kind_error("Tensor", data, arr)
+        _announce_copy(src, arr)
         if requires_grad:
             _check_float(arr.dtype)
         new_tensor(arr, bool(requires_grad), None, 0, self)
@@ -603,7 +605,22 @@ def checked_array(data: Any, dtype: Any, copy: Any, what: str) -> np.ndarray:
         raise _array_error(what, e) from e
     if arr.dtype.kind not in _DATA_KINDS:
         raise _kind_error(what, data, arr)
+    if arr is not data:
+        _announce_copy(data, arr)
     return arr
+
+
+def _copy_array(src: Any, dtype: np.dtype) -> np.ndarray:
+    return np.array(src, dtype=dtype, copy=True)
+
+
+def _announce_copy(src: Any, arr: np.ndarray) -> None:
+    """Tell the active tracer that ``arr`` is a new array made from ``src`` (a traced
+    value, or a constant such as a list): a compiled function makes it again on every
+    call, instead of reusing the traced copy's values."""
+    tr = grad_mode._state.tracer
+    if tr is not None:
+        tr.source(_copy_array, (src, arr.dtype), {}, arr)
 
 
 def _array_error(what: str, e: Exception) -> Exception:

@@ -359,7 +359,7 @@ def make_dual(primal: Any, tangent: Any, level: int | None = None) -> Tensor:
     if isinstance(primal, Tensor):
         p = primal
     elif grad_mode._state.tracer is not None and isinstance(primal, np.ndarray):
-        p = Tensor._wrap(primal)  # (traced by tg.jit: the value itself, not a copy)
+        p = Tensor._wrap(primal)  # (traced by tg.jit: no copy for every compiled call)
     else:
         p = Tensor(primal)
     t = tangent if isinstance(tangent, Tensor) else Tensor._wrap(np.asarray(tangent))

@@ -74,8 +74,8 @@ class _Inputs:
             t = identity(leaf)  # a new tape input, still connected to the outer graph
         else:
             if _grad_state.tracer is not None:
-                # Traced by tg.jit: the value itself, so that the tracer knows it (a copy
-                # would be a constant of the compiled program).
+                # Traced by tg.jit: the value itself (the leaf needs no copy, and a copy
+                # would be repeated by every call of the compiled program).
                 t = Tensor._wrap(arr)
                 t.requires_grad = True
             else:
