@@ -360,12 +360,11 @@ class Jitted:
         if st.tracer is not None:
             # Inside another trace: inline (the outer program contains these operations).
             return self.fun(*args, **kwargs)
-        if self._simple and not kwargs:
-            # The fast path: positional values (NumPy, tensors that need no tape, one level
-            # of lists and tuples of them), a signature with no captured tensor to
-            # differentiate.
-            fast = _fast_key(args)
-            if fast is not None and fast[2]:
+        # The fast path: positional values (NumPy, tensors that need no tape, one level of
+        # lists and tuples of them), a signature with no captured tensor to differentiate.
+        fast = _fast_key(args) if self._simple and not kwargs else None
+        if fast is not None:
+            if fast[2]:
                 entries = self._cache.get(fast[0])
                 if entries is not None:
                     for e in entries:
@@ -380,7 +379,9 @@ class Jitted:
                                 return e.call(*raw)
                             except Exception as exc:
                                 self._raise_eager(e, flat, exc)
-        key, dyn = self._key(args, kwargs)
+            key, dyn = fast[0], fast[1]
+        else:
+            key, dyn = self._key(args, kwargs)
         entry = self._entry(key)
         if entry is None:
             entry, res = self._trace(key, args, kwargs, dyn)
@@ -455,7 +456,7 @@ class Jitted:
     def _trace(self, key: Any, args: tuple, kwargs: dict, dyn: list[Any]) -> tuple[_Entry, Any]:
         t0 = time.perf_counter()
         name = getattr(self.fun, "__name__", "f")
-        tracer = Tracer(name)
+        tracer = Tracer()
         replaced: dict[int, Any] = {}
         tensors = False
         for x in dyn:

@@ -25,6 +25,7 @@ from ..autograd.node import MUTATIONS
 from ..ops.registry import Primitive
 from ..tensor import Tensor
 from .ir import Const, Eqn, Graph, Lit, Var
+from .passes import writes_computed, written_vars
 
 __all__ = ["generate"]
 
@@ -62,7 +63,7 @@ def generate(
     (for the tape's node), ``name`` what the user gets: Tensors (``tensors``) or NumPy
     values (0-d as scalars) in the structure ``out_tree`` (a :class:`~tapegrad._tree.
     TreeDef`)."""
-    ns: dict[str, Any] = {"_asarray": np.asarray, "_ndarray": np.ndarray, "_wrap": Tensor._wrap}
+    ns: dict[str, Any] = {"_asarray": np.asarray, "_s": _scalar, "_t": _tensor}
     names: dict[int, str] = {}  # id(obj) -> namespace name
 
     def ref(obj: Any, prefix: str) -> str:
@@ -80,10 +81,9 @@ def generate(
             uses.setdefault(id(v), []).append(e)
     out_ids = {id(o) for o in g.outs if isinstance(o, Var)}
     grad_ids = {id(v) for _, v in g.grad_writes if isinstance(v, Var)}
-    written = {id(e.written) for e in g.eqns if e.written is not None}
-    writes_computed = any(
-        id(e.written) not in {id(r.var) for r in g.refs} for e in g.eqns if e.written is not None
-    )
+    written = written_vars(g)
+    pinned = out_ids | grad_ids | written  # (arrays that must exist as themselves)
+    aliased = writes_computed(g, written)
 
     def scalar_ok(v: Var) -> bool:
         # May this 0-d value be a NumPy scalar instead of a 0-d array?
@@ -113,7 +113,7 @@ def generate(
             body.append(f"{r.var} = {n}.data" if r.is_tensor else f"{r.var} = {n}")
         else:
             n = ref(r.obj, "k")
-            copy = id(r.var) in written or writes_computed
+            copy = id(r.var) in written or aliased
             body.append(f"{r.var} = {n}.copy()" if copy else f"{r.var} = {n}")
 
     def expr(a: Any) -> str:
@@ -135,25 +135,23 @@ def generate(
         return ref(a, "o")
 
     # Buffer reuse: arrays made by a ufunc (or donated), read only by ufuncs, not an output.
-    fresh: set[int] = set()
+    def reusable(v: Var) -> bool:
+        return (
+            v.shape != ()
+            and id(v) not in pinned
+            and all(_ufunc(c) is not None for c in uses.get(id(v), ()))
+        )
+
     donated_ids = {id(v) for v in donated}
-    for v in donated:
-        if v.shape != () and id(v) not in out_ids | grad_ids | written:
-            if all(_ufunc(c) is not None for c in uses.get(id(v), ())):
-                fresh.add(id(v))
-    for e in g.eqns:
-        if _ufunc(e) is not None:
-            v = e.outs[0]
-            if v.shape != () and id(v) not in out_ids and id(v) not in grad_ids:
-                if id(v) not in written and all(_ufunc(c) is not None for c in uses.get(id(v), ())):
-                    fresh.add(id(v))
+    fresh = {id(v) for v in donated if reusable(v)}
+    fresh |= {id(e.outs[0]) for e in g.eqns if _ufunc(e) is not None and reusable(e.outs[0])}
     remaining = {k: len(es) for k, es in uses.items()}
 
     fusion = None
     if fuse_min is not None:
         from .fusion import plan_fusion
 
-        fusion = plan_fusion(g, uses, out_ids | grad_ids | written, fuse_min)
+        fusion = plan_fusion(g, uses, pinned, fuse_min)
 
     for idx, e in enumerate(g.eqns):
         if fusion is not None and idx in fusion.skip:
@@ -204,8 +202,7 @@ def generate(
         else:
             val = f"{v}.copy()" if id(v) in handed else v.name
             handed.add(id(v))
-            val = f"_asarray({val})" if v.shape == () else val
-            body.append(f"{tn}._grad = _wrap({val})")
+            body.append(f"{tn}._grad = _t({val})")
     for r in g.bumps:
         t = r.obj
         if t._base is None and t.grad_fn is None and not getattr(t, "_views", None):
@@ -218,8 +215,6 @@ def generate(
             body.append(f"{ref(t, 'r')}._bump()")
     outs = []
     user = []
-    ns["_s"] = _scalar
-    ns["_t"] = _tensor
     for o in g.outs:
         arr = False
         if isinstance(o, Var):

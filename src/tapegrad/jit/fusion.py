@@ -109,13 +109,15 @@ class Group:
     or a Python number ``("l", value)``, each target a scratch index (the last op writes
     the result).  ``expr`` is the chain as one expression (for numexpr and for reading)."""
 
-    def __init__(self, out: Var, expr: str, inputs: list[Var], ops: list, nscratch: int) -> None:
+    def __init__(
+        self, out: Var, expr: str, inputs: list[Var], ops: list, nscratch: int, members: list[int]
+    ) -> None:
         self.out = out
         self.expr = expr
         self.inputs = inputs
         self.ops = ops
         self.nscratch = nscratch
-        self.members: list[int] = []  # the indices of the equations it computes
+        self.members = members  # the indices of the equations it computes
 
     def emit(self, ref: Any, backend: str = "numpy") -> str:
         args = ", ".join(v.name for v in self.inputs)
@@ -265,9 +267,7 @@ def _group(out: Var, tree: Any) -> Group:
         return ("t", target), _term(uf, parts)
 
     _, expr = visit(tree)
-    grp = Group(out, expr, inputs, ops, count[0])
-    grp.members = members
-    return grp
+    return Group(out, expr, inputs, ops, count[0], members)
 
 
 def plan_fusion(

@@ -18,7 +18,15 @@ import numpy as np
 
 from .ir import Const, Eqn, Graph, Lit, Ref, Var, leaves, map_leaves
 
-__all__ = ["optimize", "dce", "cse", "fold_constants", "simplify", "written_vars"]
+__all__ = [
+    "optimize",
+    "dce",
+    "cse",
+    "fold_constants",
+    "simplify",
+    "written_vars",
+    "writes_computed",
+]
 
 
 def written_vars(g: Graph) -> set[int]:
@@ -26,7 +34,7 @@ def written_vars(g: Graph) -> set[int]:
     return {id(e.written) for e in g.eqns if e.written is not None}
 
 
-def _writes_computed(g: Graph, written: set[int]) -> bool:
+def writes_computed(g: Graph, written: set[int]) -> bool:
     """Whether an effect writes a value the program computed (not a captured one): then
     views may alias it, and no pass may merge or forward values."""
     return any(id(v) in written for e in g.eqns if e.kind != "effect" for v in e.outs)
@@ -111,7 +119,7 @@ def cse(g: Graph) -> None:
     (memory may have changed); a call whose result is later written in place is never
     merged."""
     written = written_vars(g)
-    if _writes_computed(g, written):
+    if writes_computed(g, written):
         return  # in-place writes into computed values: aliasing makes merging unsafe
     seen: dict[Any, tuple[Var, ...]] = {}
     rename: dict[int, Var] = {}
@@ -180,7 +188,7 @@ def simplify(g: Graph) -> None:
     change its input's buffer where eager makes a copy)."""
     refs = _ref_map(g)
     written = written_vars(g)
-    if _writes_computed(g, written):
+    if writes_computed(g, written):
         return  # in-place writes through views: an alias may be written
     pinned = {id(o) for o in g.outs if isinstance(o, Var)}
     pinned |= {id(v) for _, v in g.grad_writes if isinstance(v, Var)}

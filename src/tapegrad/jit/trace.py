@@ -33,8 +33,7 @@ _LITERAL_TYPES = (bool, int, str, type(None), type(Ellipsis))
 class Tracer(Observer):
     """Builds a :class:`~tapegrad.jit.ir.Graph` from the tracer events."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self) -> None:
         self.graph = Graph()
         self.arrays: dict[int, Var] = {}  # id(array) -> its variable
         self.keep: list[Any] = []  # every array seen, alive while tracing (ids stay unique)
@@ -42,7 +41,6 @@ class Tracer(Observer):
         self.consts: dict[int, Const] = {}
         self.nvars = 0
         self.grads: dict[int, list[Any]] = {}  # id(tensor) -> [tensor, written]
-        self.own: set[int] = set()  # ids of the tensors the jit made (inputs' leaves)
         self.grads_none_at_entry: list[Any] = []  # tensors whose .grad was None when read
         self.modules: dict[int, tuple[Any, bool]] = {}  # nn.Modules called: their mode
 
@@ -79,7 +77,8 @@ class Tracer(Observer):
     def _capture(self, arr: np.ndarray, obj: Any, grad: bool = False) -> Var:
         v = self.bind(arr)
         r = Ref(obj, v, grad)
-        r.snapshot = arr.copy()  # its value before anything in the trace changed it
+        if not grad:  # (a .grad is read at call time: no value to keep)
+            r.snapshot = arr.copy()  # its value before anything in the trace changed it
         self.graph.refs.append(r)
         self.ref_of[id(v)] = r
         return v
@@ -114,8 +113,6 @@ class Tracer(Observer):
             return Lit(a)
         if cls is float and np.isfinite(a):
             return Lit(a)
-        if isinstance(a, np.dtype):
-            return self.const(a)
         return self.const(a)
 
     # ------------------------------------------------------------------ tracer events
@@ -153,8 +150,6 @@ class Tracer(Observer):
             return
         self.grads[k] = [tensor, False]
         g = tensor._grad
-        if k in self.own:
-            return
         if g is None:
             self.grads_none_at_entry.append(tensor)
         elif id(g.data) not in self.arrays:
@@ -189,7 +184,7 @@ class Tracer(Observer):
         rs = tuple(x if isinstance(x, np.ndarray) else np.asarray(x) for x in rs)
         enc = tuple(self.enc(a) for a in args)
         ps = {k: self.enc(v) for k, v in params.items()} if params else {}
-        e = Eqn("call", _Rule(rule, f"{prim.name}_rule", isinstance(r, tuple)), enc, ps, ())
+        e = Eqn("call", _Rule(rule, f"{prim.name}_rule"), enc, ps, ())
         e.outs = tuple(self.bind(x) for x in rs)
         self.graph.eqns.append(e)
         outs = tuple(Tensor._wrap(x) for x in rs)
@@ -210,20 +205,10 @@ class Tracer(Observer):
         """Close the graph: its outputs, the ``.grad`` write-backs, which captured values
         are read at call time."""
         g = self.graph
-        outs: list[Any] = []
-        for o in out_leaves:
-            if isinstance(o, Tensor):
-                outs.append(self.var_of(o))
-            elif isinstance(o, np.ndarray):
-                outs.append(self.enc(o))
-            elif isinstance(o, (np.generic,)) and id(o) in self.arrays:
-                outs.append(self.arrays[id(o)])
-            else:
-                outs.append(self.enc(o) if not isinstance(o, (Var, Const)) else o)
-        g.outs = outs
+        g.outs = [self.enc(o) for o in out_leaves]
         writes = []
-        for k, (t, written) in self.grads.items():
-            if not written or k in self.own:
+        for t, written in self.grads.values():
+            if not written:
                 continue
             gt = t._grad
             writes.append((t, None if gt is None else self.var_of(gt)))
@@ -254,20 +239,16 @@ class Tracer(Observer):
                 r.snapshot = None  # (read at call time: no copy to keep)
             else:
                 r.is_tensor = False
-        for r in self.graph.refs:
-            if r.grad:
-                r.snapshot = None
 
 
 class _Rule:
     """A derivative rule called whole by the compiled program (see ``opaque_rule``)."""
 
-    __slots__ = ("rule", "name", "multi")
+    __slots__ = ("rule", "name")
 
-    def __init__(self, rule: Callable[..., Any], name: str, multi: bool) -> None:
+    def __init__(self, rule: Callable[..., Any], name: str) -> None:
         self.rule = rule
         self.name = name
-        self.multi = multi
 
     def __call__(self, *args: Any, **params: Any) -> Any:
         return self.rule(*args, **params)
