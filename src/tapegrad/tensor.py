@@ -123,7 +123,7 @@ class Tensor:
             raise _array_error("Tensor", e) from e
         if arr.dtype.kind not in _DATA_KINDS:
             raise _kind_error("Tensor", data, arr)
-        _announce_copy(src, arr)
+        _tell("source", _copy_array, (src, arr.dtype), {}, arr)  # (tg.jit copies again)
         if requires_grad:
             _check_float(arr.dtype)
         new_tensor(arr, bool(requires_grad), None, 0, self)
@@ -159,9 +159,7 @@ class Tensor:
         ...     print(type(e).__name__)
         ShapeMismatchError
         """
-        tr = grad_mode._state.tracer
-        if tr is not None:
-            tr.grad_read(self)
+        _tell("grad_read", self)
         return self._grad
 
     @grad.setter
@@ -169,16 +167,12 @@ class Tensor:
         if value is not None:
             _check_grad(self, value)
         self._grad = value
-        tr = grad_mode._state.tracer
-        if tr is not None:
-            tr.grad_write(self)
+        _tell("grad_write", self)
 
     @grad.deleter
     def grad(self) -> None:
         self._grad = None
-        tr = grad_mode._state.tracer
-        if tr is not None:
-            tr.grad_write(self)
+        _tell("grad_write", self)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -211,7 +205,7 @@ class Tensor:
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
         """The underlying array (shares memory).  Raises if the tensor requires grad."""
-        _concrete(self, "tensor.numpy()")
+        _tell("concretize", self, "tensor.numpy()")
         if self.requires_grad:
             raise NotDifferentiableError(
                 "can't call numpy() on a tensor that requires grad: the array would drop the "
@@ -221,7 +215,7 @@ class Tensor:
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        _concrete(self, "tensor.item()")
+        _tell("concretize", self, "tensor.item()")
         if self.data.size != 1:
             raise InvalidArgumentError(
                 f"item() needs a tensor with exactly one element, this one has shape "
@@ -231,11 +225,11 @@ class Tensor:
 
     def tolist(self) -> Any:
         """The values as nested Python lists (no gradient)."""
-        _concrete(self, "tensor.tolist()")
+        _tell("concretize", self, "tensor.tolist()")
         return self.data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        _concrete(self, "converting a tensor to a NumPy array (np.asarray)")
+        _tell("concretize", self, "converting a tensor to a NumPy array (np.asarray)")
         if self.requires_grad:
             raise NotDifferentiableError(
                 "a tensor that requires grad can't be converted to a NumPy array implicitly "
@@ -249,15 +243,15 @@ class Tensor:
         return self.data
 
     def __float__(self) -> float:
-        _concrete(self, "float(tensor)")
+        _tell("concretize", self, "float(tensor)")
         return float(self.item())
 
     def __int__(self) -> int:
-        _concrete(self, "int(tensor)")
+        _tell("concretize", self, "int(tensor)")
         return int(self.item())
 
     def __bool__(self) -> bool:
-        _concrete(self, "bool(tensor) (an if, while, and/or or assert on a tensor)")
+        _tell("concretize", self, "bool(tensor) (an if, while, and/or or assert on a tensor)")
         if self.data.size != 1:
             raise InvalidArgumentError(
                 f"the truth value of a tensor with shape {self.data.shape} is ambiguous; "
@@ -266,7 +260,7 @@ class Tensor:
         return bool(self.data)
 
     def __index__(self) -> int:
-        _concrete(self, "using a tensor as an index or size (tensor.__index__)")
+        _tell("concretize", self, "using a tensor as an index or size (tensor.__index__)")
         return self.data.__index__()
 
     # ------------------------------------------------------------------ construction helpers
@@ -606,21 +600,15 @@ def checked_array(data: Any, dtype: Any, copy: Any, what: str) -> np.ndarray:
     if arr.dtype.kind not in _DATA_KINDS:
         raise _kind_error(what, data, arr)
     if arr is not data:
-        _announce_copy(data, arr)
+        _tell("source", _copy_array, (data, arr.dtype), {}, arr)  # (tg.jit copies again)
     return arr
 
 
 def _copy_array(src: Any, dtype: np.dtype) -> np.ndarray:
+    """A new array from ``src``: announced to the tracer as a ``source``, so that a compiled
+    function copies the value of its call (a traced argument, or a constant such as a list)
+    instead of reusing the traced copy."""
     return np.array(src, dtype=dtype, copy=True)
-
-
-def _announce_copy(src: Any, arr: np.ndarray) -> None:
-    """Tell the active tracer that ``arr`` is a new array made from ``src`` (a traced
-    value, or a constant such as a list): a compiled function makes it again on every
-    call, instead of reusing the traced copy's values."""
-    tr = grad_mode._state.tracer
-    if tr is not None:
-        tr.source(_copy_array, (src, arr.dtype), {}, arr)
 
 
 def _array_error(what: str, e: Exception) -> Exception:
@@ -689,10 +677,11 @@ def _refresh_views(base: Tensor, also: Tensor | None, history: bool = True) -> N
         v._fw = t._fw
 
 
-def _concrete(t: Tensor, what: str) -> None:
+def _tell(event: str, *args: Any) -> None:
+    """Hand the tracer event ``event`` (see grad_mode.Observer) to the active tracer."""
     tr = grad_mode._state.tracer
     if tr is not None:
-        tr.concretize(t, what)
+        getattr(tr, event)(*args)
 
 
 def inplace_ufunc(dst: np.ndarray, other: Any, ufunc: Any) -> None:

@@ -63,8 +63,9 @@ class _State(threading.local):
     # Strong zeros (``strong_zeros``): a zero cotangent or tangent times anything is zero.
     strong_zeros: bool = False
     # The active tracer (see ``tracing``): an Observer that receives ``call`` events for
-    # every primitive call on tensors, recorded or not, and the ``effect``/``source``
-    # events; None when nothing is traced (the primitives then pay one test per call).
+    # every primitive call on tensors, recorded or not (recorded calls reach it through the
+    # record dispatcher), and the other tracer events; None when nothing is traced (then a
+    # call that records nothing pays one test for it).
     tracer: Any = None
 
 
@@ -323,13 +324,13 @@ def notify_update(owner: Any) -> None:
 
 class tracing:
     """Context manager: make ``observer`` the tracer of this thread for the block (it
-    receives the tracer events ``call``, ``effect``, ``source``, ``grad_read`` and
-    ``grad_write`` of :class:`Observer`, on top of the ordinary events while it is also
-    active through :func:`observe`).  One tracer at a time: a second one raises.  The
-    ``alone=True`` of :func:`observe` does not suspend it, so that a checkpoint's
-    recomputation inside a traced backward pass is traced too."""
+    receives the tracer events ``call``, ``effect``, ``source``, ``grad_read``,
+    ``grad_write`` and ``concretize`` of :class:`Observer`, on top of the ordinary events
+    while it is also active through :func:`observe`).  One tracer at a time: a second one
+    raises.  The ``alone=True`` of :func:`observe` does not suspend it, so that a
+    checkpoint's recomputation inside a traced backward pass is traced too."""
 
-    __slots__ = ("observer", "_prev")
+    __slots__ = ("observer",)
 
     def __init__(self, observer: Observer) -> None:
         if not isinstance(observer, Observer):
